@@ -1,0 +1,115 @@
+"""Train the MNIST CNN on the 60,000 training images with a fixed schedule, then evaluate it once.
+
+The shipped weights are those of the last epoch: no model selection happens, so the test accuracy that
+evaluate.py reports afterwards is an honest estimate. Usage (from the repo root):
+
+    python -m training.train --data-root ../shared/mnist
+"""
+
+import argparse
+import json
+import platform
+import random
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from model.mnist_cnn import MnistCNN
+from training import evaluate
+from training.data import DEFAULT_DATA_ROOT, TRAIN_TRANSFORM, mnist
+
+MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="torchvision MNIST root (env MNIST_DATA_ROOT)")
+    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-lr", type=float, default=0.1, help="peak of the one-cycle learning rate")
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--out-dir", type=Path, default=MODEL_DIR)
+    return parser.parse_args()
+
+
+def make_deterministic(seed: int) -> torch.Generator:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    return torch.Generator().manual_seed(seed)
+
+
+def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, description: str) -> dict:
+    model.train()
+    seen = correct = 0
+    loss_sum = 0.0
+    progress = tqdm(loader, desc=description, unit="batch", leave=False)
+    for images, labels in progress:
+        logits = model(images)
+        loss = loss_fn(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        seen += labels.numel()
+        correct += (logits.argmax(1) == labels).sum().item()
+        loss_sum += loss.item() * labels.numel()
+        progress.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
+    return {"loss": loss_sum / seen, "train_accuracy": correct / seen}
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    generator = make_deterministic(args.seed)
+    loader = DataLoader(
+        mnist(args.data_root, train=True, transform=TRAIN_TRANSFORM),
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
+        generator=generator,
+    )
+    model = MnistCNN()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=args.max_lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.max_lr, epochs=args.epochs, steps_per_epoch=len(loader)
+    )
+
+    history = []
+    started = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        epoch_started = time.perf_counter()
+        stats = train_one_epoch(model, loader, loss_fn, optimizer, scheduler, f"epoch {epoch}/{args.epochs}")
+        stats.update(epoch=epoch, seconds=round(time.perf_counter() - epoch_started, 1))
+        history.append(stats)
+        print(json.dumps(stats))
+    training_seconds = time.perf_counter() - started
+
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    weights_path = args.out_dir / "mnist_cnn.pt"
+    torch.save(model.state_dict(), weights_path)
+    run = {
+        "hyperparameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "training_seconds": round(training_seconds),
+        "machine": {"cpu_threads": args.threads, "platform": platform.platform()},
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "history": history,
+    }
+    (args.out_dir / "training_run.json").write_text(json.dumps(run, indent=2) + "\n")
+    print(f"wrote {weights_path} after {training_seconds / 60:.1f} min; evaluating on the test set")
+    evaluate.write_report(weights_path, args.data_root, args.out_dir)
+
+
+if __name__ == "__main__":
+    main()
