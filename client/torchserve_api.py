@@ -1,0 +1,90 @@
+"""A small requests-based client for the MNIST service: predictions, model status and readiness.
+
+Addresses default to the local server (`make run`); override with MNIST_INFERENCE_URL,
+MNIST_MANAGEMENT_URL and MNIST_KEY_FILE. TorchServe writes its tokens to key_file.json in the
+directory it was started from (the repo root for `make run`); every call sends the matching one.
+"""
+
+import base64
+import json
+import os
+import time
+from pathlib import Path
+
+import requests
+
+MODEL_NAME = "mnist"
+INFERENCE_URL = os.environ.get("MNIST_INFERENCE_URL", "http://127.0.0.1:8080")
+MANAGEMENT_URL = os.environ.get("MNIST_MANAGEMENT_URL", "http://127.0.0.1:8081")
+KEY_FILE = Path(os.environ.get("MNIST_KEY_FILE", Path(__file__).resolve().parent.parent / "key_file.json"))
+
+
+class ServiceError(RuntimeError):
+    """The service answered with an error; the message carries its status and explanation."""
+
+
+def read_keys(key_file: Path = KEY_FILE) -> dict:
+    """{"inference": key, "management": key, "API": key} from TorchServe's key file."""
+    try:
+        document = json.loads(Path(key_file).read_text())
+    except FileNotFoundError:
+        raise ServiceError(f"no token file at {key_file}: is TorchServe running from that directory?") from None
+    except ValueError:  # TorchServe is still writing it
+        raise ServiceError(f"the token file {key_file} is incomplete") from None
+    return {api: entry["key"] for api, entry in document.items()}
+
+
+class MnistService:
+    def __init__(self, inference_url=INFERENCE_URL, management_url=MANAGEMENT_URL, key_file=KEY_FILE, timeout=30):
+        self.inference_url = inference_url.rstrip("/")
+        self.management_url = management_url.rstrip("/")
+        self.key_file = Path(key_file)
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def _headers(self, api: str) -> dict:
+        return {"Authorization": f"Bearer {read_keys(self.key_file)[api]}"}
+
+    def _checked(self, response: requests.Response) -> dict:
+        if not response.ok:
+            raise ServiceError(f"{response.status_code} from {response.url}: {response.text.strip()}")
+        return response.json()
+
+    def predict(self, image: bytes) -> dict:
+        """One encoded image (PNG, JPEG, ...) -> {"digit": d, "probabilities": [...]}."""
+        url = f"{self.inference_url}/predictions/{MODEL_NAME}"
+        return self._checked(self.session.post(url, data=image, headers=self._headers("inference"), timeout=self.timeout))
+
+    def predict_many(self, images: list) -> list:
+        """Several encoded images in one request -> one prediction each, in order."""
+        body = {"instances": [{"base64": base64.b64encode(image).decode("ascii")} for image in images]}
+        url = f"{self.inference_url}/predictions/{MODEL_NAME}"
+        response = self.session.post(url, json=body, headers=self._headers("inference"), timeout=self.timeout)
+        return self._checked(response)["predictions"]
+
+    def describe(self) -> dict:
+        """The management API's description of the model, with its workers."""
+        url = f"{self.management_url}/models/{MODEL_NAME}"
+        return self._checked(self.session.get(url, headers=self._headers("management"), timeout=self.timeout))[0]
+
+    def scale_workers(self, count: int) -> dict:
+        url = f"{self.management_url}/models/{MODEL_NAME}"
+        params = {"min_worker": count, "max_worker": count, "synchronous": "true"}
+        return self._checked(self.session.put(url, params=params, headers=self._headers("management"), timeout=120))
+
+    def ready_workers(self) -> int:
+        return sum(worker["status"] == "READY" for worker in self.describe()["workers"])
+
+    def wait_until_ready(self, timeout: float = 120, min_workers: int = 1) -> None:
+        """Block until the model has min_workers READY workers: /ping turns healthy before the model loads."""
+        deadline = time.monotonic() + timeout
+        last_problem = "no answer yet"
+        while time.monotonic() < deadline:
+            try:
+                if self.ready_workers() >= min_workers:
+                    return
+                last_problem = "workers are still loading the model"
+            except (requests.ConnectionError, ServiceError) as error:
+                last_problem = str(error)
+            time.sleep(0.5)
+        raise TimeoutError(f"model '{MODEL_NAME}' not READY after {timeout:.0f} s: {last_problem}")

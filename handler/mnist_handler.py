@@ -1,0 +1,62 @@
+"""TorchServe handler for the MNIST CNN.
+
+It overrides only the three steps that differ from TorchServe's BaseHandler, which loads the model
+(the archive's --model-file and state_dict weights; torch >= 2.6 loads them with weights_only=True):
+- preprocess: each request -> its images as MNIST tensors, or the InputError that refuses it;
+- inference: one forward pass over every valid image of the batch, softmaxed;
+- postprocess: one compact JSON answer per request, with a 4xx status for refused ones.
+"""
+
+import json
+import logging
+import os
+
+import torch
+from ts.torch_handler.base_handler import BaseHandler
+
+from mnist_preprocessing import prepare_request
+
+logger = logging.getLogger(__name__)
+
+# TorchServe loads the one class this module defines, so helper types live in mnist_preprocessing.
+
+# One intra-op thread per worker: with TorchServe's default (one thread per core in every worker) the
+# workers fight over the cores and throughput collapses; scale with workers instead (README, config/).
+TORCH_THREADS = int(os.environ.get("MNIST_TORCH_THREADS", "1"))
+
+
+class MnistHandler(BaseHandler):
+    def initialize(self, context):
+        torch.set_num_threads(TORCH_THREADS)
+        super().initialize(context)
+
+    def preprocess(self, data):
+        return [prepare_request(request) for request in data]
+
+    def inference(self, data, *args, **kwargs):
+        accepted = [request.images for request in data if request.error is None]
+        if not accepted:
+            return data, None
+        logits = super().inference(torch.cat(accepted))
+        return data, torch.softmax(logits, dim=1)
+
+    def postprocess(self, data):
+        requests, probabilities = data
+        answers = []
+        next_image = 0
+        for index, request in enumerate(requests):
+            self.context.set_response_content_type(index, "application/json")
+            if request.error is not None:
+                logger.info("refused request %d: %s", index, request.error)
+                self.context.set_response_status(request.error.status, request.error.reason, index)
+                answers.append(json.dumps(request.error.as_json()))
+                continue
+            count = len(request.images)
+            predictions = [_prediction(row) for row in probabilities[next_image : next_image + count]]
+            next_image += count
+            answers.append(json.dumps({"predictions": predictions} if request.many else predictions[0]))
+        return answers
+
+
+def _prediction(probabilities: torch.Tensor) -> dict:
+    return {"digit": int(probabilities.argmax()), "probabilities": [round(p, 6) for p in probabilities.tolist()]}

@@ -1,0 +1,114 @@
+"""Bring any picture of one digit into MNIST's form: a bright digit on black, fitted in a 20x20 box,
+centred by mass in 28x28, normalised with the training statistics.
+
+That is how the MNIST images themselves were made (LeCun et al.), so a digit photographed or drawn on a
+white canvas reaches the model in the form it was trained on. An image that is already 28x28 is taken to
+be in MNIST form and only has its polarity fixed: re-cropping an MNIST digit would change it, and the
+model's accuracy through the handler must equal its own.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from image_decoding import decode_request
+from input_errors import InputError, NoDigitFound
+from mnist_cnn import MNIST_MEAN, MNIST_STD
+
+MNIST_SIDE = 28
+DIGIT_BOX = 20  # MNIST fits each digit's longer side to 20 px, leaving a 4 px margin
+MIN_CONTRAST = 32  # grey levels the digit must stand out from the background by
+INK_LEVEL = 0.25  # share of the strongest stroke that counts as ink when finding the digit's box
+
+
+@dataclass
+class PreparedRequest:
+    """One request made ready for the model, or the reason it is refused."""
+
+    images: torch.Tensor = None  # (n, 1, 28, 28) for an accepted request
+    many: bool = False  # an "instances" request, answered with {"predictions": [...]}
+    error: InputError = None
+
+
+def prepare_request(request: dict) -> PreparedRequest:
+    try:
+        decoded = decode_request(request)
+        images = torch.stack([to_mnist_tensor(image) for image in decoded.images])
+        return PreparedRequest(images=images, many=decoded.many)
+    except InputError as error:
+        return PreparedRequest(error=error)
+
+
+def to_mnist_tensor(image: Image.Image) -> torch.Tensor:
+    """One PIL image of any size and mode -> a normalised float tensor of shape (1, 28, 28)."""
+    grey = bright_on_dark(to_grey(image))
+    if grey.shape == (MNIST_SIDE, MNIST_SIDE):
+        if np.ptp(grey) < MIN_CONTRAST:
+            raise NoDigitFound(_blank_message(image))
+        pixels = grey
+    else:
+        pixels = centre_digit(grey, image)
+    return torch.from_numpy((pixels / 255.0 - MNIST_MEAN) / MNIST_STD).to(torch.float32).unsqueeze(0)
+
+
+def to_grey(image: Image.Image) -> np.ndarray:
+    """Luminance as float32 in [0, 255]; transparency becomes the background colour opposite the ink."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit and float scans: stretch to 8-bit range
+        values = np.asarray(image, dtype=np.float32)
+        low, high = values.min(), values.max()
+        return (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Canvas drawings often have dark strokes on a transparent background whose hidden colour is black;
+        # compositing onto the colour that contrasts with the strokes keeps the digit visible.
+        grey_alpha = np.asarray(image.convert("LA"), dtype=np.float32)
+        grey, alpha = grey_alpha[..., 0], grey_alpha[..., 1] / 255.0
+        ink_luminance = (grey * alpha).sum() / max(alpha.sum(), 1.0)
+        background = 255.0 if ink_luminance < 128 else 0.0
+        return grey * alpha + background * (1.0 - alpha)
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def _border(grey: np.ndarray) -> np.ndarray:
+    return np.concatenate([grey[0], grey[-1], grey[1:-1, 0], grey[1:-1, -1]])
+
+
+def bright_on_dark(grey: np.ndarray) -> np.ndarray:
+    """MNIST digits are white on black; pictures are usually the opposite. The border tells which."""
+    return 255.0 - grey if np.median(_border(grey)) > 127 else grey
+
+
+def centre_digit(grey: np.ndarray, image: Image.Image) -> np.ndarray:
+    ink = np.clip(grey - np.median(_border(grey)), 0, None)
+    peak = ink.max()
+    if peak < MIN_CONTRAST:
+        raise NoDigitFound(_blank_message(image))
+    ink *= 255.0 / peak  # full contrast, as in MNIST, whatever the lighting
+    rows = np.flatnonzero((ink > INK_LEVEL * 255).any(axis=1))
+    cols = np.flatnonzero((ink > INK_LEVEL * 255).any(axis=0))
+    digit = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+    height, width = digit.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # PIL's bilinear resize anti-aliases when shrinking, like MNIST's own normalisation.
+    fitted = np.asarray(Image.fromarray(digit).resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+    fitted = np.clip(fitted, 0, 255)
+
+    canvas = np.zeros((MNIST_SIDE, MNIST_SIDE), dtype=np.float32)
+    mass = fitted.sum()
+    centre_row = (fitted.sum(axis=1) @ np.arange(fitted.shape[0])) / mass
+    centre_col = (fitted.sum(axis=0) @ np.arange(fitted.shape[1])) / mass
+    # Place the centre of mass at the canvas centre (13.5 in pixel indices), keeping the digit whole.
+    top = int(np.clip(round((MNIST_SIDE - 1) / 2 - centre_row), 0, MNIST_SIDE - fitted.shape[0]))
+    left = int(np.clip(round((MNIST_SIDE - 1) / 2 - centre_col), 0, MNIST_SIDE - fitted.shape[1]))
+    canvas[top : top + fitted.shape[0], left : left + fitted.shape[1]] = fitted
+    return canvas
+
+
+def _blank_message(image: Image.Image) -> str:
+    return (
+        f"no digit found: the {image.width}x{image.height} image has no mark that stands out from its "
+        f"background by {MIN_CONTRAST} grey levels; send a picture of one digit, dark on light or light on dark"
+    )

@@ -1,0 +1,82 @@
+"""The handler inside TorchServe's own Context, with batches no HTTP test can be sure to form."""
+
+import base64
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from ts.context import Context, RequestProcessor
+from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
+
+import ts
+from mnist_handler import MnistHandler
+from tests.conftest import IMAGES
+
+SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
+TWO_JPEG = (IMAGES / "two_on_paper.jpg").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def handler(model_store, tmp_path_factory):
+    """The handler initialised as a TorchServe worker does: from the unpacked .mar."""
+    model_dir = tmp_path_factory.mktemp("unpacked_mar")
+    with zipfile.ZipFile(model_store / "mnist.mar") as archive:
+        archive.extractall(model_dir)
+    manifest = json.loads((model_dir / "MAR-INF" / "MANIFEST.json").read_text())
+    metrics = MetricsCacheYamlImpl(str(Path(ts.__file__).parent / "configs" / "metrics.yaml"))
+    metrics.initialize_cache()
+    metrics.model_name = "mnist"
+    context = Context(
+        "mnist", str(model_dir), manifest, batch_size=8, gpu=None, mms_version="0.12.0", metrics=metrics, model_yaml_config={}
+    )
+    sys.path.insert(0, str(model_dir))
+    try:
+        handler = MnistHandler()
+        handler.initialize(context)
+        yield handler, context
+    finally:
+        sys.path.remove(str(model_dir))
+
+
+def handle_batch(handler_and_context, requests: list) -> list:
+    """(status, JSON answer) for each request of one batch, as TorchServe would send them."""
+    handler, context = handler_and_context
+    context.request_processor = [RequestProcessor({}) for _ in requests]
+    answers = handler.handle(requests, context)
+    statuses = [processor.get_response_status_code() for processor in context.request_processor]
+    return [(status, json.loads(answer)) for status, answer in zip(statuses, answers)]
+
+
+def test_one_bad_request_fails_alone_in_its_batch(handler):
+    instances = {"instances": [{"base64": base64.b64encode(image).decode()} for image in (TWO_JPEG, SEVEN_PNG)]}
+    results = handle_batch(
+        handler,
+        [
+            {"body": SEVEN_PNG},
+            {"body": b"definitely not an image!"},
+            {"body": json.dumps(instances).encode()},
+            {"body": b""},
+            {"body": TWO_JPEG},
+        ],
+    )
+    assert [status for status, _ in results] == [200, 415, 200, 400, 200]
+    assert results[0][1]["digit"] == 7
+    assert "not an image" in results[1][1]["message"] and results[1][1]["code"] == 415
+    assert [p["digit"] for p in results[2][1]["predictions"]] == [2, 7]
+    assert "empty" in results[3][1]["message"]
+    assert results[4][1]["digit"] == 2
+
+
+def test_a_batch_of_only_bad_requests_answers_each(handler):
+    results = handle_batch(handler, [{"body": b"{"}, {"body": b"\x89PNG broken"}])
+    assert [status for status, _ in results] == [400, 415]
+
+
+def test_probabilities_are_a_distribution(handler):
+    ((status, answer),) = handle_batch(handler, [{"body": SEVEN_PNG}])
+    assert status == 200
+    assert len(answer["probabilities"]) == 10
+    assert sum(answer["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+    assert max(answer["probabilities"]) == answer["probabilities"][answer["digit"]]

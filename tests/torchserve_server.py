@@ -1,0 +1,97 @@
+"""Start a real TorchServe on free loopback ports with the project's config, and stop it for sure.
+
+Each instance gets its own working directory (key_file.json, logs) and TEMP (unpacked archives, worker
+sockets), so it never collides with a `make run` server or another instance.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from client.torchserve_api import MnistService
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "config" / "config.properties"
+TORCHSERVE = REPO / ".venv" / "bin" / "torchserve"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class TorchServe:
+    def __init__(self, workdir: Path, model_store: Path = REPO / "model_store", extra_env: dict = None):
+        self.workdir = workdir
+        self.model_store = model_store
+        self.ports = {name: free_port() for name in ("inference", "management", "metrics", "grpc_inference", "grpc_management")}
+        self.inference_url = f"http://127.0.0.1:{self.ports['inference']}"
+        self.management_url = f"http://127.0.0.1:{self.ports['management']}"
+        self.metrics_url = f"http://127.0.0.1:{self.ports['metrics']}"
+        self.key_file = workdir / "key_file.json"
+        self.log_file = workdir / "torchserve.log"
+        self.extra_env = extra_env or {}
+        self.process = None
+
+    def environment(self) -> dict:
+        tmp = self.workdir / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return {
+            **os.environ,
+            "TEMP": str(tmp),
+            "LOG_LOCATION": str(self.workdir / "logs"),
+            "METRICS_LOCATION": str(self.workdir / "logs"),
+            # The config allows TS_* overrides (enable_envvars_config=true): only the ports change here.
+            "TS_INFERENCE_ADDRESS": self.inference_url,
+            "TS_MANAGEMENT_ADDRESS": self.management_url,
+            "TS_METRICS_ADDRESS": self.metrics_url,
+            "TS_GRPC_INFERENCE_PORT": str(self.ports["grpc_inference"]),
+            "TS_GRPC_MANAGEMENT_PORT": str(self.ports["grpc_management"]),
+            **self.extra_env,
+        }
+
+    def start(self) -> "TorchServe":
+        command = [str(TORCHSERVE), "--foreground", "--ts-config", str(CONFIG), "--model-store", str(self.model_store)]
+        with open(self.log_file, "wb") as log:
+            # A session of its own, so stop() can end the Java frontend and every Python worker together.
+            self.process = subprocess.Popen(
+                command, cwd=self.workdir, env=self.environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return self
+
+    def client(self) -> MnistService:
+        return MnistService(self.inference_url, self.management_url, self.key_file)
+
+    def wait_until_ready(self, timeout: float = 120, min_workers: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.key_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"TorchServe did not start; log:\n{self.log()}")
+            time.sleep(0.2)
+        try:
+            self.client().wait_until_ready(max(deadline - time.monotonic(), 1), min_workers)
+        except TimeoutError as error:
+            raise RuntimeError(f"{error}; log:\n{self.log()}") from None
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")[-20_000:]
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        except ProcessLookupError:
+            return
+        try:  # whatever outlived the graceful stop: workers are in the same process group
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
