@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Create .venv with the pinned requirements and make sure a JDK 17 is there for TorchServe's frontend.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REQUIRED_JAVA=17
+
+java_major() {
+    # "openjdk version "17.0.15" 2025-04-15" -> 17
+    java -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print v[1]; exit}'
+}
+
+ensure_java() {
+    if command -v java >/dev/null && [[ $(java_major) -ge $REQUIRED_JAVA ]]; then
+        return
+    fi
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        echo "setup: installing OpenJDK $REQUIRED_JAVA (TorchServe's frontend is Java)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "openjdk-$REQUIRED_JAVA-jdk-headless" >/dev/null
+        return
+    fi
+    cat >&2 <<MSG
+setup: TorchServe needs Java $REQUIRED_JAVA or newer and found ${1:-$(command -v java >/dev/null && java -version 2>&1 | head -1 || echo none)}.
+  Debian/Ubuntu: sudo apt-get install openjdk-$REQUIRED_JAVA-jdk-headless
+  macOS:         brew install openjdk@$REQUIRED_JAVA
+  then run 'make setup' again.
+MSG
+    exit 1
+}
+
+ensure_venv() {
+    command -v python3.11 >/dev/null && PYTHON=python3.11 || PYTHON=python3
+    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+        echo "setup: Python 3.11 is needed (torch 2.14.1 wheels are pinned for it); found $("$PYTHON" --version)" >&2
+        exit 1
+    fi
+    [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+}
+
+ensure_java
+ensure_venv
+echo "setup: ready ($(.venv/bin/python --version), Java $(java_major), torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'))"

@@ -1,0 +1,44 @@
+"""The committed weights: what the report says of them is true, and the handler does not change it."""
+
+import json
+
+import torch
+
+from image_decoding import decode_request
+from mnist_preprocessing import to_mnist_tensor
+from tests.conftest import encode
+from training.data import EVAL_TRANSFORM
+from training.evaluate import MODEL_DIR, confusion_matrix, load_model
+
+TARGET_ACCURACY = 0.9970
+WEIGHTS = MODEL_DIR / "mnist_cnn.pt"
+
+
+def test_weights_are_a_plain_state_dict():
+    state = torch.load(WEIGHTS, map_location="cpu", weights_only=True)  # no pickled code allowed
+    assert all(isinstance(value, torch.Tensor) for value in state.values())
+
+
+def test_committed_report_describes_the_committed_weights(mnist_test_set):
+    counts = confusion_matrix(load_model(WEIGHTS), mnist_test_set.root)
+    report = json.loads((MODEL_DIR / "test_report.json").read_text())
+    assert counts.tolist() == report["confusion_matrix"]
+    assert counts.sum().item() == 10_000
+    assert counts.diag().sum().item() / 10_000 >= TARGET_ACCURACY
+
+
+def test_handler_reads_every_test_png_as_the_model_does(mnist_test_set):
+    """Accuracy through the handler's decoding and preprocessing equals the model's own."""
+    model = load_model(WEIGHTS)
+    through_handler, direct, labels = [], [], []
+    for image, label in mnist_test_set:
+        (decoded,) = decode_request({"body": encode(image)}).images
+        through_handler.append(to_mnist_tensor(decoded))
+        direct.append(EVAL_TRANSFORM(image))
+        labels.append(label)
+    through_handler, direct = torch.stack(through_handler), torch.stack(direct)
+    assert torch.allclose(through_handler, direct, atol=1e-6)
+    with torch.inference_mode():
+        predicted = model(through_handler).argmax(1)
+        assert torch.equal(predicted, model(direct).argmax(1))
+    assert (predicted == torch.tensor(labels)).float().mean().item() >= TARGET_ACCURACY

@@ -1,0 +1,184 @@
+"""A real TorchServe with the project's config and .mar, checked through HTTP only."""
+
+import base64
+import concurrent.futures
+
+import pytest
+import requests
+import torch
+from PIL import Image
+
+from client.score_mnist import score
+from tests.conftest import IMAGES, encode
+from training.data import EVAL_TRANSFORM
+from training.evaluate import MODEL_DIR, load_model
+
+SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
+TWO_JPEG = (IMAGES / "two_on_paper.jpg").read_bytes()
+MAX_REQUEST_SIZE = 8 * 1024 * 1024  # config/config.properties
+
+
+@pytest.fixture(scope="module")
+def keys(torchserve):
+    from client.torchserve_api import read_keys
+
+    return read_keys(torchserve.key_file)
+
+
+@pytest.fixture(scope="module")
+def predict(torchserve, keys):
+    """POST to the prediction endpoint with the inference token: predict(data=..., json=..., files=...)."""
+    url = f"{torchserve.inference_url}/predictions/mnist"
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {keys['inference']}"
+    return lambda **body: session.post(url, timeout=60, **body)
+
+
+def assert_healthy(torchserve, predict):
+    assert predict(data=SEVEN_PNG).json()["digit"] == 7
+    assert torchserve.client().ready_workers() >= 1
+
+
+def test_ping_is_healthy_with_the_token(torchserve, keys):
+    answer = requests.get(f"{torchserve.inference_url}/ping", headers={"Authorization": f"Bearer {keys['inference']}"})
+    assert answer.status_code == 200 and answer.json()["status"] == "Healthy"
+
+
+B64_SEVEN = base64.b64encode(SEVEN_PNG).decode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"data": SEVEN_PNG, "headers": {"Content-Type": "image/png"}}, id="raw-png"),
+        pytest.param({"data": SEVEN_PNG}, id="raw-png-no-content-type"),
+        pytest.param({"json": {"base64": B64_SEVEN}}, id="json-base64"),
+        pytest.param({"json": {"data": B64_SEVEN}}, id="json-data"),
+        pytest.param({"json": {"b64": "data:image/png;base64," + B64_SEVEN}}, id="json-b64-data-uri"),
+        pytest.param({"json": {"base64": base64.urlsafe_b64encode(SEVEN_PNG).decode().rstrip("=")}}, id="urlsafe-unpadded"),
+        pytest.param({"data": B64_SEVEN, "headers": {"Content-Type": "text/plain"}}, id="base64-text-body"),
+        pytest.param({"files": {"data": ("seven.png", SEVEN_PNG, "image/png")}}, id="multipart-data"),
+        pytest.param({"files": {"file": ("seven.png", SEVEN_PNG, "image/png")}}, id="multipart-file"),
+    ],
+)
+def test_every_input_form_predicts_the_digit(predict, body):
+    headers = body.pop("headers", {})
+    answer = predict(headers=headers, **body)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"].startswith("application/json")
+    result = answer.json()
+    assert result["digit"] == 7
+    assert sum(result["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_real_world_photo_is_read(predict):
+    answer = predict(data=TWO_JPEG, headers={"Content-Type": "image/jpeg"})
+    assert answer.status_code == 200 and answer.json()["digit"] == 2
+
+
+def test_instances_are_answered_in_order(predict):
+    images = [SEVEN_PNG, TWO_JPEG, SEVEN_PNG, TWO_JPEG]
+    answer = predict(json={"instances": [{"base64": base64.b64encode(image).decode()} for image in images]})
+    assert answer.status_code == 200
+    assert [p["digit"] for p in answer.json()["predictions"]] == [7, 2, 7, 2]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-the-key"}], ids=["no-token", "wrong-token"])
+def test_every_api_requires_its_token(torchserve, keys, headers):
+    inference = requests.post(f"{torchserve.inference_url}/predictions/mnist", data=SEVEN_PNG, headers=headers)
+    ping = requests.get(f"{torchserve.inference_url}/ping", headers=headers)
+    management = requests.get(f"{torchserve.management_url}/models/mnist", headers=headers)
+    # The inference key is no management key.
+    swapped = requests.get(
+        f"{torchserve.management_url}/models/mnist", headers={"Authorization": f"Bearer {keys['inference']}"}
+    )
+    for answer in (inference, ping, management, swapped):
+        assert answer.status_code in (400, 401), answer.text
+        assert "Token Authorization failed" in answer.text
+
+
+BAD_BODIES = [
+    pytest.param({"json": {"base64": "%%% not base64 %%%"}}, 400, "base64", id="invalid-base64"),
+    pytest.param({"data": b"just some text, not an image!"}, 415, "not an image", id="not-an-image"),
+    pytest.param({"data": SEVEN_PNG[: len(SEVEN_PNG) // 2]}, 400, "truncated", id="truncated-png"),
+    pytest.param({"data": b""}, 400, "empty", id="empty-body"),
+    pytest.param({"json": [1, 2, 3]}, 400, "base64", id="wrong-json-shape"),
+    pytest.param({"json": {"image": B64_SEVEN}}, 400, '"base64"', id="missing-field"),
+    pytest.param({"data": b'{"base64": "abc'}, 400, "does not parse", id="broken-json"),
+    pytest.param({"json": {"instances": [B64_SEVEN] * 65}}, 413, "at most 64", id="too-many-instances"),
+    pytest.param({"json": {"base64": base64.b64encode(encode(Image.new("1", (5000, 5000)))).decode()}}, 413, "pixels", id="pixel-bomb"),
+    pytest.param({"data": encode(Image.new("L", (300, 300), 255))}, 422, "no digit", id="blank-canvas"),
+]
+
+
+@pytest.mark.parametrize("body, status, words", BAD_BODIES)
+def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(torchserve, predict, body, status, words):
+    answer = predict(**body)
+    assert answer.status_code == status, answer.text
+    error = answer.json()
+    assert error["code"] == status and words in error["message"]
+    assert_healthy(torchserve, predict)
+
+
+def test_oversized_request_is_refused_before_the_worker(torchserve, predict):
+    answer = predict(data=b"A" * (MAX_REQUEST_SIZE + 1))
+    assert answer.status_code == 413
+    assert_healthy(torchserve, predict)
+
+
+def test_concurrent_mix_of_good_and_bad_requests(torchserve, predict):
+    """With batching on (8 / 5 ms), good and bad requests share batches: each gets its own answer."""
+    bodies = [{"data": SEVEN_PNG}, {"data": b"garbage!"}, {"data": TWO_JPEG}, {"json": {"base64": "@@"}}] * 24
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda body: predict(**body), bodies))
+    expected = [(200, 7), (415, None), (200, 2), (400, None)] * 24
+    got = [(a.status_code, a.json().get("digit")) for a in answers]
+    assert got == expected
+
+
+def test_management_api_describes_and_scales_the_model(torchserve):
+    client = torchserve.client()
+    described = client.describe()
+    assert (described["modelName"], described["batchSize"], described["maxBatchDelay"]) == ("mnist", 8, 5)
+    try:
+        client.scale_workers(1)
+        assert len(client.describe()["workers"]) == 1
+        client.scale_workers(3)
+        workers = client.describe()["workers"]
+        assert len(workers) == 3 and all(w["status"] == "READY" for w in workers)
+    finally:
+        client.scale_workers(2)
+    assert client.ready_workers() == 2
+
+
+def test_model_registration_is_disabled(torchserve, keys):
+    answer = requests.post(
+        f"{torchserve.management_url}/models",
+        params={"url": "https://example.com/evil.mar"},
+        headers={"Authorization": f"Bearer {keys['management']}"},
+    )
+    assert answer.status_code in (400, 403, 405), answer.text
+
+
+def test_metrics_endpoint_serves_prometheus_text(torchserve, predict):
+    predict(data=SEVEN_PNG)
+    answer = requests.get(f"{torchserve.metrics_url}/metrics")
+    assert answer.status_code == 200
+    assert "ts_inference_requests_total" in answer.text
+
+
+def test_http_predictions_equal_the_model_in_process(torchserve, mnist_test_set):
+    """1,000 test images as PNGs over HTTP, 64 per request (client.score_mnist's path), are read exactly as
+    the model reads them in process: serving adds no error of its own."""
+    model = load_model(MODEL_DIR / "mnist_cnn.pt")
+    images, labels = zip(*(mnist_test_set[i] for i in range(1000)))
+    with torch.inference_mode():
+        predicted = model(torch.stack([EVAL_TRANSFORM(image) for image in images])).argmax(1)
+    correct_in_process = (predicted == torch.tensor(labels)).sum().item()
+    assert score(torchserve.client(), mnist_test_set.root, limit=1000) == (correct_in_process, 1000)
+
+
+def test_curl_default_form_encoding_is_explained(predict):
+    answer = predict(data=SEVEN_PNG, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 400
+    assert "Content-Type: image/png" in answer.json()["message"]
