@@ -16,7 +16,7 @@ mar: setup
 run: mar
 	scripts/serve.sh
 
-test: mar
+test: setup
 	$(PYTHON) -m pytest
 
 train: setup

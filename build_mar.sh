@@ -3,10 +3,21 @@
 # Idempotent: the archive is rebuilt and replaced on every run.
 set -euo pipefail
 
+# EXPORT_DIR (default: model_store/ in the repo) is taken relative to where the script is called from.
+EXPORT_DIR=$(realpath -m "${EXPORT_DIR:-$(dirname "$0")/model_store}")
 cd "$(dirname "$0")"
 MODEL_NAME=mnist
 MODEL_VERSION=1.0
-EXPORT_DIR=${EXPORT_DIR:-model_store}
+
+MODEL_FILE=model/mnist_cnn.py
+WEIGHTS=model/mnist_cnn.pt
+HANDLER=handler/mnist_handler.py
+# The modules the handler imports; TorchServe unpacks them beside the handler and the model file.
+EXTRA_FILES=(handler/image_decoding.py handler/input_errors.py handler/mnist_preprocessing.py)
+
+for piece in "$MODEL_FILE" "$WEIGHTS" "$HANDLER" "${EXTRA_FILES[@]}"; do
+    [[ -f $piece ]] || { echo "build_mar.sh: missing $piece (run from a complete checkout; weights come from 'make train')" >&2; exit 1; }
+done
 
 # Inside the repo's virtualenv when there is one (make setup), else whatever is on PATH (the Docker build).
 ARCHIVER=.venv/bin/torch-model-archiver
@@ -14,16 +25,6 @@ ARCHIVER=.venv/bin/torch-model-archiver
     echo "build_mar.sh: torch-model-archiver not found; run 'make setup' or 'pip install torch-model-archiver==0.12.0'" >&2
     exit 1
 }
-
-MODEL_FILE=model/mnist_cnn.py
-WEIGHTS=model/mnist_cnn.pt
-HANDLER=handler/mnist_handler.py
-# The handler's own modules and the one it shares with training; TorchServe puts them side by side.
-EXTRA_FILES=(handler/image_decoding.py handler/input_errors.py handler/mnist_preprocessing.py)
-
-for piece in "$MODEL_FILE" "$WEIGHTS" "$HANDLER" "${EXTRA_FILES[@]}"; do
-    [[ -f $piece ]] || { echo "build_mar.sh: missing $piece (run from a complete checkout; weights come from 'make train')" >&2; exit 1; }
-done
 
 mkdir -p "$EXPORT_DIR"
 "$ARCHIVER" \

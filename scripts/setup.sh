@@ -20,8 +20,10 @@ ensure_java() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "openjdk-$REQUIRED_JAVA-jdk-headless" >/dev/null
         return
     fi
+    local found=none
+    command -v java >/dev/null && found=$(java -version 2>&1 | head -1)
     cat >&2 <<MSG
-setup: TorchServe needs Java $REQUIRED_JAVA or newer and found ${1:-$(command -v java >/dev/null && java -version 2>&1 | head -1 || echo none)}.
+setup: TorchServe needs Java $REQUIRED_JAVA or newer and found: $found.
   Debian/Ubuntu: sudo apt-get install openjdk-$REQUIRED_JAVA-jdk-headless
   macOS:         brew install openjdk@$REQUIRED_JAVA
   then run 'make setup' again.
