@@ -42,35 +42,53 @@ class MnistService:
         self.timeout = timeout
         self.session = requests.Session()
 
-    def _headers(self, api: str) -> dict:
-        return {"Authorization": f"Bearer {read_keys(self.key_file)[api]}"}
+    def _call(self, method: str, url: str, api: str, headers=None, **kwargs) -> requests.Response:
+        """One request with the key for `api` ("inference" or "management"), renewing it once if expired."""
+        kwargs.setdefault("timeout", self.timeout)
 
-    def _checked(self, response: requests.Response) -> dict:
+        def send() -> requests.Response:
+            return self.session.request(method, url, headers={**(headers or {}), **self._auth(api)}, **kwargs)
+
+        response = send()
+        if response.status_code in (400, 401) and "InvalidKeyException" in response.text:
+            self.renew_key(api)
+            response = send()
         if not response.ok:
             raise ServiceError(f"{response.status_code} from {response.url}: {response.text.strip()}")
-        return response.json()
+        return response
+
+    def _auth(self, api: str) -> dict:
+        return {"Authorization": f"Bearer {read_keys(self.key_file)[api]}"}
+
+    def renew_key(self, api: str) -> None:
+        """Inference and management keys expire (60 min by default); the API key, which does not, gets a
+        fresh one, and TorchServe writes it to the key file."""
+        url = f"{self.management_url}/token"
+        response = self.session.post(url, params={"type": api}, headers=self._auth("API"), timeout=self.timeout)
+        if not response.ok:
+            raise ServiceError(f"could not renew the {api} key: {response.status_code} {response.text.strip()}")
 
     def predict(self, image: bytes) -> dict:
         """One encoded image (PNG, JPEG, ...) -> {"digit": d, "probabilities": [...]}."""
         url = f"{self.inference_url}/predictions/{MODEL_NAME}"
-        return self._checked(self.session.post(url, data=image, headers=self._headers("inference"), timeout=self.timeout))
+        # The handler reads the format from the bytes; the header only says "not a form" to TorchServe.
+        headers = {"Content-Type": "application/octet-stream"}
+        return self._call("POST", url, "inference", data=image, headers=headers).json()
 
     def predict_many(self, images: list) -> list:
         """Several encoded images in one request -> one prediction each, in order."""
         body = {"instances": [{"base64": base64.b64encode(image).decode("ascii")} for image in images]}
         url = f"{self.inference_url}/predictions/{MODEL_NAME}"
-        response = self.session.post(url, json=body, headers=self._headers("inference"), timeout=self.timeout)
-        return self._checked(response)["predictions"]
+        return self._call("POST", url, "inference", json=body).json()["predictions"]
 
     def describe(self) -> dict:
         """The management API's description of the model, with its workers."""
-        url = f"{self.management_url}/models/{MODEL_NAME}"
-        return self._checked(self.session.get(url, headers=self._headers("management"), timeout=self.timeout))[0]
+        return self._call("GET", f"{self.management_url}/models/{MODEL_NAME}", "management").json()[0]
 
     def scale_workers(self, count: int) -> dict:
-        url = f"{self.management_url}/models/{MODEL_NAME}"
         params = {"min_worker": count, "max_worker": count, "synchronous": "true"}
-        return self._checked(self.session.put(url, params=params, headers=self._headers("management"), timeout=120))
+        url = f"{self.management_url}/models/{MODEL_NAME}"
+        return self._call("PUT", url, "management", params=params, timeout=120).json()
 
     def ready_workers(self) -> int:
         return sum(worker["status"] == "READY" for worker in self.describe()["workers"])

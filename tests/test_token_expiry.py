@@ -1,0 +1,41 @@
+"""Inference and management keys expire; the client renews them with the API key and carries on."""
+
+import time
+
+import pytest
+import requests
+
+from client.torchserve_api import read_keys
+from tests.conftest import IMAGES
+from tests.torchserve_server import TorchServe
+
+
+@pytest.fixture(scope="module")
+def short_lived_keys_server(tmp_path_factory, model_store):
+    server = TorchServe(
+        tmp_path_factory.mktemp("short_keys"), model_store, extra_env={"TS_TOKEN_EXPIRATION_TIME_MIN": "1"}
+    ).start()
+    try:
+        server.wait_until_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_client_renews_expired_keys(short_lived_keys_server):
+    server = short_lived_keys_server
+    first_keys = read_keys(server.key_file)
+    time.sleep(65)  # past the one-minute lifetime: waiting for expiry, nothing is timed
+    refused = requests.post(
+        f"{server.inference_url}/predictions/mnist",
+        data=(IMAGES / "seven.png").read_bytes(),
+        headers={"Authorization": f"Bearer {first_keys['inference']}", "Content-Type": "image/png"},
+    )
+    assert refused.status_code == 400 and "InvalidKeyException" in refused.text
+
+    client = server.client()
+    assert client.predict((IMAGES / "seven.png").read_bytes())["digit"] == 7
+    assert client.ready_workers() >= 1
+    renewed = read_keys(server.key_file)
+    assert renewed["inference"] != first_keys["inference"]
+    assert renewed["management"] != first_keys["management"]
