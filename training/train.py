@@ -1,9 +1,12 @@
 """Train the MNIST CNN on the 60,000 training images with a fixed schedule, then evaluate it once.
 
-The shipped weights are those of the last epoch: no model selection happens, so the test accuracy that
-evaluate.py reports afterwards is an honest estimate. Usage (from the repo root):
+The shipped weights are the exponential moving average of the weights at the end of the last epoch: no
+model selection happens, so the test accuracy that evaluate.py reports afterwards is an honest estimate.
+Recipe changes are judged with --val-size, which holds out part of the *training* images and reports
+accuracy on them after every epoch. Usage (from the repo root):
 
-    python -m training.train --data-root ../shared/mnist
+    python -m training.train                  # the shipped run: all 60,000 images, then the test report
+    python -m training.train --val-size 6000  # a recipe experiment: no test images are read
 """
 
 import argparse
@@ -15,12 +18,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from model.mnist_cnn import MnistCNN
 from training import evaluate
-from training.data import DEFAULT_DATA_ROOT, TRAIN_TRANSFORM, mnist
+from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, TRAIN_TRANSFORM, mnist
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
 
@@ -33,6 +37,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-lr", type=float, default=0.1, help="peak of the one-cycle learning rate")
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--ema-decay", type=float, default=0.999, help="per-step decay of the weight average")
+    parser.add_argument("--val-size", type=int, default=0, help="hold out this many training images (experiments)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out-dir", type=Path, default=MODEL_DIR)
@@ -46,7 +52,24 @@ def make_deterministic(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, description: str) -> dict:
+def split_training_set(data_root: str, val_size: int, generator: torch.Generator):
+    """(augmented training subset, un-augmented validation subset or None) from the 60,000 training images."""
+    augmented = mnist(data_root, train=True, transform=TRAIN_TRANSFORM)
+    if not val_size:
+        return augmented, None
+    order = torch.randperm(len(augmented), generator=generator).tolist()
+    plain = mnist(data_root, train=True, transform=EVAL_TRANSFORM)
+    return Subset(augmented, order[val_size:]), Subset(plain, order[:val_size])
+
+
+@torch.no_grad()
+def accuracy(model, dataset) -> float:
+    model.eval()
+    correct = sum((model(images).argmax(1) == labels).sum().item() for images, labels in DataLoader(dataset, 1000))
+    return correct / len(dataset)
+
+
+def train_one_epoch(model, ema, loader, loss_fn, optimizer, scheduler, description: str) -> dict:
     model.train()
     seen = correct = 0
     loss_sum = 0.0
@@ -58,6 +81,7 @@ def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, description: s
         loss.backward()
         optimizer.step()
         scheduler.step()
+        ema.update_parameters(model)
         seen += labels.numel()
         correct += (logits.argmax(1) == labels).sum().item()
         loss_sum += loss.item() * labels.numel()
@@ -69,14 +93,18 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     generator = make_deterministic(args.seed)
+    train_set, val_set = split_training_set(args.data_root, args.val_size, generator)
     loader = DataLoader(
-        mnist(args.data_root, train=True, transform=TRAIN_TRANSFORM),
+        train_set,
         batch_size=args.batch_size,
         shuffle=True,
         drop_last=True,
         generator=generator,
     )
     model = MnistCNN()
+    # The average of the last ~1/(1-decay) steps' weights, BatchNorm statistics included: it smooths out the
+    # noise of the final SGD steps.
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.max_lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
@@ -89,15 +117,17 @@ def main() -> None:
     started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         epoch_started = time.perf_counter()
-        stats = train_one_epoch(model, loader, loss_fn, optimizer, scheduler, f"epoch {epoch}/{args.epochs}")
+        stats = train_one_epoch(model, ema, loader, loss_fn, optimizer, scheduler, f"epoch {epoch}/{args.epochs}")
         stats.update(epoch=epoch, seconds=round(time.perf_counter() - epoch_started, 1))
+        if val_set is not None:
+            stats.update(val_accuracy=accuracy(model, val_set), val_accuracy_ema=accuracy(ema.module, val_set))
         history.append(stats)
         print(json.dumps(stats))
     training_seconds = time.perf_counter() - started
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     weights_path = args.out_dir / "mnist_cnn.pt"
-    torch.save(model.state_dict(), weights_path)
+    torch.save(ema.module.state_dict(), weights_path)
     run = {
         "hyperparameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -107,8 +137,9 @@ def main() -> None:
         "history": history,
     }
     (args.out_dir / "training_run.json").write_text(json.dumps(run, indent=2) + "\n")
-    print(f"wrote {weights_path} after {training_seconds / 60:.1f} min; evaluating on the test set")
-    evaluate.write_report(weights_path, args.data_root, args.out_dir)
+    print(f"wrote {weights_path} after {training_seconds / 60:.1f} min")
+    if val_set is None:  # experiments on a validation split never look at the test set
+        evaluate.write_report(weights_path, args.data_root, args.out_dir)
 
 
 if __name__ == "__main__":
