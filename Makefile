@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
 
-.PHONY: setup mar run test train evaluate score clean
+.PHONY: setup mar run test train evaluate score image deploy minikube scale clean
 
 setup: .venv/.installed
 
@@ -27,6 +27,19 @@ evaluate: setup
 
 score: setup
 	$(PYTHON) -m client.score_mnist
+
+# Kubernetes (minikube): build the image in minikube's Docker, deploy k8s/, or both.
+image:
+	scripts/build_docker.sh
+
+deploy:
+	scripts/deploy_minikube.sh
+
+minikube: image deploy
+
+# TorchServe workers of one pod, through its management API: make scale WORKERS=3
+scale:
+	scripts/scale_workers.sh $(WORKERS)
 
 clean:
 	rm -rf model_store/*.mar logs key_file.json .pytest_cache

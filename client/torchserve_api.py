@@ -58,6 +58,8 @@ class MnistService:
         return response
 
     def _auth(self, api: str) -> dict:
+        if not self.key_file.exists():  # token auth off (as inside the Kubernetes pod), or a wrong path:
+            return {}  # TorchServe's refusal then leads to renew_key, which names the missing file
         return {"Authorization": f"Bearer {read_keys(self.key_file)[api]}"}
 
     def renew_key(self, api: str) -> None:

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Create .venv with the pinned requirements and make sure a JDK 17 is there for TorchServe's frontend.
+# Create .venv with the pinned requirements and make sure a JDK 17 is there for TorchServe's frontend
+# (and nginx, which the tests run as the Kubernetes pod's auth proxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REQUIRED_JAVA=17
+
+can_apt_install() {
+    [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null
+}
+
+apt_install() {
+    [[ -n ${APT_UPDATED:-} ]] || { apt-get update -qq; APT_UPDATED=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 
 java_major() {
     # "openjdk version "17.0.15" 2025-04-15" -> 17
@@ -14,10 +24,9 @@ ensure_java() {
     if command -v java >/dev/null && [[ $(java_major) -ge $REQUIRED_JAVA ]]; then
         return
     fi
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    if can_apt_install; then
         echo "setup: installing OpenJDK $REQUIRED_JAVA (TorchServe's frontend is Java)"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "openjdk-$REQUIRED_JAVA-jdk-headless" >/dev/null
+        apt_install "openjdk-$REQUIRED_JAVA-jdk-headless"
         return
     fi
     local found=none
@@ -31,6 +40,18 @@ MSG
     exit 1
 }
 
+ensure_nginx() {
+    if command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]]; then
+        return
+    fi
+    if can_apt_install; then
+        echo "setup: installing nginx-light (the tests run the pod's auth proxy in it)"
+        apt_install nginx-light
+        return
+    fi
+    echo "setup: no nginx; the auth-proxy tests will be skipped (Debian/Ubuntu: sudo apt-get install nginx-light)" >&2
+}
+
 ensure_venv() {
     command -v python3.11 >/dev/null && PYTHON=python3.11 || PYTHON=python3
     if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
@@ -42,5 +63,6 @@ ensure_venv() {
 }
 
 ensure_java
+ensure_nginx
 ensure_venv
 echo "setup: ready ($(.venv/bin/python --version), Java $(java_major), torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'))"

@@ -11,11 +11,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
+
 from client.torchserve_api import MnistService
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config" / "config.properties"
 TORCHSERVE = REPO / ".venv" / "bin" / "torchserve"
+# The container's ENTRYPOINT (Dockerfile), run here with the same arguments.
+CONTAINER_ENTRYPOINT = REPO / "scripts" / "torchserve_foreground.sh"
 
 
 def free_port() -> int:
@@ -25,8 +29,11 @@ def free_port() -> int:
 
 
 class TorchServe:
-    def __init__(self, workdir: Path, model_store: Path = REPO / "model_store", extra_env: dict = None):
+    def __init__(self, workdir: Path, model_store: Path = REPO / "model_store", extra_env: dict = None, entrypoint=False):
+        """entrypoint=True starts it as the container does, through scripts/torchserve_foreground.sh."""
         self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.entrypoint = entrypoint
         self.model_store = model_store
         self.ports = {name: free_port() for name in ("inference", "management", "metrics", "grpc_inference", "grpc_management")}
         self.inference_url = f"http://127.0.0.1:{self.ports['inference']}"
@@ -51,11 +58,15 @@ class TorchServe:
             "TS_METRICS_ADDRESS": self.metrics_url,
             "TS_GRPC_INFERENCE_PORT": str(self.ports["grpc_inference"]),
             "TS_GRPC_MANAGEMENT_PORT": str(self.ports["grpc_management"]),
+            "TORCHSERVE": str(TORCHSERVE),
             **self.extra_env,
         }
 
     def start(self) -> "TorchServe":
-        command = [str(TORCHSERVE), "--foreground", "--ts-config", str(CONFIG), "--model-store", str(self.model_store)]
+        if self.entrypoint:
+            command = [str(CONTAINER_ENTRYPOINT), str(CONFIG), str(self.model_store)]
+        else:
+            command = [str(TORCHSERVE), "--foreground", "--ts-config", str(CONFIG), "--model-store", str(self.model_store)]
         with open(self.log_file, "wb") as log:
             # A session of its own, so stop() can end the Java frontend and every Python worker together.
             self.process = subprocess.Popen(
@@ -68,7 +79,7 @@ class TorchServe:
 
     def wait_until_ready(self, timeout: float = 120, min_workers: int = 1) -> None:
         deadline = time.monotonic() + timeout
-        while not self.key_file.exists():
+        while not self.key_file.exists() and "TS_DISABLE_TOKEN_AUTHORIZATION" not in self.extra_env:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"TorchServe did not start; log:\n{self.log()}")
             time.sleep(0.2)
@@ -80,18 +91,24 @@ class TorchServe:
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")[-20_000:]
 
+    def processes(self) -> list:
+        """The launcher (or entrypoint script) and everything it started that is still alive."""
+        try:
+            root = psutil.Process(self.process.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
     def stop(self) -> None:
+        """SIGTERM as Kubernetes or Ctrl-C would send it; then SIGKILL whatever outlived it by 30 s."""
         if self.process is None:
             return
+        family = self.processes()
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        except ProcessLookupError:
-            return
-        try:  # whatever outlived the graceful stop: workers are in the same process group
-            os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        _, alive = psutil.wait_procs(family, timeout=30)
+        for process in alive:
+            process.kill()
         self.process.wait()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Deploy k8s/ to the current kubectl context (minikube), wait for the rollout and print a working request.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for tool in kubectl minikube python3; do
+    command -v "$tool" >/dev/null || { echo "deploy_minikube.sh: $tool is not installed (see README, 'Kubernetes')" >&2; exit 1; }
+done
+NAMESPACE=mnist
+
+# The shared inference token lives in a Secret that is made once, here, and never committed.
+kubectl get namespace "$NAMESPACE" >/dev/null 2>&1 || kubectl create namespace "$NAMESPACE"
+if ! kubectl -n "$NAMESPACE" get secret mnist-inference-token >/dev/null 2>&1; then
+    kubectl -n "$NAMESPACE" create secret generic mnist-inference-token \
+        --from-literal=token="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+fi
+
+kubectl apply -k k8s/
+kubectl -n "$NAMESPACE" rollout status deployment/mnist --timeout=300s
+
+NODE_PORT=$(kubectl -n "$NAMESPACE" get service mnist -o jsonpath='{.spec.ports[?(@.name=="http")].nodePort}')
+URL="http://$(minikube ip):$NODE_PORT"
+cat <<MSG
+
+MNIST digit service deployed: $URL/predictions/mnist
+  TOKEN=\$(kubectl -n $NAMESPACE get secret mnist-inference-token -o jsonpath='{.data.token}' | base64 -d)
+  curl -s -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: image/png' --data-binary @tests/images/seven.png $URL/predictions/mnist
+MSG

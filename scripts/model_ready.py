@@ -1,0 +1,57 @@
+"""Container probe: exit 0 when TorchServe can answer, 1 (with the reason on stderr) when it cannot.
+
+    model_ready.py            readiness/startup: the model has at least its minWorkers workers READY
+    model_ready.py --frontend liveness: the frontend answers /ping
+
+/ping turns healthy before any worker has loaded the model, so only the first form says the service can
+predict. Standard library only: it runs inside TorchServe's image as a Docker HEALTHCHECK and a Kubernetes
+exec probe. Addresses come from MANAGEMENT_URL / INFERENCE_URL (default: 127.0.0.1, TorchServe's ports);
+if token auth is on, the key is read from KEY_FILE (default: key_file.json in the working directory).
+"""
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+MODEL = os.environ.get("MODEL_NAME", "mnist")
+MANAGEMENT_URL = os.environ.get("MANAGEMENT_URL", "http://127.0.0.1:8081")
+INFERENCE_URL = os.environ.get("INFERENCE_URL", "http://127.0.0.1:8080")
+KEY_FILE = os.environ.get("KEY_FILE", "key_file.json")
+TIMEOUT_SECONDS = 2
+
+
+def get_json(url: str, api: str):
+    request = urllib.request.Request(url)
+    if os.path.exists(KEY_FILE):
+        with open(KEY_FILE) as keys:
+            request.add_header("Authorization", f"Bearer {json.load(keys)[api]['key']}")
+    with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+        return json.load(response)
+
+
+def problem() -> str:
+    """Why the service cannot answer, or '' when it can."""
+    if "--frontend" in sys.argv[1:]:
+        status = get_json(f"{INFERENCE_URL}/ping", "inference").get("status")
+        return "" if status == "Healthy" else f"/ping says {status!r}"
+    (model,) = get_json(f"{MANAGEMENT_URL}/models/{MODEL}", "management")
+    ready = sum(worker["status"] == "READY" for worker in model["workers"])
+    wanted = max(model["minWorkers"], 1)
+    return "" if ready >= wanted else f"{ready} of {wanted} workers READY"
+
+
+def main() -> int:
+    try:
+        reason = problem()
+    except (OSError, ValueError, KeyError) as error:  # refused, timed out, HTTP error, unexpected answer
+        reason = f"{type(error).__name__}: {error}"
+    if reason:
+        print(f"not ready: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

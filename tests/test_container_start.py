@@ -1,0 +1,85 @@
+"""The container's start-up path, run here: its entrypoint script with the same arguments and config,
+and the probe the HEALTHCHECK and the Kubernetes probes run."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from tests.torchserve_server import REPO, TorchServe
+
+PROBE = REPO / "scripts" / "model_ready.py"
+# As k8s/deployment.yaml sets them: token auth off inside the pod.
+POD_ENV = {"TS_DISABLE_TOKEN_AUTHORIZATION": "true"}
+
+
+@pytest.fixture
+def read_only_store(model_store, tmp_path):
+    """The image's model store: the .mar alone, not writable (root, as in CI, ignores the mode bits)."""
+    store = tmp_path / "model-store"
+    store.mkdir()
+    (store / "mnist.mar").write_bytes((model_store / "mnist.mar").read_bytes())
+    (store / "mnist.mar").chmod(0o444)
+    store.chmod(0o555)
+    yield store
+    store.chmod(0o755)
+
+
+def probe(server: TorchServe, *args, cwd=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MANAGEMENT_URL": server.management_url, "INFERENCE_URL": server.inference_url}
+    return subprocess.run([sys.executable, str(PROBE), *args], env=env, cwd=cwd or server.workdir, capture_output=True, text=True)
+
+
+def start_as_container(tmp_path, store, **env) -> TorchServe:
+    return TorchServe(tmp_path / "pod", store, extra_env={**POD_ENV, **env}, entrypoint=True).start()
+
+
+def test_probe_passes_only_while_the_minimum_workers_are_ready(tmp_path, read_only_store):
+    server = start_as_container(tmp_path, read_only_store)
+    try:
+        assert probe(server).returncode == 1  # at start nothing listens yet
+        server.wait_until_ready(min_workers=2)
+        assert probe(server).returncode == 0
+
+        # No worker left: the frontend is up and /ping healthy, but nothing can predict.
+        server.client().scale_workers(0)
+        assert probe(server, "--frontend").returncode == 0
+        not_ready = probe(server)
+        assert not_ready.returncode == 1 and "0 of 1 workers READY" in not_ready.stderr
+
+        server.client().scale_workers(2)
+        assert probe(server).returncode == 0
+    finally:
+        server.stop()
+
+
+def test_probe_uses_the_token_when_token_auth_is_on(torchserve, tmp_path):
+    assert probe(torchserve).returncode == 0  # key_file.json in the working directory, as in the image
+    refused = probe(torchserve, cwd=tmp_path)  # no key file: TorchServe refuses
+    assert refused.returncode == 1 and "400" in refused.stderr
+
+
+def test_container_exits_non_zero_when_the_frontend_dies(tmp_path, read_only_store):
+    server = start_as_container(tmp_path, read_only_store)
+    try:
+        server.wait_until_ready()
+        (java,) = [p for p in server.processes() if p.name() == "java"]
+        java.send_signal(signal.SIGKILL)
+        assert server.process.wait(timeout=60) == 1
+        assert not [p for p in server.processes() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        server.stop()
+
+
+def test_container_stops_cleanly_on_sigterm(tmp_path, read_only_store):
+    server = start_as_container(tmp_path, read_only_store)
+    server.wait_until_ready()
+    family = server.processes()
+    assert len(family) >= 4  # script, launcher, java, workers
+    server.process.send_signal(signal.SIGTERM)  # what Kubernetes sends to the container's PID 1
+    assert server.process.wait(timeout=60) == 0
+    _, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive
