@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
 
-.PHONY: setup mar run test train evaluate score image deploy minikube scale clean
+.PHONY: setup mar run test train evaluate score bench image deploy minikube scale clean
 
 setup: .venv/.installed
 
@@ -27,6 +27,10 @@ evaluate: setup
 
 score: setup
 	$(PYTHON) -m client.score_mnist
+
+# ~6 minutes on 127.0.0.1: writes bench/results/ and prints the table (stop other work first).
+bench: setup
+	$(PYTHON) -m bench.run_bench
 
 # Kubernetes (minikube): build the image in minikube's Docker, deploy k8s/, or both.
 image:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with the pinned requirements and make sure a JDK 17 is there for TorchServe's frontend
-# (and nginx, which the tests run as the Kubernetes pod's auth proxy).
+# Create .venv with the pinned requirements and make sure a JDK 17 is there for TorchServe's frontend,
+# with nginx (the tests run the pod's auth proxy in it) and hey (the benchmark's load generator).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,16 +40,18 @@ MSG
     exit 1
 }
 
-ensure_nginx() {
-    if command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]]; then
+# A command from a Debian package that tests or tools need: installed when we are root on Debian/Ubuntu.
+ensure_tool() {
+    local command=$1 package=$2 purpose=$3
+    if command -v "$command" >/dev/null || [[ -x /usr/sbin/$command ]]; then
         return
     fi
     if can_apt_install; then
-        echo "setup: installing nginx-light (the tests run the pod's auth proxy in it)"
-        apt_install nginx-light
+        echo "setup: installing $package ($purpose)"
+        apt_install "$package"
         return
     fi
-    echo "setup: no nginx; the auth-proxy tests will be skipped (Debian/Ubuntu: sudo apt-get install nginx-light)" >&2
+    echo "setup: no $command ($purpose); the tests that need it are skipped. Install: sudo apt-get install $package" >&2
 }
 
 ensure_venv() {
@@ -63,6 +65,7 @@ ensure_venv() {
 }
 
 ensure_java
-ensure_nginx
+ensure_tool nginx nginx-light "the tests run the Kubernetes pod's auth proxy in it"
+ensure_tool hey hey "the benchmark's HTTP load generator"
 ensure_venv
 echo "setup: ready ($(.venv/bin/python --version), Java $(java_major), torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'))"

@@ -29,8 +29,9 @@ def free_port() -> int:
 
 
 class TorchServe:
-    def __init__(self, workdir: Path, model_store: Path = REPO / "model_store", extra_env: dict = None, entrypoint=False):
+    def __init__(self, workdir: Path, model_store: Path = REPO / "model_store", extra_env: dict = None, entrypoint=False, config: Path = CONFIG):
         """entrypoint=True starts it as the container does, through scripts/torchserve_foreground.sh."""
+        self.config = config
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.entrypoint = entrypoint
@@ -64,9 +65,9 @@ class TorchServe:
 
     def start(self) -> "TorchServe":
         if self.entrypoint:
-            command = [str(CONTAINER_ENTRYPOINT), str(CONFIG), str(self.model_store)]
+            command = [str(CONTAINER_ENTRYPOINT), str(self.config), str(self.model_store)]
         else:
-            command = [str(TORCHSERVE), "--foreground", "--ts-config", str(CONFIG), "--model-store", str(self.model_store)]
+            command = [str(TORCHSERVE), "--foreground", "--ts-config", str(self.config), "--model-store", str(self.model_store)]
         with open(self.log_file, "wb") as log:
             # A session of its own, so stop() can end the Java frontend and every Python worker together.
             self.process = subprocess.Popen(

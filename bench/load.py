@@ -1,0 +1,52 @@
+"""Drive load with hey (a real HTTP load generator) and read its summary into numbers."""
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class LoadResult:
+    requests_per_second: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    ok: int  # 2xx answers
+    errors: int  # non-2xx answers and transport errors
+
+
+def hey_path() -> str:
+    path = shutil.which("hey")
+    if path is None:
+        raise RuntimeError("hey is not installed: make setup installs it as root, or: sudo apt-get install hey")
+    return path
+
+
+def run_hey(url: str, seconds: float, concurrency: int, headers: dict, body: Path = None, method="POST") -> LoadResult:
+    command = [hey_path(), "-z", f"{seconds}s", "-c", str(concurrency), "-m", method, "-t", "30"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if body is not None:
+        command += ["-D", str(body)]
+    summary = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    return parse_summary(summary)
+
+
+def parse_summary(summary: str) -> LoadResult:
+    def latency_ms(percent: int) -> float:
+        match = re.search(rf"^\s*{percent}% in ([\d.]+) secs", summary, re.MULTILINE)
+        return float(match.group(1)) * 1000 if match else float("nan")
+
+    statuses = {int(code): int(count) for code, count in re.findall(r"\[(\d{3})\]\s+(\d+) responses", summary)}
+    transport_errors = sum(int(count) for count in re.findall(r"^\s*\[(\d+)\]\s+(?!.*responses)", summary, re.MULTILINE))
+    ok = sum(count for code, count in statuses.items() if 200 <= code < 300)
+    return LoadResult(
+        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", summary).group(1)),
+        p50_ms=latency_ms(50),
+        p90_ms=latency_ms(90),
+        p99_ms=latency_ms(99),
+        ok=ok,
+        errors=sum(statuses.values()) - ok + transport_errors,
+    )

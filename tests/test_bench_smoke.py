@@ -1,0 +1,25 @@
+"""The benchmark runs and writes its table: a few seconds per step, nothing timed or asserted on speed."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.torchserve_server import REPO
+
+
+@pytest.mark.skipif(shutil.which("hey") is None, reason="hey is not installed (make setup installs it as root)")
+def test_smoke_benchmark_writes_its_table(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run_bench", "--smoke", "--out-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    table = (tmp_path / "results.md").read_text()
+    for setup in ("project: 28x28 PNG", "project: 280x280 RGB PNG", "instances of 8", "GET /ping", "TorchServe defaults"):
+        assert setup in table
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert all(row["errors"] == 0 and row["ok"] > 0 for row in results["rows"])
+    assert results["in_process_images_per_second"]["1"] > 0
+    assert (tmp_path / "chart.png").stat().st_size > 0
