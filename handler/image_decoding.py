@@ -21,9 +21,10 @@ from input_errors import ACCEPTED_INPUT, InvalidInput, PayloadTooLarge, Unsuppor
 
 BASE64_FIELDS = ("base64", "data", "b64")
 MAX_INSTANCES = 64
-# Decompression-bomb guard: a 4096x4096 photo is the largest picture we expand; larger ones are refused
-# from their header, before any pixel is decoded.
-MAX_PIXELS = 4096 * 4096
+# Decompression-bomb and slow-request guard: a request's images may hold 4096x4096 pixels in all; more
+# is refused from the image headers, before any pixel is decoded.
+MAX_SIDE = 4096
+MAX_PIXELS = MAX_SIDE * MAX_SIDE
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 # Field names a TorchServe request may carry the payload under: the raw body, or a form/JSON "data" part.
@@ -41,6 +42,20 @@ class DecodedRequest:
 
 
 def decode_request(request: dict) -> DecodedRequest:
+    """The request's images, decoded; refused before any pixel is decoded if they hold too many pixels."""
+    decoded = _open_request(request)
+    pixels = sum(image.width * image.height for image in decoded.images)
+    if pixels > MAX_PIXELS:
+        raise PayloadTooLarge(
+            f"{pixels:,} pixels in one request; at most {MAX_PIXELS:,} are accepted in all "
+            f"(one {MAX_SIDE}x{MAX_SIDE} picture, or {MAX_INSTANCES} of 512x512)"
+        )
+    for image in decoded.images:
+        _load(image)
+    return decoded
+
+
+def _open_request(request: dict) -> DecodedRequest:
     payload = _payload_of(request)
     if isinstance(payload, (dict, list)):  # TorchServe already parsed it (decode_input_request=true)
         return _from_json(payload)
@@ -52,9 +67,9 @@ def decode_request(request: dict) -> DecodedRequest:
     if payload[:1] in (b"{", b"[", b"\""):
         return _from_json(_parse_json(payload))
     if _BASE64_TEXT.fullmatch(_DATA_URI_PREFIX.sub(b"", payload, count=1)):
-        return DecodedRequest([open_image(decode_base64(payload))], many=False)
+        return DecodedRequest([_open(decode_base64(payload))], many=False)
     # Binary image formats always hold bytes outside the base64 alphabet.
-    return DecodedRequest([open_image(payload)], many=False)
+    return DecodedRequest([_open(payload)], many=False)
 
 
 def _payload_of(request: dict):
@@ -98,7 +113,7 @@ def _image_from_instance(item, where: str) -> Image.Image:
         fields = " or ".join(f'"{field}"' for field in BASE64_FIELDS)
         raise InvalidInput(f"{where} has no base64 string: expected an object with {fields}, or a string")
     try:
-        return open_image(decode_base64(text.encode("ascii")))
+        return _open(decode_base64(text.encode("ascii")))
     except UnicodeEncodeError:
         raise InvalidInput(f"{where} is not base64: it has non-ASCII characters") from None
 
@@ -120,18 +135,26 @@ def decode_base64(text: bytes) -> bytes:
 
 
 def open_image(data: bytes) -> Image.Image:
-    """Open and fully decode an image, refusing bombs from the header before decoding any pixel."""
+    """One image, fully decoded (bombs refused from the header)."""
+    return _load(_open(data))
+
+
+def _open(data: bytes) -> Image.Image:
+    """Read the header only: format and size are known, no pixel is decoded yet."""
     try:
         with warnings.catch_warnings():
             # PIL only warns between MAX_IMAGE_PIXELS and twice that; here the limit is the limit.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise UnsupportedImage(f"the bytes are not an image format PIL can read; {ACCEPTED_INPUT}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise PayloadTooLarge(f"{error}; images up to {MAX_PIXELS:,} pixels are accepted") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise InvalidInput(f"the image header is corrupt ({error})") from None
+
+
+def _load(image: Image.Image) -> Image.Image:
     try:
         image.load()
     except Exception as error:  # PIL's decoders raise many types on hostile bytes (struct.error, IndexError...)

@@ -115,3 +115,12 @@ def test_pixel_bomb_is_refused_from_the_header():
 def test_status_codes_are_4xx():
     for _, error_type, _ in BAD_REQUESTS:
         assert 400 <= error_type.status < 500
+
+
+def test_pixel_budget_is_per_request_not_per_image():
+    """Many large images would each pass the per-image limit, but decoding them all is one slow request."""
+    side = 3000  # 9 Mpx each: one is fine, two are over the 16.7 Mpx budget
+    big = base64.b64encode(encode(Image.new("1", (side, side)))).decode()
+    assert len(decode_request(json_body({"instances": [big]})).images) == 1
+    with pytest.raises(PayloadTooLarge, match="pixels in one request"):
+        decode_request(json_body({"instances": [big, big]}))

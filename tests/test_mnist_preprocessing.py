@@ -122,3 +122,15 @@ def test_tiny_image_is_scaled_up():
 def test_blank_images_are_refused(blank):
     with pytest.raises(NoDigitFound, match="no digit found"):
         to_mnist_tensor(blank)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "P", "1", "I;16"])
+def test_very_large_pictures_are_reduced_first_and_still_read(model, mnist_test_set, mode):
+    digit, label = mnist_test_set[7]
+    side = 3600  # over WORKING_SIDE: reduced before any float work
+    ink = ImageOps.invert(digit).resize((side // 2, side // 2), Image.Resampling.BICUBIC)
+    canvas = Image.new("L", (side, side), 255)
+    canvas.paste(ink, (side // 3, side // 5))
+    picture = canvas.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(canvas, dtype=np.uint16) * 257)
+    with torch.inference_mode():
+        assert model(to_mnist_tensor(picture).unsqueeze(0)).argmax().item() == label
