@@ -28,7 +28,13 @@ TORCH_THREADS = int(os.environ.get("MNIST_TORCH_THREADS", "1"))
 class MnistHandler(BaseHandler):
     def initialize(self, context):
         torch.set_num_threads(TORCH_THREADS)
-        super().initialize(context)
+        try:
+            super().initialize(context)
+        except Exception as error:  # e.g. corrupt weights surface as "IndexError: pop from empty list"
+            raise RuntimeError(
+                f"the MNIST model could not be loaded from its archive ({type(error).__name__}: {error}); "
+                "the .mar must hold mnist_cnn.py and the state_dict mnist_cnn.pt: rebuild it with build_mar.sh"
+            ) from error
 
     def preprocess(self, data):
         return [prepare_request(request) for request in data]

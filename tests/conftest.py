@@ -1,5 +1,6 @@
 import io
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,21 @@ def encode(image, format="PNG", **options) -> bytes:
     return buffer.getvalue()
 
 
+def copy_build_inputs(checkout: Path) -> Path:
+    """What build_mar.sh needs, copied into `checkout`, so a test can break a piece of it."""
+    checkout.mkdir(parents=True)
+    for part in ("build_mar.sh", "handler", "model"):
+        source = REPO / part
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, checkout / part)
+    return checkout
+
+
+def build_mar(export_dir: Path, checkout: Path = REPO) -> subprocess.CompletedProcess:
+    # A copied checkout has no .venv: the archiver is then found on PATH, as in the Docker build.
+    env = {**os.environ, "EXPORT_DIR": str(export_dir), "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    return subprocess.run([str(checkout / "build_mar.sh")], env=env, capture_output=True, text=True)
+
+
 @pytest.fixture(scope="session")
 def mnist_test_set():
     """The 10,000 MNIST test images as (PIL image, label), from training.data.DEFAULT_DATA_ROOT."""
@@ -27,7 +43,8 @@ def mnist_test_set():
 def model_store(tmp_path_factory) -> Path:
     """A model store holding a .mar built from the working tree by build_mar.sh."""
     store = tmp_path_factory.mktemp("model_store")
-    subprocess.run([str(REPO / "build_mar.sh")], env={**os.environ, "EXPORT_DIR": str(store)}, check=True)
+    result = build_mar(store)
+    assert result.returncode == 0, result.stderr
     return store
 
 

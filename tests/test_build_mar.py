@@ -1,23 +1,14 @@
 """build_mar.sh: builds the archive TorchServe needs, again and again, and says what is missing."""
 
 import json
-import os
-import shutil
-import subprocess
 import zipfile
 
-from tests.torchserve_server import REPO
-
-BUILD_MAR = REPO / "build_mar.sh"
-
-
-def build(export_dir, script=BUILD_MAR) -> subprocess.CompletedProcess:
-    return subprocess.run([str(script)], env={**os.environ, "EXPORT_DIR": str(export_dir)}, capture_output=True, text=True)
+from tests.conftest import build_mar, copy_build_inputs
 
 
 def test_archive_holds_model_weights_and_handler_and_rebuilds(tmp_path):
     for _ in range(2):  # idempotent: the second run replaces the first archive
-        result = build(tmp_path)
+        result = build_mar(tmp_path)
         assert result.returncode == 0, result.stderr
     with zipfile.ZipFile(tmp_path / "mnist.mar") as archive:
         names = set(archive.namelist())
@@ -29,13 +20,9 @@ def test_archive_holds_model_weights_and_handler_and_rebuilds(tmp_path):
 
 
 def test_missing_weights_are_named(tmp_path):
-    checkout = tmp_path / "checkout"
-    checkout.mkdir()
-    for part in ("build_mar.sh", "handler", "model"):
-        source = REPO / part
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, checkout / part)
+    checkout = copy_build_inputs(tmp_path / "checkout")
     (checkout / "model" / "mnist_cnn.pt").unlink()
-    result = build(tmp_path / "out", checkout / "build_mar.sh")
+    result = build_mar(tmp_path / "out", checkout)
     assert result.returncode != 0
     assert "missing model/mnist_cnn.pt" in result.stderr
     assert not (tmp_path / "out").exists()

@@ -1,0 +1,102 @@
+"""Faults a real TorchServe survives: a worker killed under load, a flood past the queue, a model that
+cannot load. Outcomes are asserted; how long recovery takes is printed (-s), never asserted."""
+
+import concurrent.futures
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+import requests
+
+from client.torchserve_api import read_keys
+from tests.conftest import IMAGES, build_mar, copy_build_inputs
+from tests.torchserve_server import TorchServe
+
+SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
+
+
+def predict(server: TorchServe, session: requests.Session, body=SEVEN_PNG) -> tuple:
+    """(status, digit or None); a request that gets no answer within 35 s raises."""
+    headers = {"Content-Type": "image/png", "Authorization": f"Bearer {read_keys(server.key_file)['inference']}"}
+    answer = session.post(f"{server.inference_url}/predictions/mnist", data=body, headers=headers, timeout=35)
+    return answer.status_code, answer.json().get("digit") if answer.status_code == 200 else None
+
+
+@pytest.fixture
+def own_server(tmp_path, model_store):
+    servers = []
+
+    def start(**env) -> TorchServe:
+        server = TorchServe(tmp_path / f"server{len(servers)}", model_store, extra_env=env).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_killed_worker_is_replaced_and_only_its_window_fails(own_server):
+    server = own_server()
+    server.wait_until_ready(min_workers=2)
+    client = server.client()
+    results = []  # (time sent, status, digit)
+    stop = threading.Event()
+
+    def keep_sending():
+        session = requests.Session()
+        while not stop.is_set():
+            sent = time.monotonic()
+            results.append((sent, *predict(server, session)))
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        senders = [pool.submit(keep_sending) for _ in range(4)]
+        time.sleep(2)
+        victim = psutil.Process(client.describe()["workers"][0]["pid"])
+        killed_at = time.monotonic()
+        victim.send_signal(signal.SIGKILL)
+        deadline = killed_at + 120
+        while client.ready_workers() < 2 or victim.pid in [w["pid"] for w in client.describe()["workers"]]:
+            assert time.monotonic() < deadline, "the killed worker was not replaced within 120 s"
+            time.sleep(0.1)
+        recovered_at = time.monotonic()
+        time.sleep(3)
+        stop.set()
+        for sender in senders:
+            sender.result()  # re-raises a request that got no answer
+
+    print(f"\nworker killed -> replaced and READY in {recovered_at - killed_at:.2f} s; {len(results)} requests")
+    failures = [(sent, status) for sent, status, _ in results if status != 200]
+    assert all(status == 503 for _, status in failures), failures
+    assert all(killed_at - 1 <= sent <= recovered_at for sent, _ in failures)
+    after = [(status, digit) for sent, status, digit in results if sent > recovered_at]
+    assert after and all(result == (200, 7) for result in after)
+
+
+def test_flood_past_the_queue_gets_503_and_the_service_recovers(own_server):
+    server = own_server(TS_JOB_QUEUE_SIZE="4", TS_DEFAULT_WORKERS_PER_MODEL="1")
+    server.wait_until_ready()
+    session = requests.Session()
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        statuses = [status for status, _ in pool.map(lambda _: predict(server, session), range(256))]
+    assert set(statuses) <= {200, 503}
+    assert statuses.count(503) > 0 and statuses.count(200) > 0
+    assert predict(server, session) == (200, 7)
+
+
+def test_model_that_cannot_load_never_becomes_ready(tmp_path):
+    checkout = copy_build_inputs(tmp_path / "checkout")
+    (checkout / "model" / "mnist_cnn.pt").write_bytes(b"these are not weights")
+    store = tmp_path / "store"
+    assert build_mar(store, checkout).returncode == 0
+    server = TorchServe(tmp_path / "server", store).start()
+    try:
+        with pytest.raises(RuntimeError, match="not READY"):
+            server.wait_until_ready(timeout=25)
+        assert server.client().ready_workers() == 0
+        log = server.log_file.read_text(errors="replace")
+        assert "the MNIST model could not be loaded from its archive" in log and "mnist_cnn.pt" in log
+    finally:
+        server.stop()
