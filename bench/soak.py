@@ -1,0 +1,141 @@
+"""Soak: a steady, moderate mix of good and bad requests against a real TorchServe on 127.0.0.1, for a
+bounded time, then a verdict: every good request answered correctly, every bad one with its 4xx, memory
+growth after warm-up under 10 %, no file descriptors or temporary files leaking.
+
+    python -m bench.soak                 # 5 minutes (make soak)
+    python -m bench.soak --seconds 30    # the test suite's short version
+
+Exit status 0 when every check holds; the report is printed as JSON either way.
+"""
+
+import argparse
+import base64
+import itertools
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+from PIL import Image
+
+from client.torchserve_api import read_keys
+from tests.conftest import IMAGES, build_mar, encode
+from tests.torchserve_server import TorchServe
+
+RATE_PER_SECOND = 40  # moderate: a tenth or less of what the machine serves
+SENDERS = 4
+MAX_GROWTH = 0.10
+
+
+def request_mix() -> list:
+    """(name, body, content type, expected status, expected digits or None)."""
+    seven = (IMAGES / "seven.png").read_bytes()
+    two = (IMAGES / "two_on_paper.jpg").read_bytes()
+    instances = json.dumps({"instances": [base64.b64encode(image).decode() for image in (seven, two) * 4]})
+    return [
+        ("png", seven, "image/png", 200, [7]),
+        ("photo", two, "image/jpeg", 200, [2]),
+        ("instances", instances.encode(), "application/json", 200, [7, 2] * 4),
+        ("bad-base64", b'{"base64": "%%%"}', "application/json", 400, None),
+        ("not-an-image", b"hello, not an image!", "application/octet-stream", 415, None),
+        ("blank", encode(Image.new("L", (64, 64), 255)), "image/png", 422, None),
+    ]
+
+
+def footprint(server: TorchServe) -> dict:
+    processes = [p for p in server.processes() if p.name() == "java" or "model_service_worker" in " ".join(p.cmdline())]
+    temp_files = sum(1 for _ in (server.workdir / "tmp").rglob("*"))
+    return {
+        "rss_mib": round(sum(p.memory_info().rss for p in processes) / 2**20, 1),
+        "open_fds": sum(p.num_fds() for p in processes),
+        "temp_files": temp_files,
+        "processes": len(processes),
+    }
+
+
+def soak(server: TorchServe, seconds: float) -> dict:
+    mix = request_mix()
+    token = read_keys(server.key_file)["inference"]
+    url = f"{server.inference_url}/predictions/mnist"
+    counts = {name: 0 for name, *_ in mix}
+    unexpected = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    cases = itertools.cycle(mix)
+
+    def sender():
+        session = requests.Session()
+        interval = SENDERS / RATE_PER_SECOND
+        next_send = time.monotonic()
+        while time.monotonic() < deadline:
+            with lock:
+                name, body, content_type, status, digits = next(cases)
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+            try:
+                answer = session.post(url, data=body, headers=headers, timeout=35)
+                got = answer.json()
+                got_digits = [p["digit"] for p in got["predictions"]] if "predictions" in got else [got.get("digit")]
+                ok = answer.status_code == status and (digits is None or got_digits == digits)
+                outcome = f"{answer.status_code} {got_digits if digits else got.get('type')}"
+            except (requests.RequestException, ValueError) as error:
+                ok, outcome = False, repr(error)
+            with lock:
+                counts[name] += 1
+                if not ok:
+                    unexpected.append(f"{name}: {outcome}")
+            next_send += interval
+            time.sleep(max(0.0, next_send - time.monotonic()))
+
+    threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"requests": counts, "unexpected": unexpected[:20], "unexpected_count": len(unexpected)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=300)
+    args = parser.parse_args()
+    warm_up = max(5.0, args.seconds * 0.1)
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        assert build_mar(workdir / "store").returncode == 0
+        server = TorchServe(workdir / "server", workdir / "store").start()
+        try:
+            server.wait_until_ready(min_workers=2)
+            soak(server, warm_up)
+            before = footprint(server)
+            result = soak(server, args.seconds)
+            after = footprint(server)
+        finally:
+            server.stop()
+    growth = after["rss_mib"] / before["rss_mib"] - 1
+    checks = {
+        "no unexpected answers": result["unexpected_count"] == 0,
+        f"RSS growth after warm-up under {MAX_GROWTH:.0%}": growth < MAX_GROWTH,
+        "no file descriptors leaked": after["open_fds"] <= before["open_fds"],
+        "no temporary files leaked": after["temp_files"] <= before["temp_files"],
+        "no process lost or added": after["processes"] == before["processes"],
+    }
+    report = {
+        "seconds": args.seconds,
+        "rate_per_second": RATE_PER_SECOND,
+        **result,
+        "total_requests": sum(result["requests"].values()),
+        "after_warm_up": before,
+        "at_end": after,
+        "rss_growth": round(growth, 4),
+        "checks": checks,
+    }
+    print(json.dumps(report, indent=2))
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

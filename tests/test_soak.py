@@ -1,0 +1,15 @@
+"""The short soak (30 s): every answer right, no memory growth past 10 %, no descriptor or temp-file leak."""
+
+import json
+import subprocess
+import sys
+
+from tests.torchserve_server import REPO
+
+
+def test_short_soak_passes_its_checks():
+    result = subprocess.run([sys.executable, "-m", "bench.soak", "--seconds", "30"], cwd=REPO, capture_output=True, text=True)
+    report = json.loads(result.stdout)
+    assert report["total_requests"] > 0 and report["unexpected_count"] == 0, report["unexpected"]
+    assert all(report["checks"].values()), report["checks"]
+    assert result.returncode == 0
