@@ -1,7 +1,7 @@
 """Train the MNIST CNN on the 60,000 training images with a fixed schedule, then evaluate it once.
 
-The shipped weights are the exponential moving average of the weights at the end of the last epoch: no
-model selection happens, so the test accuracy that evaluate.py reports afterwards is an honest estimate.
+The shipped weights are those of the last epoch: no model selection happens, so the test accuracy that
+evaluate.py reports afterwards is an honest estimate.
 Recipe changes are judged with --val-size, which holds out part of the *training* images and reports
 accuracy on them after every epoch. Usage (from the repo root):
 
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
@@ -37,7 +36,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-lr", type=float, default=0.1, help="peak of the one-cycle learning rate")
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
-    parser.add_argument("--ema-decay", type=float, default=0.999, help="per-step decay of the weight average")
     parser.add_argument("--val-size", type=int, default=0, help="hold out this many training images (experiments)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -69,7 +67,7 @@ def accuracy(model, dataset) -> float:
     return correct / len(dataset)
 
 
-def train_one_epoch(model, ema, loader, loss_fn, optimizer, scheduler, description: str) -> dict:
+def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, description: str) -> dict:
     model.train()
     seen = correct = 0
     loss_sum = 0.0
@@ -81,7 +79,6 @@ def train_one_epoch(model, ema, loader, loss_fn, optimizer, scheduler, descripti
         loss.backward()
         optimizer.step()
         scheduler.step()
-        ema.update_parameters(model)
         seen += labels.numel()
         correct += (logits.argmax(1) == labels).sum().item()
         loss_sum += loss.item() * labels.numel()
@@ -102,9 +99,6 @@ def main() -> None:
         generator=generator,
     )
     model = MnistCNN()
-    # The average of the last ~1/(1-decay) steps' weights, BatchNorm statistics included: it smooths out the
-    # noise of the final SGD steps.
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=args.max_lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
@@ -117,17 +111,17 @@ def main() -> None:
     started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         epoch_started = time.perf_counter()
-        stats = train_one_epoch(model, ema, loader, loss_fn, optimizer, scheduler, f"epoch {epoch}/{args.epochs}")
+        stats = train_one_epoch(model, loader, loss_fn, optimizer, scheduler, f"epoch {epoch}/{args.epochs}")
         stats.update(epoch=epoch, seconds=round(time.perf_counter() - epoch_started, 1))
         if val_set is not None:
-            stats.update(val_accuracy=accuracy(model, val_set), val_accuracy_ema=accuracy(ema.module, val_set))
+            stats.update(val_accuracy=accuracy(model, val_set))
         history.append(stats)
         print(json.dumps(stats))
     training_seconds = time.perf_counter() - started
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     weights_path = args.out_dir / "mnist_cnn.pt"
-    torch.save(ema.module.state_dict(), weights_path)
+    torch.save(model.state_dict(), weights_path)
     run = {
         "hyperparameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "parameters": sum(p.numel() for p in model.parameters()),
