@@ -68,8 +68,10 @@ def test_killed_worker_is_replaced_and_only_its_window_fails(own_server):
             sender.result()  # re-raises a request that got no answer
 
     print(f"\nworker killed -> replaced and READY in {recovered_at - killed_at:.2f} s; {len(results)} requests")
+    # Requests queued for the dead worker are retried elsewhere or get 503; the ones it held at the moment
+    # of death get TorchServe's 507 ("worker died").
     failures = [(sent, status) for sent, status, _ in results if status != 200]
-    assert all(status == 503 for _, status in failures), failures
+    assert all(status in (503, 507) for _, status in failures), failures
     assert all(killed_at - 1 <= sent <= recovered_at for sent, _ in failures)
     after = [(status, digit) for sent, status, digit in results if sent > recovered_at]
     assert after and all(result == (200, 7) for result in after)
