@@ -194,8 +194,8 @@ def chart(results: dict, path: Path) -> None:
     latency_axes = throughput_axes.twinx()
     latency_axes.plot(concurrency, [r["p99_ms"] for r in single], "s--", color="tab:red", label="p99 ms")
     latency_axes.set_ylabel("p99 latency (ms)")
-    figure.legend(loc="upper left", fontsize=8)
-    figure.tight_layout()
+    figure.legend(loc="upper center", ncol=3, fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 0.93))
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
