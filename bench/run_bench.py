@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -73,14 +74,12 @@ def rss_mib(server: TorchServe) -> dict:
 
 
 def in_process_worker(args) -> int:
-    """Images per second through decode + preprocess + forward, one torch thread, for `seconds`."""
+    """Images through the handler's own preparation + forward in `seconds`, with one torch thread."""
     png, per_forward, seconds = args
-    import sys
-
+    # The handler's modules import each other by bare name, as inside the .mar.
     sys.path[:0] = [str(REPO / "handler"), str(REPO / "model")]
     torch.set_num_threads(1)
-    from image_decoding import decode_request
-    from mnist_preprocessing import to_mnist_tensor
+    from mnist_preprocessing import prepare_request
     from training.evaluate import MODEL_DIR, load_model
 
     model = load_model(MODEL_DIR / "mnist_cnn.pt")
@@ -88,8 +87,8 @@ def in_process_worker(args) -> int:
     deadline = time.monotonic() + seconds
     with torch.inference_mode():
         while time.monotonic() < deadline:
-            batch = [to_mnist_tensor(decode_request({"body": png}).images[0]) for _ in range(per_forward)]
-            torch.softmax(model(torch.stack(batch)), dim=1)
+            batch = torch.cat([prepare_request({"body": png}).images for _ in range(per_forward)])
+            torch.softmax(model(batch), dim=1)
             done += per_forward
     return done
 

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from client.score_mnist import score
+from client.torchserve_api import read_keys
 from tests.conftest import IMAGES, encode
 from training.data import EVAL_TRANSFORM
 from training.evaluate import MODEL_DIR, load_model
@@ -20,8 +21,6 @@ MAX_REQUEST_SIZE = 8 * 1024 * 1024  # config/config.properties
 
 @pytest.fixture(scope="module")
 def keys(torchserve):
-    from client.torchserve_api import read_keys
-
     return read_keys(torchserve.key_file)
 
 
