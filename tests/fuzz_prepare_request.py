@@ -1,0 +1,40 @@
+"""Coverage-guided fuzzing (atheris) of everything a request goes through before the model.
+
+Any input must end in a prepared request or the handler's typed input error; anything else is a crash.
+Bounded runs only, e.g. (tests/test_fuzz.py does this with a seed corpus of real images):
+
+    python tests/fuzz_prepare_request.py -runs=20000 -max_total_time=60 CORPUS_DIR
+"""
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import atheris
+
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent / name) for name in ("handler", "model")]
+
+with atheris.instrument_imports():
+    from mnist_preprocessing import prepare_request
+
+
+def one_input(data: bytes) -> None:
+    provider = atheris.FuzzedDataProvider(data)
+    form = provider.ConsumeIntInRange(0, 2)
+    payload = provider.ConsumeBytes(provider.remaining_bytes())
+    if form == 0:  # the raw body
+        request = {"body": payload}
+    elif form == 1:  # base64 in JSON
+        request = {"body": json.dumps({"base64": base64.b64encode(payload).decode()}).encode()}
+    else:  # the same bytes twice in an instances request
+        encoded = base64.b64encode(payload).decode()
+        request = {"body": json.dumps({"instances": [encoded, {"b64": encoded}]}).encode()}
+    prepared = prepare_request(request)
+    if prepared.error is None:
+        assert prepared.images.shape[1:] == (1, 28, 28)
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
