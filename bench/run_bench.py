@@ -10,12 +10,10 @@ frontend, and decode + preprocess + forward in plain Python processes (no HTTP),
 
 import argparse
 import base64
-import io
 import json
 import multiprocessing
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,7 @@ import torch  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
 from bench.load import LoadResult, run_hey  # noqa: E402
+from tests.conftest import built_model_store, encode  # noqa: E402
 from tests.torchserve_server import REPO, TorchServe  # noqa: E402
 from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
 
@@ -42,12 +41,7 @@ def sample_images() -> dict:
     """The payloads: an MNIST 28x28 PNG, and the same digit as a 280x280 RGB picture, dark on white."""
     digit, _ = mnist(DEFAULT_DATA_ROOT, train=False)[0]
     photo = ImageOps.invert(digit).resize((280, 280), Image.Resampling.BICUBIC).convert("RGB")
-    encoded = {}
-    for name, image in (("mnist_28", digit), ("photo_280", photo)):
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        encoded[name] = buffer.getvalue()
-    return encoded
+    return {"mnist_28": encode(digit), "photo_280": encode(photo)}
 
 
 def write_bodies(images: dict, folder: Path) -> dict:
@@ -207,8 +201,7 @@ def main() -> None:
     args.seconds = 1 if args.smoke else 10
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
-        store = workdir / "model_store"
-        subprocess.run([str(REPO / "build_mar.sh")], env={**os.environ, "EXPORT_DIR": str(store)}, check=True)
+        store = built_model_store(workdir / "model_store")
         results = measure(args, store, workdir)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")

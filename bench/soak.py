@@ -23,7 +23,7 @@ import requests
 from PIL import Image
 
 from client.torchserve_api import read_keys
-from tests.conftest import IMAGES, build_mar, encode
+from tests.conftest import IMAGES, built_model_store, encode
 from tests.torchserve_server import TorchServe
 
 RATE_PER_SECOND = 40  # moderate: a tenth or less of what the machine serves
@@ -105,7 +105,7 @@ def main() -> int:
     warm_up = max(5.0, args.seconds * 0.1)
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
-        assert build_mar(workdir / "store").returncode == 0
+        built_model_store(workdir / "store")
         server = TorchServe(workdir / "server", workdir / "store").start()
         try:
             server.wait_until_ready(min_workers=2)

@@ -33,6 +33,14 @@ def build_mar(export_dir: Path, checkout: Path = REPO) -> subprocess.CompletedPr
     return subprocess.run([str(checkout / "build_mar.sh")], env=env, capture_output=True, text=True)
 
 
+def built_model_store(export_dir: Path) -> Path:
+    """A model store holding a .mar built from the working tree; raises with build_mar.sh's error."""
+    result = build_mar(export_dir)
+    if result.returncode != 0:
+        raise RuntimeError(f"build_mar.sh failed:\n{result.stderr}")
+    return export_dir
+
+
 @pytest.fixture(scope="session")
 def mnist_test_set():
     """The 10,000 MNIST test images as (PIL image, label), from training.data.DEFAULT_DATA_ROOT."""
@@ -42,10 +50,7 @@ def mnist_test_set():
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory) -> Path:
     """A model store holding a .mar built from the working tree by build_mar.sh."""
-    store = tmp_path_factory.mktemp("model_store")
-    result = build_mar(store)
-    assert result.returncode == 0, result.stderr
-    return store
+    return built_model_store(tmp_path_factory.mktemp("model_store"))
 
 
 @pytest.fixture(scope="session")
