@@ -1,7 +1,8 @@
 """Faults a real TorchServe survives: a worker killed under load, a flood past the queue, a model that
-cannot load. Outcomes are asserted; how long recovery takes is printed (-s), never asserted."""
+cannot load, a request that hangs in its worker. Outcomes are asserted; how long recovery takes is printed (-s), never asserted."""
 
 import concurrent.futures
+import json
 import signal
 import threading
 import time
@@ -12,7 +13,8 @@ import requests
 
 from client.torchserve_api import read_keys
 from tests.conftest import IMAGES, build_mar, copy_build_inputs
-from tests.torchserve_server import TorchServe
+from tests.stalling_handler import STALL
+from tests.torchserve_server import REPO, TorchServe
 
 SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
 
@@ -100,5 +102,49 @@ def test_model_that_cannot_load_never_becomes_ready(tmp_path):
         assert server.client().ready_workers() == 0
         log = server.log_file.read_text(errors="replace")
         assert "the MNIST model could not be loaded from its archive" in log and "mnist_cnn.pt" in log
+    finally:
+        server.stop()
+
+
+def stalling_model_store(tmp_path):
+    """A store whose archive has tests/stalling_handler.py as its handler, beside the real one it wraps."""
+    checkout = copy_build_inputs(tmp_path / "checkout")
+    (checkout / "handler" / "stalling_handler.py").write_bytes((REPO / "tests" / "stalling_handler.py").read_bytes())
+    script = checkout / "build_mar.sh"
+    original = script.read_text()
+    handler_line, extras_line = "HANDLER=handler/mnist_handler.py", "EXTRA_FILES=(handler/"
+    assert handler_line in original and extras_line in original, "build_mar.sh changed: update this test"
+    script.write_text(
+        original.replace(handler_line, "HANDLER=handler/stalling_handler.py").replace(
+            extras_line, "EXTRA_FILES=(handler/mnist_handler.py handler/"
+        )
+    )
+    store = tmp_path / "store"
+    result = build_mar(store, checkout)
+    assert result.returncode == 0, result.stderr
+    return store
+
+
+def test_request_past_the_response_timeout_is_cut_off_and_the_worker_replaced(tmp_path):
+    response_timeout = 3
+    models = {"mnist": {"1.0": {"defaultVersion": True, "marName": "mnist.mar", "responseTimeout": response_timeout}}}
+    server = TorchServe(
+        tmp_path / "server", stalling_model_store(tmp_path), {"TS_MODELS": json.dumps(models), "TS_DEFAULT_WORKERS_PER_MODEL": "1"}
+    ).start()
+    try:
+        server.wait_until_ready()
+        client = server.client()
+        stalled_pid = client.describe()["workers"][0]["pid"]
+        session = requests.Session()
+        sent = time.monotonic()
+        status, _ = predict(server, session, body=STALL)  # raises if no answer comes within 35 s
+        print(f"\nstalled request answered {status} after {time.monotonic() - sent:.1f} s (responseTimeout {response_timeout} s)")
+        assert status >= 500
+        deadline = time.monotonic() + 120
+        while client.ready_workers() < 1 or client.describe()["workers"][0]["pid"] == stalled_pid:
+            assert time.monotonic() < deadline, "the stalled worker was not replaced within 120 s"
+            time.sleep(0.2)
+        assert not psutil.pid_exists(stalled_pid)
+        assert predict(server, session) == (200, 7)
     finally:
         server.stop()
