@@ -18,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import requests
 from PIL import Image
 

@@ -148,8 +148,11 @@ def _open(data: bytes) -> Image.Image:
             return Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise UnsupportedImage(f"the bytes are not an image format PIL can read; {ACCEPTED_INPUT}") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise PayloadTooLarge(f"{error}; images up to {MAX_PIXELS:,} pixels are accepted") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PayloadTooLarge(
+            f"the image header announces more than {MAX_SIDE}x{MAX_SIDE} pixels, so it was not decoded; "
+            f"images up to {MAX_PIXELS:,} pixels are accepted"
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise InvalidInput(f"the image header is corrupt ({error})") from None
 

@@ -5,11 +5,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
+from client.torchserve_api import read_keys
 from tests.torchserve_server import REPO, TorchServe
 from training.data import DEFAULT_DATA_ROOT, mnist
 
 IMAGES = Path(__file__).resolve().parent / "images"
+SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
 
 
 def encode(image, format="PNG", **options) -> bytes:
@@ -62,3 +65,22 @@ def torchserve(tmp_path_factory, model_store):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def keys(torchserve):
+    return read_keys(torchserve.key_file)
+
+
+@pytest.fixture(scope="session")
+def predict(torchserve, keys):
+    """POST to the session server's prediction endpoint with the inference token: predict(data=..., json=..., files=...)."""
+    url = f"{torchserve.inference_url}/predictions/mnist"
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {keys['inference']}"
+    return lambda **body: session.post(url, timeout=60, **body)
+
+
+def assert_healthy(torchserve, predict):
+    assert predict(data=SEVEN_PNG).json()["digit"] == 7
+    assert torchserve.client().ready_workers() >= 1

@@ -9,11 +9,10 @@ import time
 import pytest
 import requests
 
-from tests.conftest import IMAGES
+from tests.conftest import SEVEN_PNG
 from tests.torchserve_server import REPO, TorchServe, free_port
 
 TOKEN = "test-token_0123456789"
-SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
 
 
 def render(template: str, listen_port: int, torchserve_url: str) -> str:

@@ -4,7 +4,6 @@ rendered Kubernetes manifests (only the auth proxy is exposed, probes ask the ma
 import fnmatch
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml

@@ -12,11 +12,10 @@ import pytest
 import requests
 
 from client.torchserve_api import read_keys
-from tests.conftest import IMAGES, build_mar, copy_build_inputs
+from tests.conftest import SEVEN_PNG, build_mar, copy_build_inputs
 from tests.stalling_handler import STALL
 from tests.torchserve_server import REPO, TorchServe
 
-SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
 
 
 def predict(server: TorchServe, session: requests.Session, body=SEVEN_PNG) -> tuple:

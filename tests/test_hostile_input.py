@@ -1,19 +1,21 @@
-"""Property-based: whatever bytes or JSON a client sends, the handler's preparation ends in images ready
-for the model or in its typed input error, never in another exception (which would fail a whole batch)."""
+"""Hostile input. Property-based: whatever bytes or JSON a client sends, the handler's preparation ends
+in images ready for the model or in its typed input error, never in another exception (which would fail
+a whole batch). Named bombs and unusual images (tests/hostile_images.py): in-process and through HTTP."""
 
 import base64
-import io
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from mnist_preprocessing import prepare_request
-from tests.conftest import IMAGES, encode
+from tests.conftest import SEVEN_PNG, assert_healthy, encode
+from tests.hostile_images import BOMBS, UNUSUAL_SEVENS, payload
 
-SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
@@ -71,15 +73,38 @@ def test_any_mode_size_and_format(mode, width, height, format, seed):
     assert_prepared_or_refused({"body": data})
 
 
-def test_deeply_nested_json_is_refused():
-    prepared = prepare_request({"body": b'{"instances": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"})
-    assert prepared.error is not None and prepared.error.status == 400
+@pytest.mark.parametrize("name", BOMBS)
+def test_bombs_are_refused_before_decoding(name):
+    _, status, words = BOMBS[name]
+    prepared = prepare_request({"body": payload(name)})
+    assert prepared.error is not None and prepared.error.status == status and words in str(prepared.error)
 
 
-def test_animated_and_multi_page_images_use_the_first_frame():
-    frames = [Image.new("L", (40, 40), 0) for _ in range(3)]
-    frames[0].paste(255, (10, 10, 30, 30))
-    for format in ("GIF", "TIFF", "PNG"):
-        buffer = io.BytesIO()
-        frames[0].save(buffer, format=format, save_all=True, append_images=frames[1:])
-        assert prepare_request({"body": buffer.getvalue()}).error is None
+@pytest.mark.parametrize("name", UNUSUAL_SEVENS)
+def test_unusual_images_are_prepared(name):
+    assert prepare_request({"body": payload(name)}).error is None
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The process's peak resident memory so far (Linux's VmHWM), which a decoded bomb would raise."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) * 1024
+
+
+def test_through_http_bombs_get_their_4xx_and_worker_memory_stays_flat(torchserve, predict):
+    worker_pids = [worker["pid"] for worker in torchserve.client().describe()["workers"]]
+    peaks_before = [peak_rss_bytes(pid) for pid in worker_pids]
+    for name, (_, status, words) in BOMBS.items():
+        answer = predict(data=payload(name))
+        assert answer.status_code == status and words in answer.json()["message"], (name, answer.text)
+    # The smallest bomb would take 64 MB decoded; refused from its header, it leaves the workers' peak as it was.
+    growth = [peak_rss_bytes(pid) - before for pid, before in zip(worker_pids, peaks_before)]
+    print(f"\nworker peak RSS growth: {[f'{g / 2**20:.1f} MiB' for g in growth]}")
+    assert all(g < 32 * 2**20 for g in growth), growth
+    assert_healthy(torchserve, predict)
+
+
+def test_through_http_unusual_images_get_their_digit(torchserve, predict):
+    for name in UNUSUAL_SEVENS:
+        answer = predict(data=payload(name))
+        assert answer.status_code == 200 and answer.json()["digit"] == 7, (name, answer.text)

@@ -9,9 +9,8 @@ from PIL import Image
 
 from image_decoding import MAX_INSTANCES, MAX_PIXELS, decode_request
 from input_errors import InvalidInput, PayloadTooLarge, UnsupportedImage
-from tests.conftest import IMAGES, encode
+from tests.conftest import IMAGES, SEVEN_PNG, encode
 
-SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
 SEVEN_B64 = base64.b64encode(SEVEN_PNG).decode()
 
 

@@ -12,9 +12,8 @@ from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
 
 import ts
 from mnist_handler import MnistHandler
-from tests.conftest import IMAGES
+from tests.conftest import IMAGES, SEVEN_PNG
 
-SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
 TWO_JPEG = (IMAGES / "two_on_paper.jpg").read_bytes()
 
 

@@ -9,33 +9,12 @@ import torch
 from PIL import Image
 
 from client.score_mnist import score
-from client.torchserve_api import read_keys
-from tests.conftest import IMAGES, encode
+from tests.conftest import IMAGES, SEVEN_PNG, assert_healthy, encode
 from training.data import EVAL_TRANSFORM
 from training.evaluate import MODEL_DIR, load_model
 
-SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
 TWO_JPEG = (IMAGES / "two_on_paper.jpg").read_bytes()
 MAX_REQUEST_SIZE = 8 * 1024 * 1024  # config/config.properties
-
-
-@pytest.fixture(scope="module")
-def keys(torchserve):
-    return read_keys(torchserve.key_file)
-
-
-@pytest.fixture(scope="module")
-def predict(torchserve, keys):
-    """POST to the prediction endpoint with the inference token: predict(data=..., json=..., files=...)."""
-    url = f"{torchserve.inference_url}/predictions/mnist"
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {keys['inference']}"
-    return lambda **body: session.post(url, timeout=60, **body)
-
-
-def assert_healthy(torchserve, predict):
-    assert predict(data=SEVEN_PNG).json()["digit"] == 7
-    assert torchserve.client().ready_workers() >= 1
 
 
 def test_ping_is_healthy_with_the_token(torchserve, keys):

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from client.torchserve_api import read_keys
-from tests.conftest import IMAGES
+from tests.conftest import SEVEN_PNG
 from tests.torchserve_server import TorchServe
 
 
@@ -28,13 +28,13 @@ def test_client_renews_expired_keys(short_lived_keys_server):
     time.sleep(65)  # past the one-minute lifetime: waiting for expiry, nothing is timed
     refused = requests.post(
         f"{server.inference_url}/predictions/mnist",
-        data=(IMAGES / "seven.png").read_bytes(),
+        data=SEVEN_PNG,
         headers={"Authorization": f"Bearer {first_keys['inference']}", "Content-Type": "image/png"},
     )
     assert refused.status_code == 400 and "InvalidKeyException" in refused.text
 
     client = server.client()
-    assert client.predict((IMAGES / "seven.png").read_bytes())["digit"] == 7
+    assert client.predict(SEVEN_PNG)["digit"] == 7
     assert client.ready_workers() >= 1
     renewed = read_keys(server.key_file)
     assert renewed["inference"] != first_keys["inference"]
