@@ -16,7 +16,7 @@ FROM ${TORCHSERVE_IMAGE}
 # image's model-server user ever has another uid.
 RUN test "$(id -u)" = 1000
 WORKDIR /home/model-server
-COPY config/config.properties config.properties
+COPY config/config.properties config/log4j2.xml ./
 COPY scripts/torchserve_foreground.sh scripts/model_ready.py ./
 COPY --from=mar /home/model-server/build/model_store/mnist.mar model-store/mnist.mar
 # Where TorchServe writes: unpacked archives and worker sockets (TEMP), logs. Read-only everything else.
@@ -27,4 +27,4 @@ EXPOSE 8080
 # The model, not just the frontend: /ping is healthy before the workers have loaded the model.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 CMD ["python", "model_ready.py"]
 # TorchServe in the foreground as PID 1's child: the container exits (non-zero) when TorchServe does.
-ENTRYPOINT ["./torchserve_foreground.sh", "config.properties", "model-store"]
+ENTRYPOINT ["./torchserve_foreground.sh", "config.properties", "model-store", "log4j2.xml"]

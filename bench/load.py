@@ -24,14 +24,19 @@ def hey_path() -> str:
     return path
 
 
-def run_hey(url: str, seconds: float, concurrency: int, headers: dict, body: Path = None, method="POST") -> LoadResult:
+def hey_command(url: str, seconds: float, concurrency: int, headers: dict, body: Path = None, method="POST") -> list:
+    """hey sending for `seconds` from `concurrency` connections; its summary goes to stdout."""
     command = [hey_path(), "-z", f"{seconds}s", "-c", str(concurrency), "-m", method, "-t", "30"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     if body is not None:
         command += ["-D", str(body)]
-    summary = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    return parse_summary(summary)
+    return [*command, url]
+
+
+def run_hey(url: str, seconds: float, concurrency: int, headers: dict, body: Path = None, method="POST") -> LoadResult:
+    command = hey_command(url, seconds, concurrency, headers, body, method)
+    return parse_summary(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
 
 def parse_summary(summary: str) -> LoadResult:

@@ -28,7 +28,7 @@ from PIL import Image, ImageOps  # noqa: E402
 
 from bench.load import LoadResult, run_hey  # noqa: E402
 from tests.conftest import built_model_store, encode  # noqa: E402
-from tests.torchserve_server import REPO, TorchServe  # noqa: E402
+from tests.torchserve_server import LOG_CONFIG, REPO, TorchServe  # noqa: E402
 from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -92,11 +92,17 @@ def in_process_limit(png: bytes, per_forward: int, seconds: float) -> float:
     return sum(counts) / seconds
 
 
-def start(config: Path, workdir: Path, model_store: Path, extra_env: dict) -> tuple:
+def start(config: Path, workdir: Path, model_store: Path, extra_env: dict, log_config: Path = LOG_CONFIG) -> tuple:
     started = time.monotonic()
-    server = TorchServe(workdir, model_store, extra_env=extra_env, config=config).start()
+    server = TorchServe(workdir, model_store, extra_env=extra_env, config=config, log_config=log_config).start()
     server.wait_until_ready(min_workers=WORKERS)
     return server, time.monotonic() - started
+
+
+def json_headers(server: TorchServe) -> dict:
+    """What hey sends with every request: the inference key and the JSON content type."""
+    keys = json.loads(server.key_file.read_text())
+    return {"Authorization": f"Bearer {keys['inference']['key']}", "Content-Type": "application/json"}
 
 
 def measure(args, model_store: Path, workdir: Path) -> dict:
@@ -105,8 +111,7 @@ def measure(args, model_store: Path, workdir: Path) -> dict:
     results = {"rows": []}
 
     def load(server, label, body, concurrency, images_per_request=1, method="POST", path="/predictions/mnist"):
-        keys = json.loads(server.key_file.read_text())
-        headers = {"Authorization": f"Bearer {keys['inference']['key']}", "Content-Type": "application/json"}
+        headers = json_headers(server)
         url = f"{server.inference_url}{path}"
         run_hey(url, min(2, seconds), concurrency, headers, body, method)  # warm-up, not recorded
         result: LoadResult = run_hey(url, seconds, concurrency, headers, body, method)
@@ -131,7 +136,8 @@ def measure(args, model_store: Path, workdir: Path) -> dict:
         server.stop()
 
     threads = {"MNIST_TORCH_THREADS": str(os.cpu_count())}  # torch's default: one thread per core
-    server, results["defaults_cold_start_s"] = start(DEFAULTS_CONFIG, workdir / "defaults", model_store, threads)
+    # TorchServe's defaults throughout: its config, torch's threads and its built-in logging.
+    server, results["defaults_cold_start_s"] = start(DEFAULTS_CONFIG, workdir / "defaults", model_store, threads, log_config=None)
     try:
         load(server, "TorchServe defaults: 28x28 PNG", bodies["mnist_28"], 32)
     finally:

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 [[ -x .venv/bin/torchserve ]] || { echo "serve.sh: no .venv/bin/torchserve; run 'make setup' first" >&2; exit 1; }
 [[ -f model_store/mnist.mar ]] || ./build_mar.sh
 
-TORCHSERVE=.venv/bin/torchserve scripts/torchserve_foreground.sh config/config.properties model_store &
+TORCHSERVE=.venv/bin/torchserve scripts/torchserve_foreground.sh config/config.properties model_store config/log4j2.xml &
 server=$!
 # Background jobs of a script ignore Ctrl-C, so it is passed on as a TERM.
 trap 'kill -TERM "$server" 2>/dev/null; wait "$server"; exit 130' INT TERM

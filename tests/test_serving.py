@@ -138,6 +138,19 @@ def test_model_registration_is_disabled(torchserve, keys):
     assert answer.status_code in (400, 403, 405), answer.text
 
 
+def test_frontend_logs_the_life_cycle_but_no_line_per_request(torchserve, predict):
+    """config/log4j2.xml: TorchServe's built-in logging writes about ten lines per request; this one none."""
+
+    def log_lines() -> list:
+        return torchserve.log_file.read_text(errors="replace").splitlines()
+
+    before = len(log_lines())
+    assert all(predict(data=SEVEN_PNG).status_code == 200 for _ in range(50))
+    lines = log_lines()
+    assert len(lines) - before < 10, lines[before:][:20]
+    assert any("Torch worker started" in line for line in lines)
+
+
 def test_metrics_endpoint_serves_prometheus_text(torchserve, predict):
     predict(data=SEVEN_PNG)
     answer = requests.get(f"{torchserve.metrics_url}/metrics")

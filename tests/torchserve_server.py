@@ -17,6 +17,7 @@ from client.torchserve_api import MnistService
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config" / "config.properties"
+LOG_CONFIG = REPO / "config" / "log4j2.xml"
 TORCHSERVE = REPO / ".venv" / "bin" / "torchserve"
 # The container's ENTRYPOINT (Dockerfile), run here with the same arguments.
 CONTAINER_ENTRYPOINT = REPO / "scripts" / "torchserve_foreground.sh"
@@ -29,9 +30,19 @@ def free_port() -> int:
 
 
 class TorchServe:
-    def __init__(self, workdir: Path, model_store: Path = REPO / "model_store", extra_env: dict = None, entrypoint=False, config: Path = CONFIG):
-        """entrypoint=True starts it as the container does, through scripts/torchserve_foreground.sh."""
+    def __init__(
+        self,
+        workdir: Path,
+        model_store: Path = REPO / "model_store",
+        extra_env: dict = None,
+        entrypoint=False,
+        config: Path = CONFIG,
+        log_config: Path = LOG_CONFIG,
+    ):
+        """entrypoint=True starts it as the container does, through scripts/torchserve_foreground.sh.
+        log_config=None keeps TorchServe's built-in logging (the benchmark's defaults run)."""
         self.config = config
+        self.log_config = log_config
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.entrypoint = entrypoint
@@ -65,9 +76,11 @@ class TorchServe:
 
     def start(self) -> "TorchServe":
         if self.entrypoint:
-            command = [str(CONTAINER_ENTRYPOINT), str(self.config), str(self.model_store)]
+            command = [str(CONTAINER_ENTRYPOINT), str(self.config), str(self.model_store), str(self.log_config)]
         else:
             command = [str(TORCHSERVE), "--foreground", "--ts-config", str(self.config), "--model-store", str(self.model_store)]
+            if self.log_config is not None:
+                command += ["--log-config", str(self.log_config)]
         with open(self.log_file, "wb") as log:
             # A session of its own, so stop() can end the Java frontend and every Python worker together.
             self.process = subprocess.Popen(
