@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
 
-.PHONY: setup mar run test train evaluate score bench soak image deploy minikube scale clean
+.PHONY: setup mar run test train evaluate score bench profile soak image deploy minikube scale clean
 
 setup: .venv/.installed
 
@@ -31,6 +31,10 @@ score: setup
 # ~6 minutes on 127.0.0.1: writes bench/results/ and prints the table (stop other work first).
 bench: setup
 	$(PYTHON) -m bench.run_bench
+
+# 20 s of load while py-spy samples the workers: where the CPU and the workers' time go (bench/results/profile.md).
+profile: setup
+	$(PYTHON) -m bench.profile_serving
 
 # 5 minutes of good and bad requests at a moderate rate; fails on any wrong answer or leak.
 soak: setup

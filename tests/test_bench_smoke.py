@@ -1,4 +1,5 @@
-"""The benchmark runs and writes its table: a few seconds per step, nothing timed or asserted on speed."""
+"""The benchmark and the profiler run and write their tables: a few seconds per step, nothing timed or
+asserted on speed."""
 
 import json
 import shutil
@@ -10,7 +11,10 @@ import pytest
 from tests.torchserve_server import REPO
 
 
-@pytest.mark.skipif(shutil.which("hey") is None, reason="hey is not installed (make setup installs it as root)")
+NEEDS_HEY = pytest.mark.skipif(shutil.which("hey") is None, reason="hey is not installed (make setup installs it as root)")
+
+
+@NEEDS_HEY
 def test_smoke_benchmark_writes_its_table(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "bench.run_bench", "--smoke", "--out-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True
@@ -23,3 +27,20 @@ def test_smoke_benchmark_writes_its_table(tmp_path):
     assert all(row["errors"] == 0 and row["ok"] > 0 for row in results["rows"])
     assert results["in_process_images_per_second"]["1"] > 0
     assert (tmp_path / "chart.png").stat().st_size > 0
+
+
+@NEEDS_HEY
+def test_smoke_profile_accounts_for_the_cpu_and_the_workers_time(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.profile_serving", "--seconds", "3", "--out-dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = (tmp_path / "profile.md").read_text()
+    for row in ("| Java frontend |", "| worker 0 |", "| worker 1 |", "| hey (load generator) |", "| handler: forward pass |"):
+        assert row in report
+    # py-spy saw both workers serve: their stacks name the handler's forward pass.
+    for worker in ("profile_worker0.txt", "profile_worker1.txt"):
+        assert "MnistHandler.inference" in (tmp_path / worker).read_text()
