@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
 
-.PHONY: setup mar run test train evaluate score bench profile soak image deploy minikube scale clean
+.PHONY: setup mar run test train evaluate score bench profile soak audit image deploy minikube scale clean
 
 setup: .venv/.installed
 
@@ -39,6 +39,11 @@ profile: setup
 # 5 minutes of good and bad requests at a moderate rate; fails on any wrong answer or leak.
 soak: setup
 	$(PYTHON) -m bench.soak
+
+# Known vulnerabilities in every package of .venv, from PyPI's advisory data. --strict fails when a package
+# cannot be checked, e.g. behind a mirror without PyPI's JSON API, so "no findings" always means checked.
+audit: setup
+	.venv/bin/pip-audit --strict --progress-spinner off
 
 # Kubernetes (minikube): build the image in minikube's Docker, deploy k8s/, or both.
 image:
