@@ -10,9 +10,9 @@ from tests.conftest import encode
 from training.data import EVAL_TRANSFORM
 from training.evaluate import MODEL_DIR, confusion_matrix, load_model
 
-# The shipped weights score 99.57 % (model/REPORT.md); the project's aim of 99.70 % is not reached yet.
-# This floor catches a regression (weights worse than shipped), it is not the target.
-ACCURACY_FLOOR = 0.9950
+# The project's target for the shipped weights (they score 99.71 %, model/REPORT.md): retrained weights
+# that fall short of it cannot be committed with a green suite.
+ACCURACY_FLOOR = 0.9970
 WEIGHTS = MODEL_DIR / "mnist_cnn.pt"
 
 
