@@ -1,4 +1,5 @@
-"""Where the time goes while TorchServe serves single 28x28 PNGs at c=32 on 127.0.0.1.
+"""Where the time goes while TorchServe serves one kind of request (default: single 28x28 PNGs at c=32)
+on 127.0.0.1.
 
 Two views of one load window (hey, bounded by --seconds):
 - CPU: the seconds each process used (Java frontend, each Python worker, hey, py-spy), as a share of
@@ -8,6 +9,7 @@ Two views of one load window (hey, bounded by --seconds):
 
     python -m bench.profile_serving              # 20 s (make profile); writes bench/results/profile.md
     python -m bench.profile_serving --seconds 3  # the test suite's smoke run
+    python -m bench.profile_serving --body instances_64 --concurrency 8
 
 The collapsed stacks (profile_worker*.txt) open in https://www.speedscope.app or flamegraph.pl.
 """
@@ -27,7 +29,6 @@ from tests.conftest import built_model_store
 from tests.torchserve_server import REPO, TorchServe
 
 PY_SPY = REPO / ".venv" / "bin" / "py-spy"
-CONCURRENCY = 32
 
 # A sample belongs to the first step whose marker is in its stack (checked in this order).
 STEPS = [
@@ -63,12 +64,12 @@ def worker_steps(collapsed: Path) -> Counter:
     return steps
 
 
-def profile(server: TorchServe, body: Path, seconds: int, out_dir: Path) -> dict:
+def profile(server: TorchServe, body: Path, concurrency: int, seconds: int, out_dir: Path) -> dict:
     processes = server.processes()
     frontend = next(p for p in processes if p.name() == "java")
     workers = [psutil.Process(w["pid"]) for w in server.client().describe()["workers"]]
     url = f"{server.inference_url}/predictions/mnist"
-    subprocess.run(hey_command(url, 2, CONCURRENCY, json_headers(server), body), capture_output=True, check=True)
+    subprocess.run(hey_command(url, 2, concurrency, json_headers(server), body), capture_output=True, check=True)
 
     before = {p.pid: cpu_seconds(p) for p in (frontend, *workers)}
     spies = [
@@ -79,7 +80,7 @@ def profile(server: TorchServe, body: Path, seconds: int, out_dir: Path) -> dict
         )
         for i, w in enumerate(workers)
     ]
-    hey = subprocess.Popen(hey_command(url, seconds, CONCURRENCY, json_headers(server), body), stdout=subprocess.PIPE, text=True)
+    hey = subprocess.Popen(hey_command(url, seconds, concurrency, json_headers(server), body), stdout=subprocess.PIPE, text=True)
     load = parse_summary(hey.stdout.read())
     cpu = {"hey (load generator)": child_cpu_seconds(hey)}
     cpu["Java frontend"] = cpu_seconds(frontend) - before[frontend.pid]
@@ -87,13 +88,13 @@ def profile(server: TorchServe, body: Path, seconds: int, out_dir: Path) -> dict
         cpu[f"worker {i}"] = cpu_seconds(worker) - before[worker.pid]
     cpu["py-spy (profiler)"] = sum(child_cpu_seconds(spy) for spy in spies)
     steps = [worker_steps(out_dir / f"profile_worker{i}.txt") for i in range(len(workers))]
-    return {"load": load, "seconds": seconds, "cpu_seconds": cpu, "worker_steps": steps}
+    return {"load": load, "seconds": seconds, "cpu_seconds": cpu, "worker_steps": steps, "body": body.stem, "concurrency": concurrency}
 
 
 def markdown(result: dict) -> str:
     load, seconds, cores = result["load"], result["seconds"], os.cpu_count()
     lines = [
-        "# Where the time goes: 28x28 PNG as JSON base64, c=32",
+        f"# Where the time goes: {result['body']} as JSON base64, c={result['concurrency']}",
         "",
         f"{seconds} s of hey on 127.0.0.1 with the project's config: {load.requests_per_second:,.0f} req/s, "
         f"p99 {load.p99_ms:.1f} ms, {load.errors} errors, while py-spy sampled both workers at 100 Hz.",
@@ -121,16 +122,18 @@ def markdown(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--body", default="mnist_28", help="mnist_28, photo_280 or instances_8/32/64")
+    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         store = built_model_store(workdir / "model_store")
-        body = write_bodies(sample_images(), workdir)["mnist_28"]
+        body = write_bodies(sample_images(), workdir)[args.body]
         server, _ = start(REPO / "config" / "config.properties", workdir / "server", store, {})
         try:
-            result = profile(server, body, args.seconds, args.out_dir)
+            result = profile(server, body, args.concurrency, args.seconds, args.out_dir)
         finally:
             server.stop()
     report = markdown(result)

@@ -34,6 +34,10 @@ from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
 RESULTS = REPO / "bench" / "results"
 DEFAULTS_CONFIG = REPO / "bench" / "torchserve_defaults.properties"
 WORKERS = 2  # config/config.properties: default_workers_per_model
+BATCH_SIZE = 8  # config/config.properties: batchSize
+# Requests in flight for the multi-image rows: enough to fill a batch in each worker. With fewer (c=8),
+# the frontend puts all 8 requests into one worker's batch while the other idles (bench/README.md).
+BATCHED_CONCURRENCY = WORKERS * BATCH_SIZE
 
 
 def sample_images() -> dict:
@@ -129,7 +133,7 @@ def measure(args, model_store: Path, workdir: Path) -> dict:
             load(server, "project: 28x28 PNG", bodies["mnist_28"], concurrency)
         load(server, "project: 280x280 RGB PNG", bodies["photo_280"], 32)
         for count in (8,) if args.smoke else (8, 32, 64):
-            load(server, f"project: instances of {count}", bodies[f"instances_{count}"], 8, images_per_request=count)
+            load(server, f"project: instances of {count}", bodies[f"instances_{count}"], BATCHED_CONCURRENCY, images_per_request=count)
         load(server, "project: GET /ping (frontend ceiling)", None, 32, method="GET", path="/ping")
         results["rss_after_mib"] = rss_mib(server)
     finally:
