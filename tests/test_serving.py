@@ -3,6 +3,7 @@
 import base64
 import concurrent.futures
 
+import psutil
 import pytest
 import requests
 import torch
@@ -127,6 +128,18 @@ def test_management_api_describes_and_scales_the_model(torchserve):
     finally:
         client.scale_workers(2)
     assert client.ready_workers() == 2
+
+
+def test_every_listening_socket_is_on_loopback(torchserve):
+    """HTTP APIs, gRPC and anything else TorchServe opens: nothing reachable from another machine."""
+    listening = [
+        connection.laddr
+        for process in torchserve.processes()
+        for connection in process.net_connections(kind="inet")
+        if connection.status == psutil.CONN_LISTEN
+    ]
+    assert len(listening) >= 5, listening  # inference, management, metrics, two gRPC
+    assert all(address.ip in ("127.0.0.1", "::ffff:127.0.0.1") for address in listening), listening
 
 
 def test_model_registration_is_disabled(torchserve, keys):
