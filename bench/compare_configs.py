@@ -17,9 +17,7 @@ from pathlib import Path
 from bench.load import run_hey
 from bench.run_bench import json_headers, sample_images, start, write_bodies
 from tests.conftest import built_model_store
-from tests.torchserve_server import LOG_CONFIG, REPO
-
-CONFIG = REPO / "config" / "config.properties"
+from tests.torchserve_server import CONFIG, LOG_CONFIG
 
 
 def parse_variant(text: str) -> tuple:

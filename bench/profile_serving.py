@@ -26,7 +26,7 @@ import psutil
 from bench.load import hey_command, parse_summary
 from bench.run_bench import RESULTS, json_headers, sample_images, start, write_bodies
 from tests.conftest import built_model_store
-from tests.torchserve_server import REPO, TorchServe
+from tests.torchserve_server import CONFIG, REPO, TorchServe
 
 PY_SPY = REPO / ".venv" / "bin" / "py-spy"
 
@@ -50,8 +50,10 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 def child_cpu_seconds(process: subprocess.Popen) -> float:
     """Wait for a child and return the CPU seconds it used (its rusage, which only wait4 gives)."""
-    _, _, usage = os.wait4(process.pid, 0)
-    process.returncode = 0
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
     return usage.ru_utime + usage.ru_stime
 
 
@@ -131,7 +133,7 @@ def main() -> None:
         workdir = Path(folder)
         store = built_model_store(workdir / "model_store")
         body = write_bodies(sample_images(), workdir)[args.body]
-        server, _ = start(REPO / "config" / "config.properties", workdir / "server", store, {})
+        server, _ = start(CONFIG, workdir / "server", store, {})
         try:
             result = profile(server, body, args.concurrency, args.seconds, args.out_dir)
         finally:

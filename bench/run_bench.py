@@ -28,7 +28,7 @@ from PIL import Image, ImageOps  # noqa: E402
 
 from bench.load import LoadResult, run_hey  # noqa: E402
 from tests.conftest import built_model_store, encode  # noqa: E402
-from tests.torchserve_server import LOG_CONFIG, REPO, TorchServe  # noqa: E402
+from tests.torchserve_server import CONFIG, LOG_CONFIG, REPO, TorchServe  # noqa: E402
 from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -126,7 +126,7 @@ def measure(args, model_store: Path, workdir: Path) -> dict:
               f"p50 {result.p50_ms:6.1f} ms p99 {result.p99_ms:6.1f} ms errors {result.errors}", flush=True)
 
     concurrencies = (32,) if args.smoke else (1, 8, 32, 64)
-    server, results["cold_start_s"] = start(REPO / "config" / "config.properties", workdir / "project", model_store, {})
+    server, results["cold_start_s"] = start(CONFIG, workdir / "project", model_store, {})
     try:
         results["rss_before_mib"] = rss_mib(server)
         for concurrency in concurrencies:

@@ -36,9 +36,9 @@ def build_mar(export_dir: Path, checkout: Path = REPO) -> subprocess.CompletedPr
     return subprocess.run([str(checkout / "build_mar.sh")], env=env, capture_output=True, text=True)
 
 
-def built_model_store(export_dir: Path) -> Path:
-    """A model store holding a .mar built from the working tree; raises with build_mar.sh's error."""
-    result = build_mar(export_dir)
+def built_model_store(export_dir: Path, checkout: Path = REPO) -> Path:
+    """A model store holding a .mar built from `checkout` (the working tree); raises with build_mar.sh's error."""
+    result = build_mar(export_dir, checkout)
     if result.returncode != 0:
         raise RuntimeError(f"build_mar.sh failed:\n{result.stderr}")
     return export_dir

@@ -6,16 +6,16 @@ import json
 import signal
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 import requests
 
 from client.torchserve_api import read_keys
-from tests.conftest import SEVEN_PNG, build_mar, copy_build_inputs
+from tests.conftest import SEVEN_PNG, built_model_store, copy_build_inputs
 from tests.stalling_handler import STALL
 from tests.torchserve_server import REPO, TorchServe
-
 
 
 def predict(server: TorchServe, session: requests.Session, body=SEVEN_PNG) -> tuple:
@@ -27,10 +27,12 @@ def predict(server: TorchServe, session: requests.Session, body=SEVEN_PNG) -> tu
 
 @pytest.fixture
 def own_server(tmp_path, model_store):
+    """start(store=None, **TS_env): a TorchServe of the test's own (the session's .mar unless a store is
+    given), stopped when the test ends."""
     servers = []
 
-    def start(**env) -> TorchServe:
-        server = TorchServe(tmp_path / f"server{len(servers)}", model_store, extra_env=env).start()
+    def start(store: Path = None, **env) -> TorchServe:
+        server = TorchServe(tmp_path / f"server{len(servers)}", store or model_store, extra_env=env).start()
         servers.append(server)
         return server
 
@@ -89,20 +91,15 @@ def test_flood_past_the_queue_gets_503_and_the_service_recovers(own_server):
     assert predict(server, session) == (200, 7)
 
 
-def test_model_that_cannot_load_never_becomes_ready(tmp_path):
+def test_model_that_cannot_load_never_becomes_ready(tmp_path, own_server):
     checkout = copy_build_inputs(tmp_path / "checkout")
     (checkout / "model" / "mnist_cnn.pt").write_bytes(b"these are not weights")
-    store = tmp_path / "store"
-    assert build_mar(store, checkout).returncode == 0
-    server = TorchServe(tmp_path / "server", store).start()
-    try:
-        with pytest.raises(RuntimeError, match="not READY"):
-            server.wait_until_ready(timeout=25)
-        assert server.client().ready_workers() == 0
-        log = server.log_file.read_text(errors="replace")
-        assert "the MNIST model could not be loaded from its archive" in log and "mnist_cnn.pt" in log
-    finally:
-        server.stop()
+    server = own_server(store=built_model_store(tmp_path / "store", checkout))
+    with pytest.raises(RuntimeError, match="not READY"):
+        server.wait_until_ready(timeout=25)
+    assert server.client().ready_workers() == 0
+    log = server.log_file.read_text(errors="replace")
+    assert "the MNIST model could not be loaded from its archive" in log and "mnist_cnn.pt" in log
 
 
 def stalling_model_store(tmp_path):
@@ -118,32 +115,26 @@ def stalling_model_store(tmp_path):
             extras_line, "EXTRA_FILES=(handler/mnist_handler.py handler/"
         )
     )
-    store = tmp_path / "store"
-    result = build_mar(store, checkout)
-    assert result.returncode == 0, result.stderr
-    return store
+    return built_model_store(tmp_path / "store", checkout)
 
 
-def test_request_past_the_response_timeout_is_cut_off_and_the_worker_replaced(tmp_path):
+def test_request_past_the_response_timeout_is_cut_off_and_the_worker_replaced(tmp_path, own_server):
     response_timeout = 3
     models = {"mnist": {"1.0": {"defaultVersion": True, "marName": "mnist.mar", "responseTimeout": response_timeout}}}
-    server = TorchServe(
-        tmp_path / "server", stalling_model_store(tmp_path), {"TS_MODELS": json.dumps(models), "TS_DEFAULT_WORKERS_PER_MODEL": "1"}
-    ).start()
-    try:
-        server.wait_until_ready()
-        client = server.client()
-        stalled_pid = client.describe()["workers"][0]["pid"]
-        session = requests.Session()
-        sent = time.monotonic()
-        status, _ = predict(server, session, body=STALL)  # raises if no answer comes within 35 s
-        print(f"\nstalled request answered {status} after {time.monotonic() - sent:.1f} s (responseTimeout {response_timeout} s)")
-        assert status >= 500
-        deadline = time.monotonic() + 120
-        while client.ready_workers() < 1 or client.describe()["workers"][0]["pid"] == stalled_pid:
-            assert time.monotonic() < deadline, "the stalled worker was not replaced within 120 s"
-            time.sleep(0.2)
-        assert not psutil.pid_exists(stalled_pid)
-        assert predict(server, session) == (200, 7)
-    finally:
-        server.stop()
+    server = own_server(
+        store=stalling_model_store(tmp_path), TS_MODELS=json.dumps(models), TS_DEFAULT_WORKERS_PER_MODEL="1"
+    )
+    server.wait_until_ready()
+    client = server.client()
+    stalled_pid = client.describe()["workers"][0]["pid"]
+    session = requests.Session()
+    sent = time.monotonic()
+    status, _ = predict(server, session, body=STALL)  # raises if no answer comes within 35 s
+    print(f"\nstalled request answered {status} after {time.monotonic() - sent:.1f} s (responseTimeout {response_timeout} s)")
+    assert status >= 500
+    deadline = time.monotonic() + 120
+    while client.ready_workers() < 1 or client.describe()["workers"][0]["pid"] == stalled_pid:
+        assert time.monotonic() < deadline, "the stalled worker was not replaced within 120 s"
+        time.sleep(0.2)
+    assert not psutil.pid_exists(stalled_pid)
+    assert predict(server, session) == (200, 7)
