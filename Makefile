@@ -6,7 +6,7 @@ PYTHON := .venv/bin/python
 
 setup: .venv/.installed
 
-.venv/.installed: requirements.txt scripts/setup.sh
+.venv/.installed: requirements/*.txt scripts/setup.sh
 	scripts/setup.sh
 	touch $@
 
@@ -45,9 +45,9 @@ soak: setup
 audit: setup
 	.venv/bin/pip-audit --strict --progress-spinner off
 
-# Kubernetes (minikube): build the image in minikube's Docker, deploy k8s/, or both.
+# Kubernetes (minikube): build both images in minikube's Docker, deploy k8s/ (rolling the pods), or both.
 image:
-	scripts/build_docker.sh
+	scripts/build_in_minikube.sh
 
 deploy:
 	scripts/deploy_minikube.sh

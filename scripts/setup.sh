@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with the pinned requirements and make sure a JDK 17 is there for TorchServe's frontend,
-# with nginx (the tests run the pod's auth proxy in it) and hey (the benchmark's load generator).
+# with nginx (the tests run the pod's auth proxy in it), hey (the benchmark's load generator) and, as root,
+# podman with what it needs to build the images and rehearse the pod (tests/test_pod_rehearsal.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,11 +62,17 @@ ensure_venv() {
         exit 1
     fi
     [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+    .venv/bin/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 }
 
 ensure_java
 ensure_tool nginx nginx-light "the tests run the Kubernetes pod's auth proxy in it"
 ensure_tool hey hey "the benchmark's HTTP load generator"
+if [[ $(id -u) -eq 0 ]]; then  # the pod rehearsal runs podman as root; elsewhere it is skipped, saying why
+    ensure_tool podman podman "builds the images and runs the pod in the tests"
+    ensure_tool runc runc "the container runtime the tests' podman uses (tests/podman/containers.conf)"
+    ensure_tool catatonit catatonit "podman's pause process for pods"
+    ensure_tool mmdebstrap mmdebstrap "builds the debian:bookworm-slim base image from Debian's packages"
+fi
 ensure_venv
 echo "setup: ready ($(.venv/bin/python --version), Java $(java_major), torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'))"
