@@ -1,0 +1,22 @@
+#!/bin/sh
+# Render /etc/nginx/templates/*.template into /etc/nginx/conf.d with the token, then run nginx in the
+# foreground. Refuses to start without a sound token: an empty one would admit "Bearer " alone.
+set -eu
+
+case ${INFERENCE_TOKEN:-} in
+    *[!A-Za-z0-9_-]*)
+        echo "start-auth-proxy: INFERENCE_TOKEN may hold only A-Z a-z 0-9 _ - (secrets.token_urlsafe)" >&2
+        exit 1 ;;
+esac
+if [ "${#INFERENCE_TOKEN}" -lt 32 ]; then
+    echo "start-auth-proxy: INFERENCE_TOKEN is unset or shorter than 32 characters" >&2
+    exit 1
+fi
+
+for template in /etc/nginx/templates/*.template; do
+    [ -e "$template" ] || { echo "start-auth-proxy: no template in /etc/nginx/templates" >&2; exit 1; }
+    # Only the token is substituted: nginx's own $variables stay as they are.
+    # shellcheck disable=SC2016,SC2094  # the literal name is envsubst's argument; template and output differ
+    envsubst '${INFERENCE_TOKEN}' <"$template" >"/etc/nginx/conf.d/$(basename "$template" .template)"
+done
+exec nginx -g 'daemon off;'
