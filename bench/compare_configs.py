@@ -1,11 +1,12 @@
 """A/B the project's config against variants, with hey at one concurrency, in alternating rounds.
 
-Each variant is the project's config/config.properties plus TS_* environment overrides (the config has
-enable_envvars_config=true), or with TorchServe's built-in logging instead of config/log4j2.xml.
+Each variant is the project's config/config.properties plus config lines of its own (written into a copy
+of the config: TorchServe takes no TS_* overrides here), or with TorchServe's built-in logging instead of
+config/log4j2.xml.
 Rounds alternate project, variant, project, variant... so a machine that gets busier during the run
 does not favour one side. Used for the tuning steps in bench/README.md; load stays on 127.0.0.1.
 
-    python -m bench.compare_configs "netty-1:TS_NUMBER_OF_NETTY_THREADS=1;TS_NETTY_CLIENT_THREADS=1"
+    python -m bench.compare_configs "netty-1:number_of_netty_threads=1;netty_client_threads=1"
     python -m bench.compare_configs --builtin-logging --rounds 3 --seconds 8
 """
 
@@ -21,7 +22,7 @@ from tests.torchserve_server import CONFIG, LOG_CONFIG
 
 
 def parse_variant(text: str) -> tuple:
-    """"name:VAR=value;VAR=value" -> (name, {VAR: value}, log config). ";" because values may be JSON."""
+    """"name:property=value;property=value" -> (name, {property: value}, log config). ";" because values may be JSON."""
     name, _, assignments = text.partition(":")
     overrides = dict(pair.split("=", 1) for pair in assignments.split(";") if pair)
     return name, overrides, LOG_CONFIG
@@ -29,14 +30,14 @@ def parse_variant(text: str) -> tuple:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("variants", nargs="*", type=parse_variant, help='"name:TS_VAR=value;..."')
+    parser.add_argument("variants", nargs="*", type=parse_variant, help='"name:property=value;..."')
     parser.add_argument("--builtin-logging", action="store_true", help="add a variant with TorchServe's own log4j2 config")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--body", default="mnist_28", help="mnist_28, photo_280 or instances_8/32/64")
     args = parser.parse_args()
-    setups = [("project", {}, LOG_CONFIG), *args.variants]
+    setups = [("project", {}, LOG_CONFIG), *args.variants]  # (name, config lines, log config)
     if args.builtin_logging:
         setups.append(("builtin-logging", {}, None))
 
@@ -46,8 +47,8 @@ def main() -> None:
         store = built_model_store(workdir / "model_store")
         body = write_bodies(sample_images(), workdir)[args.body]
         for round_ in range(args.rounds):
-            for name, overrides, log_config in setups:
-                server, _ = start(CONFIG, workdir / f"{name}-{round_}", store, overrides, log_config=log_config)
+            for name, settings, log_config in setups:
+                server, _ = start(CONFIG, workdir / f"{name}-{round_}", store, {}, log_config=log_config, settings=settings)
                 try:
                     url = f"{server.inference_url}/predictions/mnist"
                     run_hey(url, 2, args.concurrency, json_headers(server), body)  # warm-up

@@ -96,9 +96,9 @@ def in_process_limit(png: bytes, per_forward: int, seconds: float) -> float:
     return sum(counts) / seconds
 
 
-def start(config: Path, workdir: Path, model_store: Path, extra_env: dict, log_config: Path = LOG_CONFIG) -> tuple:
+def start(config: Path, workdir: Path, model_store: Path, extra_env: dict, log_config: Path = LOG_CONFIG, settings: dict = None) -> tuple:
     started = time.monotonic()
-    server = TorchServe(workdir, model_store, extra_env=extra_env, config=config, log_config=log_config).start()
+    server = TorchServe(workdir, model_store, extra_env=extra_env, config=config, log_config=log_config, settings=settings).start()
     server.wait_until_ready(min_workers=WORKERS)
     return server, time.monotonic() - started
 

@@ -41,6 +41,8 @@ class MnistService:
         self.key_file = Path(key_file)
         self.timeout = timeout
         self.session = requests.Session()
+        # Straight to the given addresses: a proxy from the environment (http_proxy) would receive the keys.
+        self.session.trust_env = False
 
     def _call(self, method: str, url: str, api: str, headers=None, **kwargs) -> requests.Response:
         """One request with the key for `api` ("inference" or "management"), renewing it once if expired."""

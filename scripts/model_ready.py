@@ -1,12 +1,17 @@
 """Container probe: exit 0 when TorchServe can answer, 1 (with the reason on stderr) when it cannot.
 
-    model_ready.py            readiness/startup: the model has at least its minWorkers workers READY
+    model_ready.py            readiness/startup: at least one of the model's workers is READY
     model_ready.py --frontend liveness: the frontend answers /ping
 
 /ping turns healthy before any worker has loaded the model, so only the first form says the service can
-predict. Standard library only: it runs inside TorchServe's image as a Docker HEALTHCHECK and a Kubernetes
-exec probe. Addresses come from MANAGEMENT_URL / INFERENCE_URL (default: 127.0.0.1, TorchServe's ports);
+predict. One READY worker is enough: while TorchServe replaces a worker that died, the others still answer,
+and a pod taken out of the Service then (often the only replica) would turn a worker restart into an outage.
+
+Standard library only: it runs inside the image as a Docker HEALTHCHECK and a Kubernetes exec probe
+(`python3 -I model_ready.py`). Addresses come from MANAGEMENT_URL / INFERENCE_URL (default: 127.0.0.1, TorchServe's ports);
 if token auth is on, the key is read from KEY_FILE (default: key_file.json in the working directory).
+Requests go straight to those addresses: no proxy from the environment (http_proxy, ...; urllib would use
+one even for 127.0.0.1 and hand it the management key) and no redirect (which would carry the key along).
 """
 
 import json
@@ -22,12 +27,21 @@ KEY_FILE = os.environ.get("KEY_FILE", "key_file.json")
 TIMEOUT_SECONDS = 2
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 3xx then fails as an HTTPError
+
+
+# An empty ProxyHandler replaces the one urllib builds from the environment.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect)
+
+
 def get_json(url: str, api: str):
     request = urllib.request.Request(url)
     if os.path.exists(KEY_FILE):
         with open(KEY_FILE) as keys:
             request.add_header("Authorization", f"Bearer {json.load(keys)[api]['key']}")
-    with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+    with OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
         return json.load(response)
 
 
@@ -38,8 +52,7 @@ def problem() -> str:
         return "" if status == "Healthy" else f"/ping says {status!r}"
     (model,) = get_json(f"{MANAGEMENT_URL}/models/{MODEL}", "management")
     ready = sum(worker["status"] == "READY" for worker in model["workers"])
-    wanted = max(model["minWorkers"], 1)
-    return "" if ready >= wanted else f"{ready} of {wanted} workers READY"
+    return "" if ready >= 1 else f"no worker READY ({len(model['workers'])} workers, minWorkers {model['minWorkers']})"
 
 
 def main() -> int:

@@ -4,6 +4,9 @@
 # Ctrl-C stops TorchServe and every worker it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# key_file.json and the logs are TorchServe's to read only, from the moment they exist (the entrypoint sets
+# this too; set here so nothing started from this script ever runs with a wider umask).
+umask 077
 
 [[ -x .venv/bin/torchserve ]] || { echo "serve.sh: no .venv/bin/torchserve; run 'make setup' first" >&2; exit 1; }
 [[ -f model_store/mnist.mar ]] || ./build_mar.sh

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -30,14 +31,15 @@ def read_only_store(model_store, tmp_path):
 
 def probe(server: TorchServe, *args, cwd=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "MANAGEMENT_URL": server.management_url, "INFERENCE_URL": server.inference_url}
-    return subprocess.run([sys.executable, str(PROBE), *args], env=env, cwd=cwd or server.workdir, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-I", str(PROBE), *args], env=env, cwd=cwd or server.workdir, capture_output=True, text=True)
 
 
 def start_as_container(tmp_path, store, **env) -> TorchServe:
-    return TorchServe(tmp_path / "pod", store, extra_env={**POD_ENV, **env}, entrypoint=True).start()
+    # TorchServe is started through scripts/torchserve_foreground.sh, the image's ENTRYPOINT, every time.
+    return TorchServe(tmp_path / "pod", store, extra_env={**POD_ENV, **env}).start()
 
 
-def test_probe_passes_only_while_the_minimum_workers_are_ready(tmp_path, read_only_store):
+def test_probe_passes_only_while_a_worker_is_ready(tmp_path, read_only_store):
     server = start_as_container(tmp_path, read_only_store)
     try:
         assert probe(server).returncode == 1  # at start nothing listens yet
@@ -48,10 +50,44 @@ def test_probe_passes_only_while_the_minimum_workers_are_ready(tmp_path, read_on
         server.client().scale_workers(0)
         assert probe(server, "--frontend").returncode == 0
         not_ready = probe(server)
-        assert not_ready.returncode == 1 and "0 of 1 workers READY" in not_ready.stderr
+        assert not_ready.returncode == 1 and "no worker READY" in not_ready.stderr
 
         server.client().scale_workers(2)
         assert probe(server).returncode == 0
+    finally:
+        server.stop()
+
+
+def test_probe_stays_ready_while_a_killed_worker_is_replaced(tmp_path, read_only_store):
+    """One READY worker of two is enough: a worker restart must not take the pod (maybe the only replica)
+    out of the Service. The probe is run while the describe call shows exactly one READY worker before and
+    after it; a replacement that comes back faster than that is tried again."""
+    server = start_as_container(tmp_path, read_only_store, TS_DEFAULT_WORKERS_PER_MODEL="2")
+    try:
+        server.wait_until_ready(min_workers=2)
+        client = server.client()
+        assert client.describe()["minWorkers"] == 2
+        observed = None
+        for _ in range(5):
+            victim = client.describe()["workers"][0]["pid"]
+            psutil.Process(victim).kill()
+            deadline = time.monotonic() + 120
+            while True:
+                workers = client.describe()["workers"]
+                ready = sum(worker["status"] == "READY" for worker in workers)
+                if ready == 1 or victim not in [worker["pid"] for worker in workers]:
+                    break
+                assert time.monotonic() < deadline, f"the killed worker {victim} is still listed READY"
+                time.sleep(0.05)
+            if ready == 1:
+                result = probe(server)
+                if client.ready_workers() == 1:  # still one of two READY: the probe saw that state
+                    observed = result
+                    break
+            server.wait_until_ready(min_workers=2)
+        assert observed is not None, "the killed worker was READY again before the probe could run, 5 times"
+        assert observed.returncode == 0, observed.stderr
+        server.wait_until_ready(min_workers=2)  # and the worker does come back
     finally:
         server.stop()
 

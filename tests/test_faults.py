@@ -27,12 +27,12 @@ def predict(server: TorchServe, session: requests.Session, body=SEVEN_PNG) -> tu
 
 @pytest.fixture
 def own_server(tmp_path, model_store):
-    """start(store=None, **TS_env): a TorchServe of the test's own (the session's .mar unless a store is
-    given), stopped when the test ends."""
+    """start(store=None, settings=None, **TS_env): a TorchServe of the test's own (the session's .mar unless a
+    store is given; settings are test-only config lines), stopped when the test ends."""
     servers = []
 
-    def start(store: Path = None, **env) -> TorchServe:
-        server = TorchServe(tmp_path / f"server{len(servers)}", store or model_store, extra_env=env).start()
+    def start(store: Path = None, settings: dict = None, **env) -> TorchServe:
+        server = TorchServe(tmp_path / f"server{len(servers)}", store or model_store, extra_env=env, settings=settings).start()
         servers.append(server)
         return server
 
@@ -81,7 +81,7 @@ def test_killed_worker_is_replaced_and_only_its_window_fails(own_server):
 
 
 def test_flood_past_the_queue_gets_503_and_the_service_recovers(own_server):
-    server = own_server(TS_JOB_QUEUE_SIZE="4", TS_DEFAULT_WORKERS_PER_MODEL="1")
+    server = own_server(settings={"job_queue_size": "4"}, TS_DEFAULT_WORKERS_PER_MODEL="1")
     server.wait_until_ready()
     session = requests.Session()
     with concurrent.futures.ThreadPoolExecutor(64) as pool:
@@ -122,7 +122,7 @@ def test_request_past_the_response_timeout_is_cut_off_and_the_worker_replaced(tm
     response_timeout = 3
     models = {"mnist": {"1.0": {"defaultVersion": True, "marName": "mnist.mar", "responseTimeout": response_timeout}}}
     server = own_server(
-        store=stalling_model_store(tmp_path), TS_MODELS=json.dumps(models), TS_DEFAULT_WORKERS_PER_MODEL="1"
+        store=stalling_model_store(tmp_path), settings={"models": json.dumps(models)}, TS_DEFAULT_WORKERS_PER_MODEL="1"
     )
     server.wait_until_ready()
     client = server.client()

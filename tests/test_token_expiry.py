@@ -13,7 +13,7 @@ from tests.torchserve_server import TorchServe
 @pytest.fixture(scope="module")
 def short_lived_keys_server(tmp_path_factory, model_store):
     server = TorchServe(
-        tmp_path_factory.mktemp("short_keys"), model_store, extra_env={"TS_TOKEN_EXPIRATION_TIME_MIN": "1"}
+        tmp_path_factory.mktemp("short_keys"), model_store, settings={"token_expiration_min": "1"}
     ).start()
     try:
         server.wait_until_ready()

@@ -1,7 +1,10 @@
 """Start a real TorchServe on free loopback ports with the project's config, and stop it for sure.
 
-Each instance gets its own working directory (key_file.json, logs) and TEMP (unpacked archives, worker
-sockets), so it never collides with a `make run` server or another instance.
+Every instance is started the one way TorchServe is started anywhere: through the container's entrypoint,
+scripts/torchserve_foreground.sh, which writes the effective config (the config file plus the few TS_*
+overrides it accepts) and sets umask 077. Each instance gets its own working directory (key_file.json,
+logs) and TEMP (unpacked archives, worker sockets), so it never collides with a `make run` server or
+another instance.
 """
 
 import os
@@ -19,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config" / "config.properties"
 LOG_CONFIG = REPO / "config" / "log4j2.xml"
 TORCHSERVE = REPO / ".venv" / "bin" / "torchserve"
-# The container's ENTRYPOINT (Dockerfile), run here with the same arguments.
+# The container's ENTRYPOINT (Dockerfile), run here with the same arguments for every server.
 CONTAINER_ENTRYPOINT = REPO / "scripts" / "torchserve_foreground.sh"
 
 
@@ -35,17 +38,20 @@ class TorchServe:
         workdir: Path,
         model_store: Path = REPO / "model_store",
         extra_env: dict = None,
-        entrypoint=False,
         config: Path = CONFIG,
         log_config: Path = LOG_CONFIG,
+        settings: dict = None,
     ):
-        """entrypoint=True starts it as the container does, through scripts/torchserve_foreground.sh.
+        """extra_env: the process environment, as a container's (the entrypoint honours only its allowlist
+        of TS_* variables, e.g. TS_DEFAULT_WORKERS_PER_MODEL, and ignores the rest).
+        settings: test-only config lines, {property: value}, written into a derived copy of `config`
+        (e.g. {"job_queue_size": "4"}); the entrypoint's own lines (allowed_urls, ...) still come last.
         log_config=None keeps TorchServe's built-in logging (the benchmark's defaults run)."""
         self.config = config
         self.log_config = log_config
+        self.settings = settings or {}
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.entrypoint = entrypoint
         self.model_store = model_store
         self.ports = {name: free_port() for name in ("inference", "management", "metrics", "grpc_inference", "grpc_management")}
         self.inference_url = f"http://127.0.0.1:{self.ports['inference']}"
@@ -64,7 +70,7 @@ class TorchServe:
             "TEMP": str(tmp),
             "LOG_LOCATION": str(self.workdir / "logs"),
             "METRICS_LOCATION": str(self.workdir / "logs"),
-            # The config allows TS_* overrides (enable_envvars_config=true): only the ports change here.
+            # Overrides the entrypoint accepts: only the ports change here.
             "TS_INFERENCE_ADDRESS": self.inference_url,
             "TS_MANAGEMENT_ADDRESS": self.management_url,
             "TS_METRICS_ADDRESS": self.metrics_url,
@@ -74,17 +80,33 @@ class TorchServe:
             **self.extra_env,
         }
 
+    def effective_config(self) -> Path:
+        """`config`, or with settings a copy of it in the working directory with those lines appended."""
+        if not self.settings:
+            return self.config
+        lines = []
+        for name, value in self.settings.items():
+            if not (isinstance(value, str) and name.replace("_", "").isalnum() and "\n" not in value and "\r" not in value):
+                raise ValueError(f"setting {name}={value!r}: a property name and a one-line string value")
+            lines.append(f"{name}={value}")
+        derived = self.workdir / "test-config.properties"
+        derived.write_text(self.config.read_text() + "\n# Test-only settings (tests/torchserve_server.py)\n" + "\n".join(lines) + "\n")
+        return derived
+
     def start(self) -> "TorchServe":
-        if self.entrypoint:
-            command = [str(CONTAINER_ENTRYPOINT), str(self.config), str(self.model_store), str(self.log_config)]
-        else:
-            command = [str(TORCHSERVE), "--foreground", "--ts-config", str(self.config), "--model-store", str(self.model_store)]
-            if self.log_config is not None:
-                command += ["--log-config", str(self.log_config)]
+        log_config = "" if self.log_config is None else str(self.log_config)
+        command = [str(CONTAINER_ENTRYPOINT), str(self.effective_config()), str(self.model_store), log_config]
         with open(self.log_file, "wb") as log:
-            # A session of its own, so stop() can end the Java frontend and every Python worker together.
+            # A session of its own, so stop() can end the Java frontend and every Python worker together;
+            # umask 077 as the entrypoint sets it, from the first process on.
             self.process = subprocess.Popen(
-                command, cwd=self.workdir, env=self.environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                cwd=self.workdir,
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                umask=0o077,
             )
         return self
 
@@ -93,7 +115,8 @@ class TorchServe:
 
     def wait_until_ready(self, timeout: float = 120, min_workers: int = 1) -> None:
         deadline = time.monotonic() + timeout
-        while not self.key_file.exists() and "TS_DISABLE_TOKEN_AUTHORIZATION" not in self.extra_env:
+        token_auth = self.extra_env.get("TS_DISABLE_TOKEN_AUTHORIZATION") != "true"
+        while token_auth and not self.key_file.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"TorchServe did not start; log:\n{self.log()}")
             time.sleep(0.2)
@@ -106,7 +129,7 @@ class TorchServe:
         return self.log_file.read_text(errors="replace")[-20_000:]
 
     def processes(self) -> list:
-        """The launcher (or entrypoint script) and everything it started that is still alive."""
+        """The entrypoint script and everything it started that is still alive."""
         try:
             root = psutil.Process(self.process.pid)
             return [root, *root.children(recursive=True)]

@@ -1,0 +1,257 @@
+"""The security review's findings, checked against a real TorchServe started the one way it is started
+everywhere (scripts/torchserve_foreground.sh): what can be registered (6), who can read the keys (7), where
+the probe sends the management key (8), how many workers can be asked for (11). docs/security-config.md
+says what each test closes."""
+
+import os
+import socketserver
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from client.torchserve_api import read_keys
+from tests.torchserve_server import CONFIG, CONTAINER_ENTRYPOINT, LOG_CONFIG, REPO, TorchServe
+
+PROBE = REPO / "scripts" / "model_ready.py"
+SCALE_WORKERS = REPO / "scripts" / "scale_workers.sh"
+ARCHIVER = REPO / ".venv" / "bin" / "torch-model-archiver"
+ONE_WORKER = {"TS_DEFAULT_WORKERS_PER_MODEL": "1"}
+
+
+@pytest.fixture
+def planted(tmp_path) -> dict:
+    """An archive whose handler, once a worker loads it, writes a marker file: the archive in a folder of
+    its own and in another folder named model_store, beside the real model store (also named model_store)."""
+    marker = tmp_path / "planted-handler-ran"
+    source = tmp_path / "planted-source"
+    source.mkdir()
+    (source / "planted_handler.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n\n\ndef handle(data, context):\n    return data\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    other_store = elsewhere / "model_store"
+    other_store.mkdir(parents=True)
+    subprocess.run(
+        [str(ARCHIVER), "--model-name", "evil", "--version", "1.0", "--handler", "planted_handler.py", "--export-path", str(elsewhere)],
+        cwd=source,
+        check=True,
+    )
+    (other_store / "evil.mar").write_bytes((elsewhere / "evil.mar").read_bytes())
+    return {"marker": marker, "mar": elsewhere / "evil.mar", "other_store": other_store}
+
+
+@pytest.fixture
+def writable_store(tmp_path, model_store) -> Path:
+    """A copy of the model store, writable, so an accepted URL could really be copied into it."""
+    store = tmp_path / "served" / "model_store"
+    store.mkdir(parents=True)
+    (store / "mnist.mar").write_bytes((model_store / "mnist.mar").read_bytes())
+    return store
+
+
+def register(server: TorchServe, url: str) -> requests.Response:
+    """POST /models as an operator would, waiting for the worker so that a planted handler would have run."""
+    return requests.post(
+        f"{server.management_url}/models",
+        params={"url": url, "initial_workers": "1", "synchronous": "true"},
+        headers={"Authorization": f"Bearer {read_keys(server.key_file)['management']}"},
+        timeout=120,
+    )
+
+
+def served_models(server: TorchServe) -> list:
+    answer = requests.get(
+        f"{server.management_url}/models", headers={"Authorization": f"Bearer {read_keys(server.key_file)['management']}"}
+    )
+    return [model["modelName"] for model in answer.json()["models"]]
+
+
+# Finding 6: model registration and allowed_urls.
+
+
+def test_environment_cannot_turn_model_registration_on(tmp_path, writable_store, planted):
+    """enable_envvars_config=true made every TS_* variable a setting; TS_CONFIG_FILE is read by TorchServe
+    even without it. The entrypoint passes neither on."""
+    looser_config = tmp_path / "looser.properties"
+    looser_config.write_text(CONFIG.read_text() + "\nenable_model_api=true\nallowed_urls=file://.*\n")
+    env = {
+        **ONE_WORKER,
+        "TS_ENABLE_MODEL_API": "true",
+        "TS_ALLOWED_URLS": "file://.*",
+        "TS_USE_ENV_ALLOWED_URLS": "true",
+        "TS_CONFIG_FILE": str(looser_config),
+    }
+    server = TorchServe(tmp_path / "server", writable_store, extra_env=env).start()
+    try:
+        server.wait_until_ready()
+        answer = register(server, f"file://{planted['mar']}")
+        assert answer.status_code == 405 and "MethodNotAllowedException" in answer.text, answer.text
+        assert not planted["marker"].exists()
+        assert served_models(server) == ["mnist"]
+        log = server.log()
+        for name in env:
+            if name != "TS_DEFAULT_WORKERS_PER_MODEL":
+                assert f"ignoring {name} " in log
+        assert "Model API enabled: false" in log
+    finally:
+        server.stop()
+
+
+def test_allowed_urls_admit_only_the_model_stores_archive(tmp_path, writable_store, planted):
+    """The model API switched on in a test-only config: every bypass the review found is refused by
+    allowed_urls itself, and no planted handler runs."""
+    server = TorchServe(tmp_path / "server", writable_store, extra_env=ONE_WORKER, settings={"enable_model_api": "true"}).start()
+    mar, other_store = planted["mar"], planted["other_store"]
+    bypasses = [
+        f"file://{mar}?/model_store/x.mar",  # query looks like the store, the file read is elsewhere
+        f"file://{mar}#/model_store/x.mar",  # the same with a fragment
+        f"file://{other_store}/evil.mar",  # any folder named model_store
+        f"FILE://{other_store}/evil.mar",
+        f"file://localhost{other_store}/evil.mar",
+        f"FILE://{writable_store}/mnist.mar",  # the served archive, but not spelled exactly
+        f"File://{writable_store}/mnist.mar",
+        f"file://localhost{writable_store}/mnist.mar",
+        f"file://{writable_store}/mnist.mar?/x.mar",
+        f"file://{writable_store}/mnist.mar#x",
+        f"file://{writable_store}/MNIST.mar",
+        "http://127.0.0.1:1/model_store/mnist.mar",
+    ]
+    try:
+        server.wait_until_ready()
+        assert "Model API enabled: true" in server.log()
+        for url in bypasses:
+            answer = register(server, url)
+            assert 400 <= answer.status_code < 500, (url, answer.status_code, answer.text)
+            assert "does not match any allowed URL(s)" in answer.json()["message"], (url, answer.text)
+        # The one URL allowed_urls admits: the served archive itself, which is already there.
+        exact = register(server, f"file://{writable_store}/mnist.mar")
+        assert "does not match" not in exact.text and "already exists" in exact.text, exact.text
+
+        assert not planted["marker"].exists()
+        assert served_models(server) == ["mnist"]
+        assert sorted(path.name for path in writable_store.iterdir()) == ["mnist.mar"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("TS_METRICS_ADDRESS", "http://0.0.0.0:8082\nenable_model_api=true"),  # a line smuggled into the config
+        ("TS_INFERENCE_ADDRESS", "http://127.0.0.1:8080,http://0.0.0.0:8080"),
+        ("TS_DEFAULT_WORKERS_PER_MODEL", "0"),
+        ("TS_DISABLE_TOKEN_AUTHORIZATION", "yes"),
+    ],
+)
+def test_entrypoint_refuses_a_malformed_override_before_starting(tmp_path, writable_store, name, value):
+    env = {**os.environ, "TORCHSERVE": str(REPO / ".venv" / "bin" / "torchserve"), name: value}
+    result = subprocess.run(
+        [str(CONTAINER_ENTRYPOINT), str(CONFIG), str(writable_store), str(LOG_CONFIG)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and f"{name}=" in result.stderr and "is not of the form" in result.stderr
+    assert not (tmp_path / "key_file.json").exists()  # TorchServe never started
+
+
+# Finding 7: the key file is private from its first byte.
+
+
+def test_key_file_and_logs_are_created_private(tmp_path, model_store):
+    """TorchServe creates key_file.json 0644 and narrows it to 0600 only after writing the keys; under
+    umask 077 it is 0600 from the start. (Its keys are 8 characters: TorchServe's choice, left alone.)"""
+    server = TorchServe(tmp_path / "server", model_store, extra_env=ONE_WORKER).start()
+    try:
+        deadline = time.monotonic() + 120
+        while not server.key_file.exists():
+            assert server.process.poll() is None, server.log()
+            assert time.monotonic() < deadline, "no key_file.json within 120 s"
+            time.sleep(0.001)
+        first_mode = stat.S_IMODE(os.stat(server.key_file).st_mode)  # as soon as it appeared
+        assert first_mode & 0o077 == 0, oct(first_mode)
+
+        server.wait_until_ready()
+        for path in (server.key_file, server.workdir / "logs", *(server.workdir / "logs").rglob("*")):
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            assert mode & 0o077 == 0, (path, oct(mode))
+        # Every process TorchServe runs (launcher, Java frontend, workers) creates files under umask 077.
+        family = server.processes()
+        assert any(p.name() == "java" for p in family)
+        for process in family:
+            umask = Path(f"/proc/{process.pid}/status").read_text().split("Umask:")[1].split()[0]
+            assert int(umask, 8) == 0o077, (process.cmdline(), umask)
+    finally:
+        server.stop()
+
+
+# Finding 8: the probe's requests go to TorchServe only, whatever proxy its environment names.
+
+
+class RecordingListener(socketserver.ThreadingTCPServer):
+    """A would-be proxy on 127.0.0.1 that records whatever reaches it."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        self.received = []
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(handler):
+                handler.request.settimeout(2)
+                try:
+                    self.received.append(handler.request.recv(65536) or b"<connected, sent nothing>")
+                except OSError:
+                    self.received.append(b"<connected>")
+                handler.request.sendall(b"HTTP/1.0 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_probe_never_hands_the_key_to_a_proxy(torchserve, tmp_path):
+    listener = RecordingListener()
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    try:
+        proxy = f"http://127.0.0.1:{listener.server_address[1]}"
+        env = {name: value for name, value in os.environ.items() if name.lower() not in ("no_proxy", "http_proxy", "https_proxy", "all_proxy")}
+        env.update({name: proxy for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")})
+        env.update(MANAGEMENT_URL=torchserve.management_url, INFERENCE_URL=torchserve.inference_url)
+        for args in ([], ["--frontend"]):
+            # As the image runs it: python3 -I, from the directory holding key_file.json (token auth on here).
+            result = subprocess.run(
+                [sys.executable, "-I", str(PROBE), *args], cwd=torchserve.workdir, env=env, capture_output=True, text=True
+            )
+            assert result.returncode == 0, result.stderr
+        assert listener.received == []
+    finally:
+        listener.shutdown()
+        listener.server_close()
+        thread.join()
+
+
+# Finding 11: worker counts a pod cannot carry are refused before anything is contacted.
+
+
+@pytest.mark.parametrize("count", ["0", "5", "200", "-1", "04", "2.5", "two", ""])
+def test_scale_workers_refuses_counts_outside_one_to_four(tmp_path, count):
+    # kubectl on PATH is a tripwire: the refusal must come before any cluster is contacted.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tripwire = tmp_path / "kubectl-was-run"
+    (bin_dir / "kubectl").write_text(f"#!/bin/sh\ntouch {tripwire}\nexit 1\n")
+    (bin_dir / "kubectl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    result = subprocess.run([str(SCALE_WORKERS), count], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "WORKER_COUNT must be a whole number from 1 to 4" in result.stderr and f"got '{count}'" in result.stderr
+    assert not tripwire.exists()
