@@ -38,7 +38,6 @@ def proxy(tmp_path_factory, model_store):
         pytest.skip("nginx is not installed (make setup installs nginx-light when run as root)")
     workdir = tmp_path_factory.mktemp("auth_proxy")
     server = TorchServe(workdir / "torchserve", model_store, extra_env={"TS_DISABLE_TOKEN_AUTHORIZATION": "true"})
-    server.start()
     port = free_port()
     site = render((REPO / "k8s" / "auth-proxy.conf.template").read_text(), port, int(server.inference_url.rsplit(":", 1)[1]))
     (workdir / "mnist.conf").write_text(site)
@@ -48,8 +47,10 @@ def proxy(tmp_path_factory, model_store):
         f"events {{}}\nhttp {{\n    default_type application/json;\n    access_log off;\n{temp_paths}"
         f"    include {workdir}/mnist.conf;\n}}\n"
     )
-    process = subprocess.Popen([shutil.which(nginx) or nginx, "-c", str(workdir / "nginx.conf"), "-p", str(workdir)], stderr=subprocess.PIPE)
+    server.start()
+    process = None
     try:
+        process = subprocess.Popen([nginx, "-c", str(workdir / "nginx.conf"), "-p", str(workdir)], stderr=subprocess.PIPE)
         server.wait_until_ready(min_workers=2)
         for _ in range(100):
             try:
@@ -60,8 +61,9 @@ def proxy(tmp_path_factory, model_store):
                 time.sleep(0.1)
         yield port
     finally:
-        process.terminate()
-        process.wait()
+        if process is not None:
+            process.terminate()
+            process.wait()
         server.stop()
 
 

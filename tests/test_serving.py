@@ -7,14 +7,13 @@ import psutil
 import pytest
 import requests
 import torch
-from PIL import Image
 
 from client.score_mnist import score
-from tests.conftest import IMAGES, SEVEN_PNG, assert_healthy, encode
+from tests.conftest import SEVEN_PNG, assert_healthy
+from tests.request_bodies import BAD_BODIES, INPUT_FORMS, TWO_JPEG
 from training.data import EVAL_TRANSFORM
 from training.evaluate import MODEL_DIR, load_model
 
-TWO_JPEG = (IMAGES / "two_on_paper.jpg").read_bytes()
 MAX_REQUEST_SIZE = 8 * 1024 * 1024  # config/config.properties
 
 
@@ -23,26 +22,10 @@ def test_ping_is_healthy_with_the_token(torchserve, keys):
     assert answer.status_code == 200 and answer.json()["status"] == "Healthy"
 
 
-B64_SEVEN = base64.b64encode(SEVEN_PNG).decode()
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        pytest.param({"data": SEVEN_PNG, "headers": {"Content-Type": "image/png"}}, id="raw-png"),
-        pytest.param({"data": SEVEN_PNG}, id="raw-png-no-content-type"),
-        pytest.param({"json": {"base64": B64_SEVEN}}, id="json-base64"),
-        pytest.param({"json": {"data": B64_SEVEN}}, id="json-data"),
-        pytest.param({"json": {"b64": "data:image/png;base64," + B64_SEVEN}}, id="json-b64-data-uri"),
-        pytest.param({"json": {"base64": base64.urlsafe_b64encode(SEVEN_PNG).decode().rstrip("=")}}, id="urlsafe-unpadded"),
-        pytest.param({"data": B64_SEVEN, "headers": {"Content-Type": "text/plain"}}, id="base64-text-body"),
-        pytest.param({"files": {"data": ("seven.png", SEVEN_PNG, "image/png")}}, id="multipart-data"),
-        pytest.param({"files": {"file": ("seven.png", SEVEN_PNG, "image/png")}}, id="multipart-file"),
-    ],
-)
+@pytest.mark.parametrize("body", INPUT_FORMS)
 def test_every_input_form_predicts_the_digit(predict, body):
-    headers = body.pop("headers", {})
-    answer = predict(headers=headers, **body)
+    body = dict(body)
+    answer = predict(headers=body.pop("headers", {}), **body)
     assert answer.status_code == 200, answer.text
     assert answer.headers["Content-Type"].startswith("application/json")
     result = answer.json()
@@ -74,20 +57,6 @@ def test_every_api_requires_its_token(torchserve, keys, headers):
     for answer in (inference, ping, management, swapped):
         assert answer.status_code in (400, 401), answer.text
         assert "Token Authorization failed" in answer.text
-
-
-BAD_BODIES = [
-    pytest.param({"json": {"base64": "%%% not base64 %%%"}}, 400, "base64", id="invalid-base64"),
-    pytest.param({"data": b"just some text, not an image!"}, 415, "not an image", id="not-an-image"),
-    pytest.param({"data": SEVEN_PNG[: len(SEVEN_PNG) // 2]}, 400, "truncated", id="truncated-png"),
-    pytest.param({"data": b""}, 400, "empty", id="empty-body"),
-    pytest.param({"json": [1, 2, 3]}, 400, "base64", id="wrong-json-shape"),
-    pytest.param({"json": {"image": B64_SEVEN}}, 400, '"base64"', id="missing-field"),
-    pytest.param({"data": b'{"base64": "abc'}, 400, "does not parse", id="broken-json"),
-    pytest.param({"json": {"instances": [B64_SEVEN] * 65}}, 413, "at most 64", id="too-many-instances"),
-    pytest.param({"json": {"base64": base64.b64encode(encode(Image.new("1", (5000, 5000)))).decode()}}, 413, "pixels", id="pixel-bomb"),
-    pytest.param({"data": encode(Image.new("L", (300, 300), 255))}, 422, "no digit", id="blank-canvas"),
-]
 
 
 @pytest.mark.parametrize("body, status, words", BAD_BODIES)
