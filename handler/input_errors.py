@@ -1,13 +1,38 @@
 """Every way a request can be refused, each mapped to its HTTP status in this one place.
 
 The handler catches only these, per request: one bad request in a batch fails alone, and anything else
-(a bug) is left to TorchServe. Messages say what was wrong and what is accepted.
+(a bug) is left to TorchServe. Messages say what was wrong and what is accepted. They are bounded: a
+fragment of the client's request is only ever shown through quoted(), and a whole message is cut at
+MAX_MESSAGE_CHARS, so no answer can outgrow TorchServe's max_response_size (6.5 MB by default; an answer
+over it makes TorchServe report "Worker died" with a 500).
 """
 
+# The image formats the service decodes, as Pillow's format IDs -> the names messages use. Image.open is
+# given only these (image_decoding._open): any other format Pillow knows (EPS, which runs Ghostscript on
+# the client's PostScript; ICNS/ICO, which hold whole PNGs; PSD, ...) is refused with a 415 before Pillow
+# looks further than the first bytes. A JPEG with MPO frames opens as Pillow's "MPO"; only its first frame,
+# itself a JPEG, is decoded.
+ACCEPTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "GIF": "GIF", "BMP": "BMP", "TIFF": "TIFF", "WEBP": "WebP"}
+ACCEPTED_FORMAT_NAMES = "/".join(ACCEPTED_FORMATS.values())
+
 ACCEPTED_INPUT = (
-    'send a PNG/JPEG/GIF/BMP/TIFF/WebP image as the raw body, as a multipart upload, or as base64 in JSON '
+    f"send a {ACCEPTED_FORMAT_NAMES} image as the raw body, as a multipart upload, or as base64 in JSON "
     '{"base64": "..."} (also "data" or "b64"), or several as {"instances": [{"base64": "..."}, ...]}'
 )
+
+# Longest message an error carries: ample for every message the service writes (the longest, with
+# ACCEPTED_INPUT, is under 500 characters), and its JSON answer stays a few kB even if every character
+# had to be escaped.
+MAX_MESSAGE_CHARS = 1000
+# Longest piece of client input (a form field name, a library's error text) quoted in a message.
+MAX_QUOTED_CHARS = 40
+
+
+def quoted(fragment) -> str:
+    """A client-provided fragment made safe to show: repr()-quoted (control bytes become escapes such as
+    \\x01) and cut to MAX_QUOTED_CHARS, with "..." when cut."""
+    text = repr(fragment)
+    return text if len(text) <= MAX_QUOTED_CHARS else text[: MAX_QUOTED_CHARS - 3] + "..."
 
 
 class InputError(Exception):
@@ -16,23 +41,31 @@ class InputError(Exception):
     status = 400
     reason = "Bad Request"
 
+    def __init__(self, message: str):
+        message = str(message)
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 3] + "..."
+        super().__init__(message)
+
     def as_json(self) -> dict:
         return {"code": self.status, "type": type(self).__name__, "message": str(self)}
 
 
 class InvalidInput(InputError):
-    """The request is not in an accepted shape: empty, not valid JSON/base64, missing field, corrupt image."""
+    """The request is not in an accepted shape: empty, not valid JSON/base64, missing field, corrupt image,
+    or a request for something the service does not offer (explanations)."""
 
 
 class UnsupportedImage(InputError):
-    """The bytes decode, but not to an image PIL can read."""
+    """The bytes are not an image in one of ACCEPTED_FORMATS."""
 
     status = 415
     reason = "Unsupported Media Type"
 
 
 class PayloadTooLarge(InputError):
-    """Too many images in one request, or an image with more pixels than the decoder is allowed to expand."""
+    """More than a request may cost: too many images, more pixels than the decoder may expand, a JPEG with
+    too many scans, or more text/metadata than the per-image or per-request bound."""
 
     status = 413
     reason = "Payload Too Large"

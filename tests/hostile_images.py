@@ -2,12 +2,16 @@
 
 Bombs are small files whose headers promise far more pixels than the per-request budget: they must be
 refused before decoding. The unusual-but-valid images are a seven in forms real clients send; they must
-be read as a seven.
+be read as a seven. Below them, the payloads of the security review (docs/security-handler.md): each is
+made here once and sent both in-process and over HTTP.
 """
 
+import base64
 import functools
 import io
+import json
 import struct
+import urllib.parse
 import zlib
 
 import numpy as np
@@ -25,6 +29,10 @@ def png_header_claiming(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def animated(format: str) -> bytes:
@@ -61,5 +69,142 @@ UNUSUAL_SEVENS = {
 @functools.cache
 def payload(name: str) -> bytes:
     """The bytes of a named payload, made once per session (bombs take a second to compress)."""
-    maker = BOMBS[name][0] if name in BOMBS else UNUSUAL_SEVENS[name]
-    return maker()
+    for table in (BOMBS, REVIEW_PAYLOADS):
+        if name in table:
+            return table[name][0]()
+    return UNUSUAL_SEVENS[name]()
+
+
+# --- Finding 1: a progressive JPEG that repeats one cheap scan -------------------------------------------
+
+
+def jpeg_segments(data: bytes) -> list:
+    """(marker, bytes) for each segment of a JPEG written by Pillow, a scan's entropy-coded data included."""
+    segments, position = [], 2
+    while position < len(data):
+        marker = data[position + 1]
+        if marker == 0xD9:
+            segments.append((marker, data[position:]))
+            break
+        end = position + 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker == 0xDA:  # entropy-coded data runs to the next 0xFF that is not 0xFF00 or RSTn
+            while not (data[end] == 0xFF and data[end + 1] not in (0x00, *range(0xD0, 0xD8))):
+                end += 1
+        segments.append((marker, data[position:end]))
+        position = end
+    return segments
+
+
+def progressive_scan_bomb(side: int = 4096, repeats: int = 2_500) -> bytes:
+    """A grey side x side progressive JPEG whose one AC scan (with its Huffman table) is repeated `repeats`
+    times: libjpeg walks every block once per scan, so 4096x4096 with 2,500 repeats (206 kB) took 17 s to
+    decode here (the review's 689 kB variant more than 30 s). The repeats only make libjpeg warn ("bogus
+    progression"), so it decodes them all."""
+    plain = encode(Image.new("L", (side, side), 128), "JPEG", progressive=True, quality=90)
+    segments = jpeg_segments(plain)
+    # The last AC refinement scan (spectral start Ss > 0, successive approximation Ah > 0: the bytes after
+    # the Ns component selectors are Ss, Se, Ah|Al), with its Huffman table: a refinement walks every
+    # coefficient of every block, the costliest kind of scan for its few bytes.
+    index = max(
+        i
+        for i, (marker, segment) in enumerate(segments)
+        if marker == 0xDA and segment[5 + 2 * segment[4]] > 0 and segment[7 + 2 * segment[4]] >> 4 > 0
+    )
+    cheap_scan = segments[index - 1][1] + segments[index][1]
+    assert segments[index - 1][0] == 0xC4  # DHT
+    head = b"".join(segment for _, segment in segments[:-1])
+    return b"\xff\xd8" + head + cheap_scan * repeats + b"\xff\xd9"
+
+
+# --- Finding 2: PNG text chunks that inflate to megabytes ------------------------------------------------
+
+
+def png_with_text(chunks: int, chunk_size: int, after_pixels: bool = False) -> bytes:
+    """The seven as a PNG carrying `chunks` zTXt chunks that each inflate to chunk_size bytes (~1,000x
+    smaller compressed); before the pixel data (read when the file is opened) or after it (read while
+    decoding)."""
+    seven = encode(SEVEN)
+    text = [png_chunk(b"zTXt", b"comment%d\x00\x00" % i + zlib.compress(b"a" * chunk_size, 9)) for i in range(chunks)]
+    where = seven.index(b"IDAT") - 4 if not after_pixels else seven.index(b"IEND") - 4
+    return seven[:where] + b"".join(text) + seven[where:]
+
+
+def instances(image: bytes, count: int) -> bytes:
+    """A JSON body holding `count` copies of one image as base64 instances."""
+    return json.dumps({"instances": [base64.b64encode(image).decode()] * count}).encode()
+
+
+# The review's payload: 64 instances of one PNG with 63 compressed text chunks of 1 MB each (5.6 MB).
+def text_chunk_amplification() -> bytes:
+    return instances(png_with_text(63, 1_000_000), 64)
+
+
+# Each image within the per-image text bounds, the request over the per-request bound.
+def text_over_the_request_budget() -> bytes:
+    return instances(png_with_text(2, 200_000), 64)
+
+
+# --- Finding 3: form field names of control bytes ---------------------------------------------------------
+
+FORM_NAME_BYTES = 1_200_000  # in all, over FORM_FIELDS names
+
+
+# Control characters other than whitespace: TorchServe's form decoder (Netty's AbstractHttpData) strips
+# whitespace from a name with a regular expression that takes quadratic time on a long run of it (1.2 MB
+# of tabs holds the frontend's event loop for minutes; see docs/security-handler.md), which no handler
+# can prevent.
+CONTROL_CHARACTERS = [chr(c) for c in (*range(1, 9), *range(14, 32), 127)]
+
+
+def control_byte_field_names(fields: int = 12) -> list:
+    """`fields` distinct names of control characters, FORM_NAME_BYTES long in all. Each starts and ends
+    with a letter: Netty trims characters up to the space from a name's ends, as String.trim() does, and
+    answers 500 if a name is left empty."""
+    length = FORM_NAME_BYTES // fields
+    return ["n" + CONTROL_CHARACTERS[i % len(CONTROL_CHARACTERS)] * (length - 2) + "n" for i in range(fields)]
+
+
+def form_with_control_byte_names() -> bytes:
+    """An application/x-www-form-urlencoded body whose field names are those control characters."""
+    return urllib.parse.urlencode({name: "1" for name in control_byte_field_names()}).encode()
+
+
+# --- Finding 10: formats Pillow knows but the service does not accept -------------------------------------
+
+
+def eps_seven() -> bytes:
+    """Encapsulated PostScript: Pillow would hand it to Ghostscript to rasterise."""
+    return (
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n%%EndComments\n"
+        b"newpath 6 22 moveto 22 22 lineto 12 4 lineto 3 setlinewidth stroke\nshowpage\n%%EOF\n"
+    )
+
+
+ICNS_PNG_SIDE = 5792  # 33.5 Mpx: twice the per-request pixel budget
+
+
+def icns_with_big_png() -> bytes:
+    """An ICNS whose only icon is a 16x16 slot ("icp4") holding a 5792x5792 PNG, which Pillow decodes whole."""
+    png = encode(Image.new("1", (ICNS_PNG_SIDE, ICNS_PNG_SIDE)))
+    entry = b"icp4" + struct.pack(">I", 8 + len(png)) + png
+    return b"icns" + struct.pack(">I", 8 + len(entry)) + entry
+
+
+# --- Only the first page is decoded -----------------------------------------------------------------------
+
+
+def tiff_seven_then_bomb() -> bytes:
+    """A two-page TIFF: the seven, then a 400-megapixel page (as in BOMBS) that must never be decoded."""
+    buffer = io.BytesIO()
+    SEVEN.convert("1").save(buffer, "TIFF", save_all=True, compression="group4", append_images=[Image.new("1", (20_000, 20_000))])
+    return buffer.getvalue()
+
+
+# name: (bytes maker, HTTP status, words the error message must contain); sent as the raw body
+REVIEW_PAYLOADS = {
+    "progressive-jpeg-2500-scans": (progressive_scan_bomb, 413, "scans"),
+    "png-text-63x1MB-64-instances": (text_chunk_amplification, 413, "text"),
+    "png-text-over-the-request-budget": (text_over_the_request_budget, 413, "per request"),
+    "eps": (eps_seven, 415, "accepted format"),
+    "icns-with-5792px-png": (icns_with_big_png, 415, "accepted format"),
+}

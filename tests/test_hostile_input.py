@@ -1,9 +1,14 @@
 """Hostile input. Property-based: whatever bytes or JSON a client sends, the handler's preparation ends
 in images ready for the model or in its typed input error, never in another exception (which would fail
-a whole batch). Named bombs and unusual images (tests/hostile_images.py): in-process and through HTTP."""
+a whole batch). Named bombs, unusual images and the security review's payloads (tests/hostile_images.py,
+docs/security-handler.md): in-process and through HTTP, where a refusal must leave the workers as they
+were (same PIDs, peak memory flat) and other clients' requests sent at the same moment answered."""
 
 import base64
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +18,20 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from mnist_preprocessing import prepare_request
+import requests
+
+from input_errors import MAX_MESSAGE_CHARS
 from tests.conftest import SEVEN_PNG, assert_healthy, encode
-from tests.hostile_images import BOMBS, UNUSUAL_SEVENS, payload
+from tests.hostile_images import (
+    BOMBS,
+    FORM_NAME_BYTES,
+    REVIEW_PAYLOADS,
+    UNUSUAL_SEVENS,
+    control_byte_field_names,
+    form_with_control_byte_names,
+    payload,
+    tiff_seven_then_bomb,
+)
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -80,6 +97,30 @@ def test_bombs_are_refused_before_decoding(name):
     assert prepared.error is not None and prepared.error.status == status and words in str(prepared.error)
 
 
+@pytest.mark.parametrize("name", REVIEW_PAYLOADS)
+def test_review_payloads_are_refused(name):
+    _, status, words = REVIEW_PAYLOADS[name]
+    prepared = prepare_request({"body": payload(name)})
+    assert prepared.error is not None and prepared.error.status == status and words in str(prepared.error), prepared.error
+
+
+def test_form_field_names_of_control_bytes_get_a_short_printable_message():
+    names = control_byte_field_names()
+    assert sum(map(len, names)) == FORM_NAME_BYTES
+    prepared = prepare_request({name: b"1" for name in names})
+    message = str(prepared.error)
+    assert prepared.error.status == 400 and "12 form fields" in message
+    # repr()-quoted and cut: no control byte, and the JSON answer stays small even if escaped.
+    assert message.isprintable() and len(message) <= MAX_MESSAGE_CHARS
+    assert "'n\\x01\\x01" in message and len(json.dumps(prepared.error.as_json())) < 2 * MAX_MESSAGE_CHARS
+
+
+def test_only_the_first_page_of_a_tiff_is_decoded():
+    """The pixel budget counts the first page: the 400-megapixel second page must stay undecoded."""
+    prepared = prepare_request({"body": tiff_seven_then_bomb()})
+    assert prepared.error is None and prepared.images.shape == (1, 1, 28, 28)
+
+
 @pytest.mark.parametrize("name", UNUSUAL_SEVENS)
 def test_unusual_images_are_prepared(name):
     assert prepare_request({"body": payload(name)}).error is None
@@ -108,3 +149,128 @@ def test_through_http_unusual_images_get_their_digit(torchserve, predict):
     for name in UNUSUAL_SEVENS:
         answer = predict(data=payload(name))
         assert answer.status_code == 200 and answer.json()["digit"] == 7, (name, answer.text)
+
+
+# --- Through HTTP, with other clients sending good requests at the same moment ---------------------------
+
+
+def worker_pids(torchserve) -> list:
+    """The PIDs of the model's workers that are alive (the management API may still list one that died)."""
+    pids = sorted(worker["pid"] for worker in torchserve.client().describe()["workers"])
+    return [pid for pid in pids if "VmHWM:" in _status(pid)]
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return ""
+
+
+def authorised_session(keys) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {keys['inference']}"
+    return session
+
+
+@dataclass
+class Attack:
+    result: object  # what the hostile callable returned
+    good_answers: list  # every answer the other clients got meanwhile
+    pids_before: list
+    pids_after: list
+    peak_growth: int  # the largest growth of a worker's peak resident memory (VmHWM), in bytes
+
+    def assert_contained(self, max_growth_mib: int) -> None:
+        """No worker restarted, every other client got its digit, no worker's peak memory grew much."""
+        print(f"\nworkers {self.pids_before} -> {self.pids_after}; {len(self.good_answers)} good requests; "
+              f"worker peak RSS growth {self.peak_growth / 2**20:.1f} MiB")
+        assert self.pids_after == self.pids_before
+        assert [(a.status_code, a.json().get("digit")) for a in self.good_answers] == [(200, 7)] * len(self.good_answers)
+        assert self.peak_growth < max_growth_mib * 2**20, self.peak_growth
+
+
+def under_attack(torchserve, keys, hostile, clients: int = 3) -> Attack:
+    """Run hostile() while `clients` threads each send the seven, over and over, until it has returned
+    (at least twice each), so their requests share batches with the hostile ones."""
+    pids_before = worker_pids(torchserve)
+    peaks_before = {pid: peak_rss_bytes(pid) for pid in pids_before}
+    url = f"{torchserve.inference_url}/predictions/mnist"
+    hostile_done = threading.Event()
+
+    def good_client() -> list:
+        session, answers = authorised_session(keys), []
+        while not hostile_done.is_set() or len(answers) < 2:
+            answers.append(session.post(url, data=SEVEN_PNG, headers={"Content-Type": "image/png"}, timeout=60))
+        return answers
+
+    with ThreadPoolExecutor(clients) as pool:
+        good = [pool.submit(good_client) for _ in range(clients)]
+        try:
+            result = hostile()
+        finally:
+            hostile_done.set()
+        good_answers = [answer for client in good for answer in client.result()]
+    pids_after = worker_pids(torchserve)
+    survivors = [pid for pid in pids_before if pid in pids_after]
+    growth = max((peak_rss_bytes(pid) - peaks_before[pid] for pid in survivors), default=0)
+    return Attack(result, good_answers, pids_before, pids_after, growth)
+
+
+@pytest.mark.parametrize("name", REVIEW_PAYLOADS)
+def test_through_http_review_payloads_are_refused_alone(torchserve, keys, predict, name):
+    _, status, words = REVIEW_PAYLOADS[name]
+    attack = under_attack(torchserve, keys, lambda: predict(data=payload(name)))
+    answer = attack.result
+    assert answer.status_code == status and words in answer.json()["message"], answer.text[:500]
+    # Parsing the 5.6 MB JSON of the text-chunk payload costs ~20 MiB; its text inflated cost 3.8 GB.
+    attack.assert_contained(max_growth_mib=64)
+
+
+def test_through_http_form_field_names_get_a_short_400(torchserve, keys, predict):
+    body = form_with_control_byte_names()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    attack = under_attack(torchserve, keys, lambda: predict(data=body, headers=headers))
+    answer = attack.result
+    # Before: the names echoed and JSON-escaped to 7 MB, over max_response_size: 500 "Worker died".
+    assert answer.status_code == 400 and "12 form fields" in answer.json()["message"], answer.text[:500]
+    assert len(answer.content) < 2 * MAX_MESSAGE_CHARS
+    attack.assert_contained(max_growth_mib=64)
+
+
+def test_through_http_describe_and_explain_answer_only_their_own_request(torchserve, keys):
+    """A "describe: True" header or a POST to /explanations/mnist once put the whole batch in BaseHandler's
+    describe or explain mode, and the other requests of the batch got 503. The frontend sets the worker's
+    "explain" header itself (True for /explanations/mnist and /v1/models/mnist:explain, otherwise False,
+    after the client's own), so a client's "explain: True" header on a prediction means nothing."""
+    session = authorised_session(keys)
+    png = {"Content-Type": "image/png"}
+    url = torchserve.inference_url
+    kinds = {
+        "describe-header": (f"{url}/predictions/mnist", {**png, "describe": "True"}, 200),
+        "explain-header": (f"{url}/predictions/mnist", {**png, "explain": "True"}, 200),
+        "explanations": (f"{url}/explanations/mnist", png, 400),
+        "kserve-v1-explain": (f"{url}/v1/models/mnist:explain", png, 400),
+    }
+
+    def hostile() -> list:
+        return [
+            (kind, session.post(address, data=SEVEN_PNG, headers=headers, timeout=60))
+            for _ in range(6)
+            for kind, (address, headers, _) in kinds.items()
+        ]
+
+    attack = under_attack(torchserve, keys, hostile)
+    for kind, answer in attack.result:
+        assert answer.status_code == kinds[kind][2], (kind, answer.text)
+        if answer.status_code == 200:  # an ordinary prediction
+            assert answer.json()["digit"] == 7, (kind, answer.text)
+        else:
+            assert "no explanations" in answer.json()["message"], (kind, answer.text)
+    attack.assert_contained(max_growth_mib=32)
+
+
+def test_through_http_only_the_first_page_of_a_tiff_is_decoded(torchserve, keys, predict):
+    attack = under_attack(torchserve, keys, lambda: predict(data=tiff_seven_then_bomb()))
+    assert attack.result.status_code == 200 and attack.result.json()["digit"] == 7, attack.result.text
+    attack.assert_contained(max_growth_mib=32)  # the second page would take 400 MB decoded

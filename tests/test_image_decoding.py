@@ -7,9 +7,28 @@ import json
 import pytest
 from PIL import Image
 
-from image_decoding import MAX_INSTANCES, MAX_PIXELS, decode_request
-from input_errors import InvalidInput, PayloadTooLarge, UnsupportedImage
+from image_decoding import (
+    MAX_INSTANCES,
+    MAX_JPEG_SCANS,
+    MAX_METADATA_PER_REQUEST,
+    MAX_PIXELS,
+    MAX_TEXT_CHUNK,
+    MAX_TEXT_PER_IMAGE,
+    decode_request,
+    jpeg_scan_count,
+)
+from input_errors import (
+    ACCEPTED_FORMATS,
+    ACCEPTED_INPUT,
+    MAX_MESSAGE_CHARS,
+    MAX_QUOTED_CHARS,
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedImage,
+    quoted,
+)
 from tests.conftest import IMAGES, SEVEN_PNG, encode
+from tests.hostile_images import SEVEN, instances, jpeg_segments, png_with_text, progressive_scan_bomb
 
 SEVEN_B64 = base64.b64encode(SEVEN_PNG).decode()
 
@@ -90,7 +109,7 @@ BAD_REQUESTS = [
     ({"body": b"\x00\x01\x02 hello"}, UnsupportedImage, "not an image"),
     ({"body": SEVEN_PNG[: len(SEVEN_PNG) // 2]}, InvalidInput, "truncated or corrupt"),
     ({"body": SEVEN_PNG[:40]}, UnsupportedImage, "not an image"),
-    ({"first": SEVEN_PNG, "second": SEVEN_PNG}, InvalidInput, "form fields: first, second"),
+    ({"first": SEVEN_PNG, "second": SEVEN_PNG}, InvalidInput, "form fields: 'first', 'second'"),
     ({}, InvalidInput, "Content-Type: image/png"),
 ]
 
@@ -123,3 +142,121 @@ def test_pixel_budget_is_per_request_not_per_image():
     assert len(decode_request(json_body({"instances": [big]})).images) == 1
     with pytest.raises(PayloadTooLarge, match="pixels in one request"):
         decode_request(json_body({"instances": [big, big]}))
+
+
+# --- JPEG scans (finding 1 of docs/security-handler.md) ---------------------------------------------------
+
+
+def test_scans_of_baseline_and_progressive_jpegs_are_counted():
+    assert jpeg_scan_count(encode(SEVEN, "JPEG")) == 1
+    progressive = encode(SEVEN.convert("RGB"), "JPEG", progressive=True)
+    assert jpeg_scan_count(progressive) == sum(marker == 0xDA for marker, _ in jpeg_segments(progressive)) == 10
+    assert one_image({"body": progressive}).size == SEVEN.size
+
+
+def test_markers_inside_segments_and_after_the_end_are_not_counted():
+    """An EXIF thumbnail is a whole JPEG inside APP1, and a comment may hold any bytes: skipped by their
+    length. Bytes after EOI are never read by libjpeg."""
+    many_scans = progressive_scan_bomb(side=64, repeats=MAX_JPEG_SCANS)
+    photo = encode(SEVEN.convert("RGB"), "JPEG")
+    # APP1 holding a JPEG thumbnail with 38 scans, and a COM segment of SOS markers.
+    app1 = b"\xff\xe1" + (2 + 6 + len(many_scans)).to_bytes(2, "big") + b"Exif\x00\x00" + many_scans
+    comment = b"\xff\xda" * 100
+    com = b"\xff\xfe" + (2 + len(comment)).to_bytes(2, "big") + comment
+    dressed = photo[:2] + app1 + com + photo[2:] + many_scans
+    assert jpeg_scan_count(many_scans) > MAX_JPEG_SCANS
+    assert jpeg_scan_count(dressed) == 1
+    assert one_image({"body": dressed}).size == SEVEN.size
+
+
+def test_a_jpeg_with_too_many_scans_is_refused_before_decoding():
+    bomb = progressive_scan_bomb(side=64, repeats=MAX_JPEG_SCANS)
+    # The payload is a JPEG that libjpeg decodes in full: only the scan bound refuses it.
+    direct = Image.open(io.BytesIO(bomb))
+    direct.load()
+    assert direct.size == (64, 64) and jpeg_scan_count(bomb) > MAX_JPEG_SCANS
+    with pytest.raises(PayloadTooLarge, match=f"at most {MAX_JPEG_SCANS} scans are accepted"):
+        decode_request({"body": bomb})
+    # Just under the bound: accepted.
+    assert one_image({"body": progressive_scan_bomb(side=64, repeats=MAX_JPEG_SCANS - 10)}).size == (64, 64)
+
+
+# --- PNG text and metadata (finding 2) --------------------------------------------------------------------
+
+
+def test_ordinary_png_text_is_accepted():
+    """An XMP packet or a comment of a few kB, as editors write them."""
+    image = one_image({"body": png_with_text(chunks=3, chunk_size=20_000)})
+    assert same_pixels(image.convert("L"), encode(SEVEN))
+
+
+@pytest.mark.parametrize("after_pixels", [False, True], ids=["before-pixels", "after-pixels"])
+def test_a_text_chunk_over_the_chunk_bound_is_refused(after_pixels):
+    with pytest.raises(PayloadTooLarge, match="per text chunk"):
+        decode_request({"body": png_with_text(chunks=1, chunk_size=MAX_TEXT_CHUNK + 1, after_pixels=after_pixels)})
+
+
+def test_text_chunks_over_the_image_bound_are_refused():
+    chunks = MAX_TEXT_PER_IMAGE // (MAX_TEXT_CHUNK // 2) + 1
+    with pytest.raises(PayloadTooLarge, match="per image"):
+        decode_request({"body": png_with_text(chunks=chunks, chunk_size=MAX_TEXT_CHUNK // 2)})
+
+
+def test_text_of_a_request_is_bounded_in_all():
+    png = png_with_text(chunks=1, chunk_size=MAX_TEXT_CHUNK // 2)
+    fit = MAX_METADATA_PER_REQUEST // (MAX_TEXT_CHUNK // 2) - 1
+    assert len(decode_request({"body": instances(png, fit)}).images) == fit
+    with pytest.raises(PayloadTooLarge, match="per request"):
+        decode_request({"body": instances(png, fit + 2)})
+
+
+# --- Error messages (finding 3) ---------------------------------------------------------------------------
+
+
+def test_messages_are_cut_to_their_bound():
+    assert len(str(InvalidInput("x" * 10 * MAX_MESSAGE_CHARS))) == MAX_MESSAGE_CHARS
+    assert str(InvalidInput("short")) == "short"
+
+
+def test_quoted_fragments_are_escaped_and_cut():
+    assert quoted("first") == "'first'"
+    fragment = quoted("\x01\n\x7f" * 1000)
+    assert fragment.isprintable() and len(fragment) == MAX_QUOTED_CHARS and fragment.endswith("...")
+    assert quoted(b"\xff" * 1000).startswith("b'\\xff")
+
+
+def test_many_form_fields_are_counted_not_listed():
+    with pytest.raises(InvalidInput) as refused:
+        decode_request({f"field{i}": b"1" for i in range(1000)})
+    assert "1,000 form fields" in str(refused.value) and "and 995 more" in str(refused.value)
+
+
+def test_every_message_fits_the_bound():
+    """The longest message the service writes itself must not be cut."""
+    assert len(f"the bytes are not an image in an accepted format; {ACCEPTED_INPUT}") < MAX_MESSAGE_CHARS // 2
+
+
+# --- Accepted formats (finding 10) ------------------------------------------------------------------------
+
+
+def test_accepted_formats_are_pillow_formats_named_in_the_messages():
+    Image.init()
+    assert set(ACCEPTED_FORMATS) <= set(Image.OPEN)
+    assert all(name in ACCEPTED_INPUT for name in ACCEPTED_FORMATS.values())
+
+
+OTHER_FORMATS = ["ICO", "ICNS", "PCX", "PPM", "TGA", "SGI", "DDS", "QOI", "MSP", "JPEG2000", "SPIDER", "PDF"]
+
+
+@pytest.mark.parametrize("format", OTHER_FORMATS)
+def test_formats_pillow_reads_but_the_service_does_not_accept_are_refused(format):
+    image = SEVEN.convert("1" if format == "MSP" else "RGB")
+    try:
+        data = encode(image, format)
+    except (OSError, KeyError, ValueError):
+        pytest.skip(f"this Pillow cannot write {format}")
+    if format != "PDF":  # Pillow writes PDF but does not read it
+        assert Image.open(io.BytesIO(data)).format == format  # Pillow alone would open it
+    with pytest.raises(UnsupportedImage, match="PNG/JPEG/GIF/BMP/TIFF/WebP"):
+        decode_request({"body": data})
+    assert UnsupportedImage.status == 415

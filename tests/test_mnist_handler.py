@@ -39,10 +39,11 @@ def handler(model_store, tmp_path_factory):
         sys.path.remove(str(model_dir))
 
 
-def handle_batch(handler_and_context, requests: list) -> list:
-    """(status, JSON answer) for each request of one batch, as TorchServe would send them."""
+def handle_batch(handler_and_context, requests: list, headers: list = None) -> list:
+    """(status, JSON answer) for each request of one batch, as TorchServe would send them; `headers`: each
+    request's headers, as the frontend passes them on."""
     handler, context = handler_and_context
-    context.request_processor = [RequestProcessor({}) for _ in requests]
+    context.request_processor = [RequestProcessor(dict(header)) for header in headers or [{}] * len(requests)]
     answers = handler.handle(requests, context)
     statuses = [processor.get_response_status_code() for processor in context.request_processor]
     return [(status, json.loads(answer)) for status, answer in zip(statuses, answers)]
@@ -79,3 +80,20 @@ def test_probabilities_are_a_distribution(handler):
     assert len(answer["probabilities"]) == 10
     assert sum(answer["probabilities"]) == pytest.approx(1.0, abs=1e-4)
     assert max(answer["probabilities"]) == answer["probabilities"][answer["digit"]]
+
+
+@pytest.mark.parametrize("first", ["describe", "explain"])
+def test_describe_and_explain_headers_answer_only_their_own_request(handler, first):
+    """BaseHandler reads these headers from the batch's first request and answers the whole batch in that
+    mode (one answer: the others got 503). The frontend marks POST /explanations/mnist with "explain"."""
+    other = "explain" if first == "describe" else "describe"
+    headers = [{first: "True"}, {}, {other: "True"}, {}]
+    results = handle_batch(handler, [{"body": SEVEN_PNG}, {"body": TWO_JPEG}, {"body": SEVEN_PNG}, {"body": SEVEN_PNG}], headers)
+    assert len(results) == 4
+    statuses = {"describe": 200, "explain": 400}
+    assert [status for status, _ in results] == [statuses[first], 200, statuses[other], 200]
+    for (status, answer), header in zip(results, headers):
+        if "explain" in header:
+            assert "no explanations" in answer["message"] and answer["code"] == 400
+    assert results[1][1]["digit"] == 2 and results[3][1]["digit"] == 7
+    assert results[0 if first == "describe" else 2][1]["digit"] == 7
