@@ -165,5 +165,27 @@ def test_slow_clients_are_cut_off(proxy):
         slow_header.close()
 
 
+def test_requests_in_progress_are_limited(proxy):
+    """32 requests at once, the 33rd gets a JSON 503: 32 bodies of 8 MiB fit TorchServe's direct buffers."""
+    def unfinished_request() -> socket.socket:
+        stalled = socket.create_connection(("127.0.0.1", proxy), timeout=30)
+        stalled.sendall(f"POST /predictions/mnist HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                        f"Content-Length: 1000\r\n\r\n".encode())
+        return stalled
+
+    stalled = [unfinished_request() for _ in range(32)]
+    try:
+        for _ in range(20):  # until nginx has read all 32 headers (their bodies may wait 10 s)
+            answer = post(proxy)
+            if answer.status_code != 200:
+                break
+            time.sleep(0.1)
+        assert answer.status_code == 503 and answer.json()["code"] == 503 and answer.headers["Retry-After"] == "1"
+    finally:
+        for connection in stalled:
+            connection.close()
+    assert post(proxy).status_code == 200
+
+
 def test_proxy_health_endpoint(proxy):
     assert requests.get(url(proxy, "/healthz"), timeout=5).status_code == 200

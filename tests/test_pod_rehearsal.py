@@ -152,18 +152,31 @@ def test_a_get_is_refused_with_the_json_error_shape(pod):
 
 
 def test_memory_of_frontend_and_workers_under_load_fits_the_limit(pod, resources):
+    """Peak memory (VmHWM) of the frontend and each worker after single images and 64-image batches."""
+    batch = {"json": {"instances": [{"base64": B64_SEVEN}] * 64}}
     with concurrent.futures.ThreadPoolExecutor(8) as load:
-        answers = list(load.map(lambda _: pod.predict(data=SEVEN_PNG).status_code, range(400)))
+        answers = list(load.map(lambda i: pod.predict(**(dict(batch) if i % 4 == 0 else {"data": SEVEN_PNG})).status_code, range(400)))
     assert answers == [200] * 400
     family = psutil.Process(pod.pod.host_pid("torchserve")).children(recursive=True)
-    frontend = [p.memory_info().rss for p in family if p.name() == "java"]
-    workers = [p.memory_info().rss for p in family if "model_service_worker" in " ".join(p.cmdline())]
-    mib = 2**20
-    print(f"\nRSS in the image after 400 requests: frontend {frontend[0] / mib:.0f} MiB, "
-          f"workers {', '.join(f'{rss / mib:.0f}' for rss in workers)} MiB")
-    limit = KubePod(resources, None, {}).containers["torchserve"]["resources"]["limits"]["memory"]
-    assert len(frontend) == 1 and len(workers) == 2
-    assert sum(frontend + workers) < int(limit.removesuffix("Gi")) * 2**30
+    (frontend,) = [p for p in family if p.name() == "java"]
+    workers = [p for p in family if "model_service_worker" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    assert {"-Xmx256m", "-XX:MaxDirectMemorySize=256m"} <= set(frontend.cmdline())  # config.properties' vmargs
+    peaks = {"frontend": peak_mib(frontend.pid), **{f"worker {i + 1}": peak_mib(w.pid) for i, w in enumerate(workers)}}
+    print("\npeak RSS in the image after 400 requests (a quarter of them 64-image batches): "
+          + ", ".join(f"{name} {mib:.0f} MiB" for name, mib in peaks.items()))
+    limit = pod.pod.containers["torchserve"]["resources"]["limits"]["memory"]
+    assert sum(peaks.values()) < int(limit.removesuffix("Mi").removesuffix("Gi")) * (1024 if limit.endswith("Gi") else 1)
+
+
+def peak_mib(pid: int) -> float:
+    status = open(f"/proc/{pid}/status").read()
+    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024
+
+
+def test_the_image_healthcheck_passes(pod):
+    result = container_engine.podman("healthcheck", "run", pod.pod.container_id("torchserve"), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_probes_failed_at_start_and_follow_the_ready_workers(pod):
@@ -219,6 +232,8 @@ def test_sigterm_under_load_drains_requests_in_flight_and_exits_zero(images, res
             exit_codes = running.pod.terminate()
             statuses = [status for result in results for status in result.result()]
         assert statuses and set(statuses) == {200}
+        print(f"\ndrain: {len(statuses)} 64-image requests from 4 clients, all 200, the 4 in flight at the "
+              f"termination included; exit codes {exit_codes}")
         assert exit_codes == {"torchserve": 0, "auth-proxy": 0}, {name: running.pod.logs(name) for name in exit_codes}
     finally:
         running.pod.remove()
