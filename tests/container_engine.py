@@ -98,11 +98,17 @@ def pip_access_options(scratch: Path) -> list:
         for word in value.strip("'\"").split():
             local = word.removeprefix("file://")
             if local.startswith("/") and Path(local).exists():
-                mounts.add(local)
+                # A local index's pages link to its files by relative paths (../../files/...): mount the
+                # folder that holds the index, not the index alone.
+                mounts.add(str(Path(local).parent) if name.endswith("index-url") else local)
                 word = word.replace(local, f"/host{local}")
             words.append(word)
         settings[name] = " ".join(words)
     pip_conf = scratch / "pip.conf"
     pip_conf.write_text("[global]\n" + "".join(f"{name} = {value}\n" for name, value in settings.items()))
     options = [f"-v={pip_conf}:/etc/pip.conf:ro"]
-    return options + [f"-v={path}:/host{path}:ro" for path in sorted(mounts)]
+    return options + [f"-v={path}:/host{path}:ro" for path in sorted(mounts) if not _inside_another(path, mounts)]
+
+
+def _inside_another(path: str, folders: set) -> bool:
+    return any(path != folder and Path(path).is_relative_to(folder) for folder in folders)

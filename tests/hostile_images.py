@@ -2,7 +2,7 @@
 
 Bombs are small files whose headers promise far more pixels than the per-request budget: they must be
 refused before decoding. The unusual-but-valid images are a seven in forms real clients send; they must
-be read as a seven. Below them, the payloads of the security review (docs/security-handler.md): each is
+be read as a seven. Below them, the payloads of the security review (docs/security.md): each is
 made here once and sent both in-process and over HTTP.
 """
 
@@ -151,7 +151,7 @@ FORM_NAME_BYTES = 1_200_000  # in all, over FORM_FIELDS names
 
 # Control characters other than whitespace: TorchServe's form decoder (Netty's AbstractHttpData) strips
 # whitespace from a name with a regular expression that takes quadratic time on a long run of it (1.2 MB
-# of tabs holds the frontend's event loop for minutes; see docs/security-handler.md), which no handler
+# of tabs holds the frontend's event loop for minutes; see docs/security.md), which no handler
 # can prevent.
 CONTROL_CHARACTERS = [chr(c) for c in (*range(1, 9), *range(14, 32), 127)]
 

@@ -141,6 +141,12 @@ def test_describe_and_explain_headers_do_not_reach_torchserve(proxy):
     assert all(answer.status_code == 200 and answer.json()["digit"] == 7 for answer in hostile)
 
 
+def test_form_encoded_bodies_are_refused_before_torchserve_parses_them(proxy):
+    """TorchServe's form parser takes quadratic time on whitespace in field names (seen: 1.2 MB > 120 s)."""
+    answer = post(proxy, data=b"\t" * 100_000 + b"=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 415 and "Content-Type: image/png" in answer.json()["message"]
+
+
 def test_oversized_body_is_refused_at_the_proxy(proxy):
     answer = post(proxy, data=b"A" * (MAX_BODY + 1))
     assert answer.status_code == 413 and answer.json()["code"] == 413

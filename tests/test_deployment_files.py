@@ -125,10 +125,13 @@ def test_network_policy_lets_in_only_the_proxy_and_the_metrics_scrape(resources,
     assert metrics_rule["from"]  # the scrape only from where Prometheus runs, not from anywhere
 
 
-# What minikube's own pods request of a node's CPU (apiserver 250m, controller-manager 200m, scheduler 100m,
-# etcd 100m, coredns 100m), and the CPUs the README tells users to start minikube with.
+# What minikube's own pods request of a node (CPU: apiserver 250m, controller-manager 200m, scheduler 100m,
+# etcd 100m, coredns 100m; memory: etcd 100Mi, coredns 70Mi), and what docs/kubernetes.md tells users to
+# start minikube with (--cpus 4 --memory 8g).
 MINIKUBE_SYSTEM_CPU = 0.75
+MINIKUBE_SYSTEM_MEMORY_MIB = 170
 MINIKUBE_CPUS = 4
+MINIKUBE_MEMORY_MIB = 8 * 1024
 
 
 def test_a_4_cpu_minikube_holds_the_most_replicas_plus_the_rolling_update_surge(resources, pod):
@@ -138,11 +141,18 @@ def test_a_4_cpu_minikube_holds_the_most_replicas_plus_the_rolling_update_surge(
     assert rollout == {"maxSurge": 1, "maxUnavailable": 0}  # a new pod is Ready before an old one goes
     pods_at_most = resources[("HorizontalPodAutoscaler", "mnist")]["spec"]["maxReplicas"] + rollout["maxSurge"]
     pod_cpu = sum(cpus(c["resources"]["requests"]["cpu"]) for c in pod["spec"]["containers"])
+    pod_memory = sum(mebibytes(c["resources"]["requests"]["memory"]) for c in pod["spec"]["containers"])
     assert pods_at_most * pod_cpu <= MINIKUBE_CPUS - MINIKUBE_SYSTEM_CPU
+    assert pods_at_most * pod_memory <= MINIKUBE_MEMORY_MIB - MINIKUBE_SYSTEM_MEMORY_MIB
+    assert "minikube start --cpus 4 --memory 8g" in (REPO / "docs" / "kubernetes.md").read_text()
 
 
 def cpus(quantity: str) -> float:
     return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def mebibytes(quantity: str) -> int:
+    return int(quantity[:-2]) * {"Mi": 1, "Gi": 1024}[quantity[-2:]]
 
 
 def test_graceful_drain_fits_the_grace_period(pod):

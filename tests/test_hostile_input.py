@@ -1,7 +1,7 @@
 """Hostile input. Property-based: whatever bytes or JSON a client sends, the handler's preparation ends
 in images ready for the model or in its typed input error, never in another exception (which would fail
 a whole batch). Named bombs, unusual images and the security review's payloads (tests/hostile_images.py,
-docs/security-handler.md): in-process and through HTTP, where a refusal must leave the workers as they
+docs/security.md): in-process and through HTTP, where a refusal must leave the workers as they
 were (same PIDs, peak memory flat) and other clients' requests sent at the same moment answered."""
 
 import base64

@@ -144,7 +144,7 @@ def test_pixel_budget_is_per_request_not_per_image():
         decode_request(json_body({"instances": [big, big]}))
 
 
-# --- JPEG scans (finding 1 of docs/security-handler.md) ---------------------------------------------------
+# --- JPEG scans (finding 1 of docs/security.md) ---------------------------------------------------
 
 
 def test_scans_of_baseline_and_progressive_jpegs_are_counted():

@@ -1,6 +1,6 @@
 """The security review's findings, checked against a real TorchServe started the one way it is started
 everywhere (scripts/torchserve_foreground.sh): what can be registered (6), who can read the keys (7), where
-the probe sends the management key (8), how many workers can be asked for (11). docs/security-config.md
+the probe sends the management key (8), how many workers can be asked for (11). docs/security.md
 says what each test closes."""
 
 import os
