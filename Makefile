@@ -26,7 +26,7 @@ evaluate: setup
 	$(PYTHON) -m training.evaluate
 
 score: setup
-	$(PYTHON) -m client.score_mnist
+	$(PYTHON) -m training.score_over_http
 
 # ~6 minutes on 127.0.0.1: writes bench/results/ and prints the table (stop other work first).
 bench: setup

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from bench.load import run_hey
 from bench.run_bench import json_headers, sample_images, start, write_bodies
-from tests.conftest import built_model_store
-from tests.torchserve_server import CONFIG, LOG_CONFIG
+from torchserve_runner import CONFIG, LOG_CONFIG, built_model_store
 
 
 def parse_variant(text: str) -> tuple:

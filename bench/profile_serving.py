@@ -25,8 +25,7 @@ import psutil
 
 from bench.load import hey_command, parse_summary
 from bench.run_bench import RESULTS, json_headers, sample_images, start, write_bodies
-from tests.conftest import built_model_store
-from tests.torchserve_server import CONFIG, REPO, TorchServe
+from torchserve_runner import CONFIG, REPO, TorchServe, built_model_store
 
 PY_SPY = REPO / ".venv" / "bin" / "py-spy"
 
@@ -67,9 +66,8 @@ def worker_steps(collapsed: Path) -> Counter:
 
 
 def profile(server: TorchServe, body: Path, concurrency: int, seconds: int, out_dir: Path) -> dict:
-    processes = server.processes()
-    frontend = next(p for p in processes if p.name() == "java")
-    workers = [psutil.Process(w["pid"]) for w in server.client().describe()["workers"]]
+    frontend = server.frontend()
+    workers = server.workers()
     url = f"{server.inference_url}/predictions/mnist"
     subprocess.run(hey_command(url, 2, concurrency, json_headers(server), body), capture_output=True, check=True)
 

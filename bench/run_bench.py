@@ -27,8 +27,8 @@ import torch  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
 from bench.load import LoadResult, run_hey  # noqa: E402
-from tests.conftest import built_model_store, encode  # noqa: E402
-from tests.torchserve_server import CONFIG, LOG_CONFIG, REPO, TorchServe  # noqa: E402
+from client.images import encode  # noqa: E402
+from torchserve_runner import CONFIG, LOG_CONFIG, REPO, TorchServe, built_model_store  # noqa: E402
 from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -60,26 +60,16 @@ def write_bodies(images: dict, folder: Path) -> dict:
     return paths
 
 
-def rss_mib(server: TorchServe) -> dict:
-    processes = server.processes()
-    java = [p for p in processes if p.name() == "java"]
-    workers = [p for p in processes if "model_service_worker" in " ".join(p.cmdline())]
-    return {
-        "frontend": round(sum(p.memory_info().rss for p in java) / 2**20),
-        "workers": [round(p.memory_info().rss / 2**20) for p in workers],
-    }
-
-
 def in_process_worker(args) -> int:
     """Images through the handler's own preparation + forward in `seconds`, with one torch thread."""
     png, per_forward, seconds = args
     # The handler's modules import each other by bare name, as inside the .mar.
     sys.path[:0] = [str(REPO / "handler"), str(REPO / "model")]
     torch.set_num_threads(1)
-    from mnist_preprocessing import prepare_request
-    from training.evaluate import MODEL_DIR, load_model
+    from request_pipeline import prepare_request
+    from model.loading import load_model
 
-    model = load_model(MODEL_DIR / "mnist_cnn.pt")
+    model = load_model()
     done = 0
     deadline = time.monotonic() + seconds
     with torch.inference_mode():
@@ -105,8 +95,7 @@ def start(config: Path, workdir: Path, model_store: Path, extra_env: dict, log_c
 
 def json_headers(server: TorchServe) -> dict:
     """What hey sends with every request: the inference key and the JSON content type."""
-    keys = json.loads(server.key_file.read_text())
-    return {"Authorization": f"Bearer {keys['inference']['key']}", "Content-Type": "application/json"}
+    return server.inference_headers("application/json")
 
 
 def measure(args, model_store: Path, workdir: Path) -> dict:
@@ -128,14 +117,14 @@ def measure(args, model_store: Path, workdir: Path) -> dict:
     concurrencies = (32,) if args.smoke else (1, 8, 32, 64)
     server, results["cold_start_s"] = start(CONFIG, workdir / "project", model_store, {})
     try:
-        results["rss_before_mib"] = rss_mib(server)
+        results["rss_before_mib"] = server.rss_mib()
         for concurrency in concurrencies:
             load(server, "project: 28x28 PNG", bodies["mnist_28"], concurrency)
         load(server, "project: 280x280 RGB PNG", bodies["photo_280"], 32)
         for count in (8,) if args.smoke else (8, 32, 64):
             load(server, f"project: instances of {count}", bodies[f"instances_{count}"], BATCHED_CONCURRENCY, images_per_request=count)
         load(server, "project: GET /ping (frontend ceiling)", None, 32, method="GET", path="/ping")
-        results["rss_after_mib"] = rss_mib(server)
+        results["rss_after_mib"] = server.rss_mib()
     finally:
         server.stop()
 

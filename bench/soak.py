@@ -21,10 +21,10 @@ from pathlib import Path
 import requests
 from PIL import Image
 
-from client.torchserve_api import read_keys
-from tests.conftest import IMAGES, built_model_store, encode
-from tests.torchserve_server import TorchServe
+from client.images import encode
+from torchserve_runner import REPO, TorchServe, built_model_store
 
+IMAGES = REPO / "tests" / "images"  # the test suite's sample pictures (data files, not code)
 RATE_PER_SECOND = 40  # moderate: a tenth or less of what the machine serves
 SENDERS = 4
 MAX_GROWTH = 0.10
@@ -46,7 +46,7 @@ def request_mix() -> list:
 
 
 def footprint(server: TorchServe) -> dict:
-    processes = [p for p in server.processes() if p.name() == "java" or "model_service_worker" in " ".join(p.cmdline())]
+    processes = [server.frontend(), *server.workers()]
     temp_files = sum(1 for _ in (server.workdir / "tmp").rglob("*"))
     return {
         "rss_mib": round(sum(p.memory_info().rss for p in processes) / 2**20, 1),
@@ -58,7 +58,6 @@ def footprint(server: TorchServe) -> dict:
 
 def soak(server: TorchServe, seconds: float) -> dict:
     mix = request_mix()
-    token = read_keys(server.key_file)["inference"]
     url = f"{server.inference_url}/predictions/mnist"
     counts = {name: 0 for name, *_ in mix}
     unexpected = []
@@ -73,7 +72,7 @@ def soak(server: TorchServe, seconds: float) -> dict:
         while time.monotonic() < deadline:
             with lock:
                 name, body, content_type, status, digits = next(cases)
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+            headers = server.inference_headers(content_type)
             try:
                 answer = session.post(url, data=body, headers=headers, timeout=35)
                 got = answer.json()

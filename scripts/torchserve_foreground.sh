@@ -2,7 +2,7 @@
 # Run TorchServe in the foreground until it is told to stop (SIGTERM/SIGINT: exit 0) or stops by itself
 # (exit 1, so a container built on this exits non-zero and Kubernetes restarts it). The one way TorchServe
 # is started: `make run` (scripts/serve.sh), the container's entrypoint and every test server
-# (tests/torchserve_server.py).
+# (torchserve_runner/server.py).
 #   usage: torchserve_foreground.sh CONFIG_FILE MODEL_STORE LOG_CONFIG
 # LOG_CONFIG may be '' for TorchServe's built-in logging. TORCHSERVE names the launcher (default:
 # torchserve on PATH).

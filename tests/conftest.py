@@ -1,47 +1,14 @@
-import io
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import requests
 
 from client.torchserve_api import read_keys
-from tests.torchserve_server import REPO, TorchServe
+from torchserve_runner import TorchServe, built_model_store
 from training.data import DEFAULT_DATA_ROOT, mnist
 
 IMAGES = Path(__file__).resolve().parent / "images"
 SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
-
-
-def encode(image, format="PNG", **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=format, **options)
-    return buffer.getvalue()
-
-
-def copy_build_inputs(checkout: Path) -> Path:
-    """What build_mar.sh needs, copied into `checkout`, so a test can break a piece of it."""
-    checkout.mkdir(parents=True)
-    for part in ("build_mar.sh", "handler", "model"):
-        source = REPO / part
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, checkout / part)
-    return checkout
-
-
-def build_mar(export_dir: Path, checkout: Path = REPO) -> subprocess.CompletedProcess:
-    # A copied checkout has no .venv: the archiver is then found on PATH, as in the Docker build.
-    env = {**os.environ, "EXPORT_DIR": str(export_dir), "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
-    return subprocess.run([str(checkout / "build_mar.sh")], env=env, capture_output=True, text=True)
-
-
-def built_model_store(export_dir: Path, checkout: Path = REPO) -> Path:
-    """A model store holding a .mar built from `checkout` (the working tree); raises with build_mar.sh's error."""
-    result = build_mar(export_dir, checkout)
-    if result.returncode != 0:
-        raise RuntimeError(f"build_mar.sh failed:\n{result.stderr}")
-    return export_dir
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.torchserve_server import REPO
+from torchserve_runner import REPO
 
 ENGINE_CONFIG = Path(__file__).resolve().parent / "podman" / "containers.conf"
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"

@@ -17,7 +17,8 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from tests.conftest import IMAGES, encode
+from client.images import encode
+from tests.conftest import IMAGES
 
 SEVEN = Image.open(IMAGES / "seven.png").resize((112, 112), Image.Resampling.LANCZOS)
 

@@ -7,7 +7,8 @@ import base64
 import pytest
 from PIL import Image
 
-from tests.conftest import IMAGES, SEVEN_PNG, encode
+from client.images import encode
+from tests.conftest import IMAGES, SEVEN_PNG
 
 TWO_JPEG = (IMAGES / "two_on_paper.jpg").read_bytes()
 B64_SEVEN = base64.b64encode(SEVEN_PNG).decode()

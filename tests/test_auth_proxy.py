@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.conftest import SEVEN_PNG
-from tests.torchserve_server import REPO, TorchServe, free_port
+from torchserve_runner import REPO, TorchServe, free_port
 
 TOKEN = secrets.token_urlsafe(32)  # as scripts/deploy_minikube.sh makes it: 43 characters
 MAX_BODY = 8 * 1024 * 1024

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.torchserve_server import REPO
+from torchserve_runner import REPO
 
 
 NEEDS_HEY = pytest.mark.skipif(shutil.which("hey") is None, reason="hey is not installed (make setup installs it as root)")

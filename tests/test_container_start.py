@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from tests.torchserve_server import REPO, TorchServe
+from torchserve_runner import REPO, TorchServe
 
 PROBE = REPO / "scripts" / "model_ready.py"
 # As k8s/deployment.yaml sets them: token auth off inside the pod.
@@ -69,7 +69,7 @@ def test_probe_stays_ready_while_a_killed_worker_is_replaced(tmp_path, read_only
         assert client.describe()["minWorkers"] == 2
         observed = None
         for _ in range(5):
-            victim = client.describe()["workers"][0]["pid"]
+            victim = server.workers()[0].pid
             psutil.Process(victim).kill()
             deadline = time.monotonic() + 120
             while True:
@@ -102,8 +102,7 @@ def test_container_exits_non_zero_when_the_frontend_dies(tmp_path, read_only_sto
     server = start_as_container(tmp_path, read_only_store)
     try:
         server.wait_until_ready()
-        (java,) = [p for p in server.processes() if p.name() == "java"]
-        java.send_signal(signal.SIGKILL)
+        server.frontend().send_signal(signal.SIGKILL)
         assert server.process.wait(timeout=60) == 1
         assert not [p for p in server.processes() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     finally:

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.torchserve_server import REPO
+from torchserve_runner import REPO
 
 BIN = REPO / ".venv" / "bin"
 KUBERNETES_VERSION = "1.33.0"  # minikube's default Kubernetes at the time of writing

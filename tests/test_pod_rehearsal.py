@@ -18,7 +18,7 @@ from tests import container_engine
 from tests.conftest import SEVEN_PNG
 from tests.kube_pod import KubePod
 from tests.request_bodies import B64_SEVEN, BAD_BODIES, INPUT_FORMS
-from tests.torchserve_server import REPO
+from torchserve_runner import REPO, frontend_of, workers_of
 
 pytestmark = pytest.mark.skipif(bool(reason := container_engine.unavailable_reason()), reason=reason or "")
 
@@ -158,8 +158,8 @@ def test_memory_of_frontend_and_workers_under_load_fits_the_limit(pod, resources
         answers = list(load.map(lambda i: pod.predict(**(dict(batch) if i % 4 == 0 else {"data": SEVEN_PNG})).status_code, range(400)))
     assert answers == [200] * 400
     family = psutil.Process(pod.pod.host_pid("torchserve")).children(recursive=True)
-    (frontend,) = [p for p in family if p.name() == "java"]
-    workers = [p for p in family if "model_service_worker" in " ".join(p.cmdline())]
+    frontend = frontend_of(family)
+    workers = workers_of(family)
     assert len(workers) == 2
     assert {"-Xmx256m", "-XX:MaxDirectMemorySize=256m"} <= set(frontend.cmdline())  # config.properties' vmargs
     peaks = {"frontend": peak_mib(frontend.pid), **{f"worker {i + 1}": peak_mib(w.pid) for i, w in enumerate(workers)}}
@@ -243,8 +243,7 @@ def test_container_exits_non_zero_when_torchserve_dies(images, resources, tmp_pa
     running = start_pod(resources, tmp_path)
     try:
         family = psutil.Process(running.pod.host_pid("torchserve")).children(recursive=True)
-        (java,) = [p for p in family if p.name() == "java"]
-        java.kill()
+        frontend_of(family).kill()
         deadline = time.monotonic() + 60
         while running.pod.exit_code("torchserve") is None and time.monotonic() < deadline:
             time.sleep(0.5)

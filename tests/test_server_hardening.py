@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from client.torchserve_api import read_keys
-from tests.torchserve_server import CONFIG, CONTAINER_ENTRYPOINT, LOG_CONFIG, REPO, TorchServe
+from torchserve_runner import CONFIG, CONTAINER_ENTRYPOINT, LOG_CONFIG, REPO, TorchServe
 
 PROBE = REPO / "scripts" / "model_ready.py"
 SCALE_WORKERS = REPO / "scripts" / "scale_workers.sh"

@@ -8,11 +8,11 @@ import pytest
 import requests
 import torch
 
-from client.score_mnist import score
+from model.loading import MODEL_DIR, load_model
 from tests.conftest import SEVEN_PNG, assert_healthy
 from tests.request_bodies import BAD_BODIES, INPUT_FORMS, TWO_JPEG
 from training.data import EVAL_TRANSFORM
-from training.evaluate import MODEL_DIR, load_model
+from training.score_over_http import score
 
 MAX_REQUEST_SIZE = 8 * 1024 * 1024  # config/config.properties
 
@@ -145,7 +145,7 @@ def test_metrics_endpoint_serves_prometheus_text(torchserve, predict):
 
 
 def test_http_predictions_equal_the_model_in_process(torchserve, mnist_test_set):
-    """1,000 test images as PNGs over HTTP, 64 per request (client.score_mnist's path), are read exactly as
+    """1,000 test images as PNGs over HTTP, 64 per request (training.score_over_http's path), are read exactly as
     the model reads them in process: serving adds no error of its own."""
     model = load_model(MODEL_DIR / "mnist_cnn.pt")
     images, labels = zip(*(mnist_test_set[i] for i in range(1000)))

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from tests.torchserve_server import REPO
+from torchserve_runner import REPO
 
 
 def test_short_soak_passes_its_checks():

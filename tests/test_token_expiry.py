@@ -7,7 +7,7 @@ import requests
 
 from client.torchserve_api import read_keys
 from tests.conftest import SEVEN_PNG
-from tests.torchserve_server import TorchServe
+from torchserve_runner import TorchServe
 
 
 @pytest.fixture(scope="module")

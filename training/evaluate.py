@@ -16,16 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
+from model.loading import MODEL_DIR, WEIGHTS, load_model  # noqa: E402
 from model.mnist_cnn import MnistCNN  # noqa: E402
 from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, mnist  # noqa: E402
-
-MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
-
-
-def load_model(weights_path: Path) -> MnistCNN:
-    model = MnistCNN()
-    model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
-    return model.eval()
 
 
 @torch.inference_mode()
@@ -110,7 +103,7 @@ def write_report(weights_path: Path, data_root: str, out_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="torchvision MNIST root (env MNIST_DATA_ROOT)")
-    parser.add_argument("--weights", type=Path, default=MODEL_DIR / "mnist_cnn.pt")
+    parser.add_argument("--weights", type=Path, default=WEIGHTS)
     parser.add_argument("--out-dir", type=Path, default=MODEL_DIR)
     args = parser.parse_args()
     write_report(args.weights, args.data_root, args.out_dir)

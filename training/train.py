@@ -21,11 +21,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
+from model.loading import MODEL_DIR
 from model.mnist_cnn import MnistCNN
 from training import evaluate
 from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, TRAIN_TRANSFORM, mnist
-
-MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
 
 
 def parse_args() -> argparse.Namespace:

@@ -4,7 +4,7 @@ Every instance is started the one way TorchServe is started anywhere: through th
 scripts/torchserve_foreground.sh, which writes the effective config (the config file plus the few TS_*
 overrides it accepts) and sets umask 077. Each instance gets its own working directory (key_file.json,
 logs) and TEMP (unpacked archives, worker sockets), so it never collides with a `make run` server or
-another instance.
+another instance. Used alike by the tests, the benchmarks, the soak and the profiler.
 """
 
 import os
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from client.torchserve_api import MnistService
+from client.torchserve_api import MnistService, read_keys
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config" / "config.properties"
@@ -30,6 +30,35 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _command_line(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:  # ZombieProcess included: ended since it was listed
+        return ""
+
+
+def frontend_of(processes: list) -> psutil.Process:
+    """TorchServe's Java frontend among `processes` (a TorchServe's family, or a container's); raises
+    LookupError unless exactly one is alive."""
+    found = [process for process in processes if _alive(process) and process.name() == "java"]
+    if len(found) != 1:
+        raise LookupError(f"expected one TorchServe frontend (java), found {len(found)}: {found}")
+    return found[0]
+
+
+def workers_of(processes: list) -> list:
+    """TorchServe's Python model workers (model_service_worker) among `processes` that are alive, by PID."""
+    found = [process for process in processes if _alive(process) and "model_service_worker" in _command_line(process)]
+    return sorted(found, key=lambda process: process.pid)
 
 
 class TorchServe:
@@ -90,7 +119,7 @@ class TorchServe:
                 raise ValueError(f"setting {name}={value!r}: a property name and a one-line string value")
             lines.append(f"{name}={value}")
         derived = self.workdir / "test-config.properties"
-        derived.write_text(self.config.read_text() + "\n# Test-only settings (tests/torchserve_server.py)\n" + "\n".join(lines) + "\n")
+        derived.write_text(self.config.read_text() + "\n# Test-only settings (torchserve_runner)\n" + "\n".join(lines) + "\n")
         return derived
 
     def start(self) -> "TorchServe":
@@ -135,6 +164,30 @@ class TorchServe:
             return [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
+
+    def frontend(self) -> psutil.Process:
+        """The Java frontend; raises LookupError unless exactly one is alive."""
+        return frontend_of(self.processes())
+
+    def workers(self) -> list:
+        """The Python model workers alive now, by PID (a killed one is gone at once; its replacement shows up
+        as soon as it is forked, before the management API lists it READY)."""
+        return workers_of(self.processes())
+
+    def rss_mib(self) -> dict:
+        """Resident memory in MiB: {"frontend": MiB, "workers": [MiB of each worker, by PID]}."""
+        return {
+            "frontend": round(self.frontend().memory_info().rss / 2**20),
+            "workers": [round(worker.memory_info().rss / 2**20) for worker in self.workers()],
+        }
+
+    def inference_headers(self, content_type: str = None) -> dict:
+        """The inference key as a bearer token (read from key_file.json now: keys are renewed there), and
+        a Content-Type when given."""
+        headers = {"Authorization": f"Bearer {read_keys(self.key_file)['inference']}"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
 
     def stop(self) -> None:
         """SIGTERM as Kubernetes or Ctrl-C would send it; then SIGKILL whatever outlived it by 30 s."""

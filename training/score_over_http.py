@@ -2,23 +2,17 @@
 
 Each test image is sent as a PNG, 64 per request, exactly as a client would send it.
 
-    python -m client.score_mnist --data-root ../shared/mnist [--limit 1000]
+    python -m training.score_over_http --data-root ../shared/mnist [--limit 1000]
 """
 
 import argparse
-import io
 import sys
 
+from client.images import encode
 from client.torchserve_api import KEY_FILE, MnistService
 from training.data import DEFAULT_DATA_ROOT, mnist
 
 BATCH = 64  # the handler's per-request limit
-
-
-def png_bytes(image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def score(service: MnistService, data_root: str, limit: int) -> tuple:
@@ -28,7 +22,7 @@ def score(service: MnistService, data_root: str, limit: int) -> tuple:
     correct = 0
     for start in range(0, total, BATCH):
         images, labels = zip(*(test_set[i] for i in range(start, min(start + BATCH, total))))
-        predictions = service.predict_many([png_bytes(image) for image in images])
+        predictions = service.predict_many([encode(image) for image in images])
         correct += sum(p["digit"] == label for p, label in zip(predictions, labels))
     return correct, total
 

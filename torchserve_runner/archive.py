@@ -1,0 +1,31 @@
+"""The model archive (.mar) built from the working tree, or from a copy of its build inputs, by build_mar.sh."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from torchserve_runner.server import REPO
+
+
+def copy_build_inputs(checkout: Path) -> Path:
+    """What build_mar.sh needs, copied into `checkout`, so a test can break a piece of it."""
+    checkout.mkdir(parents=True)
+    for part in ("build_mar.sh", "handler", "model"):
+        source = REPO / part
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, checkout / part)
+    return checkout
+
+
+def build_mar(export_dir: Path, checkout: Path = REPO) -> subprocess.CompletedProcess:
+    # A copied checkout has no .venv: the archiver is then found on PATH, as in the Docker build.
+    env = {**os.environ, "EXPORT_DIR": str(export_dir), "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    return subprocess.run([str(checkout / "build_mar.sh")], env=env, capture_output=True, text=True)
+
+
+def built_model_store(export_dir: Path, checkout: Path = REPO) -> Path:
+    """A model store holding a .mar built from `checkout` (the working tree); raises with build_mar.sh's error."""
+    result = build_mar(export_dir, checkout)
+    if result.returncode != 0:
+        raise RuntimeError(f"build_mar.sh failed:\n{result.stderr}")
+    return export_dir
