@@ -12,12 +12,18 @@ MODEL_VERSION=1.0
 MODEL_FILE=model/mnist_cnn.py
 WEIGHTS=model/mnist_cnn.pt
 HANDLER=handler/mnist_handler.py
-# The modules the handler imports; TorchServe unpacks them beside the handler and the model file.
-EXTRA_FILES=(handler/image_decoding.py handler/input_errors.py handler/mnist_preprocessing.py)
+# Every other module of handler/, which the handler imports by bare name: TorchServe unpacks them flat,
+# beside the handler and the model file (a new module needs no edit here).
+EXTRA_FILES=()
+shopt -s nullglob
+for module in handler/*.py; do
+    [[ $module == "$HANDLER" ]] || EXTRA_FILES+=("$module")
+done
 
-for piece in "$MODEL_FILE" "$WEIGHTS" "$HANDLER" "${EXTRA_FILES[@]}"; do
+for piece in "$MODEL_FILE" "$WEIGHTS" "$HANDLER"; do
     [[ -f $piece ]] || { echo "build_mar.sh: missing $piece (run from a complete checkout; weights come from 'make train')" >&2; exit 1; }
 done
+(( ${#EXTRA_FILES[@]} )) || { echo "build_mar.sh: no handler modules beside $HANDLER in handler/" >&2; exit 1; }
 
 # Inside the repo's virtualenv when there is one (make setup), else whatever is on PATH (the Docker build).
 ARCHIVER=.venv/bin/torch-model-archiver

@@ -33,6 +33,7 @@ from input_errors import (
     UnsupportedImage,
     quoted,
 )
+from mnist_request import MnistRequest
 
 BASE64_FIELDS = ("base64", "data", "b64")
 MAX_INSTANCES = 64
@@ -74,12 +75,6 @@ _MARKER_AFTER_SCAN_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
 @dataclass
-class DecodedRequest:
-    images: list
-    many: bool  # True for an "instances" request, which is answered with {"predictions": [...]}
-
-
-@dataclass
 class _Budget:
     """What the images of one request have cost so far, checked after each image is opened or decoded."""
 
@@ -108,8 +103,9 @@ class _Budget:
             )
 
 
-def decode_request(request: dict) -> DecodedRequest:
-    """The request's images, decoded; refused before any pixel is decoded if they would cost too much."""
+def decode_request(request: dict) -> MnistRequest:
+    """The request's images, decoded (PIL images); refused before any pixel is decoded if they would cost
+    too much."""
     budget = _Budget()
     decoded = _open_request(request, budget)
     for image in decoded.images:
@@ -118,7 +114,7 @@ def decode_request(request: dict) -> DecodedRequest:
     return decoded
 
 
-def _open_request(request: dict, budget: _Budget) -> DecodedRequest:
+def _open_request(request: dict, budget: _Budget) -> MnistRequest:
     payload = _payload_of(request)
     if isinstance(payload, (dict, list)):  # TorchServe already parsed it (decode_input_request=true)
         return _from_json(payload, budget)
@@ -130,9 +126,9 @@ def _open_request(request: dict, budget: _Budget) -> DecodedRequest:
     if payload[:1] in (b"{", b"[", b"\""):
         return _from_json(_parse_json(payload), budget)
     if _BASE64_TEXT.fullmatch(_DATA_URI_PREFIX.sub(b"", payload, count=1)):
-        return DecodedRequest([budget.open(decode_base64(payload))], many=False)
+        return MnistRequest([budget.open(decode_base64(payload))], many=False)
     # Binary image formats always hold bytes outside the base64 alphabet.
-    return DecodedRequest([budget.open(payload)], many=False)
+    return MnistRequest([budget.open(payload)], many=False)
 
 
 def _payload_of(request: dict):
@@ -163,7 +159,7 @@ def _parse_json(payload: bytes):
         raise InvalidInput(f"the body looks like JSON but does not parse ({quoted(str(error))}); {ACCEPTED_INPUT}") from None
 
 
-def _from_json(document, budget: _Budget) -> DecodedRequest:
+def _from_json(document, budget: _Budget) -> MnistRequest:
     if isinstance(document, dict) and "instances" in document:
         instances = document["instances"]
         if not isinstance(instances, list) or not instances:
@@ -171,8 +167,8 @@ def _from_json(document, budget: _Budget) -> DecodedRequest:
         if len(instances) > MAX_INSTANCES:
             raise PayloadTooLarge(f"{len(instances)} instances in one request; at most {MAX_INSTANCES} are accepted")
         images = [_image_from_instance(item, f"instances[{i}]", budget) for i, item in enumerate(instances)]
-        return DecodedRequest(images, True)
-    return DecodedRequest([_image_from_instance(document, "the JSON body", budget)], many=False)
+        return MnistRequest(images, many=True)
+    return MnistRequest([_image_from_instance(document, "the JSON body", budget)], many=False)
 
 
 def _image_from_instance(item, where: str, budget: _Budget) -> Image.Image:

@@ -7,6 +7,8 @@ MAX_MESSAGE_CHARS, so no answer can outgrow TorchServe's max_response_size (6.5 
 over it makes TorchServe report "Worker died" with a 500).
 """
 
+from http import HTTPStatus
+
 # The image formats the service decodes, as Pillow's format IDs -> the names messages use. Image.open is
 # given only these (image_decoding._open): any other format Pillow knows (EPS, which runs Ghostscript on
 # the client's PostScript; ICNS/ICO, which hold whole PNGs; PSD, ...) is refused with a 415 before Pillow
@@ -38,14 +40,18 @@ def quoted(fragment) -> str:
 class InputError(Exception):
     """A request the service refuses; ``status`` is the HTTP code the client gets."""
 
-    status = 400
-    reason = "Bad Request"
+    status = HTTPStatus.BAD_REQUEST.value
 
     def __init__(self, message: str):
         message = str(message)
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[: MAX_MESSAGE_CHARS - 3] + "..."
         super().__init__(message)
+
+    @property
+    def reason(self) -> str:
+        """The status's standard phrase, which TorchServe sends with it ("Unsupported Media Type")."""
+        return HTTPStatus(self.status).phrase
 
     def as_json(self) -> dict:
         return {"code": self.status, "type": type(self).__name__, "message": str(self)}
@@ -59,20 +65,17 @@ class InvalidInput(InputError):
 class UnsupportedImage(InputError):
     """The bytes are not an image in one of ACCEPTED_FORMATS."""
 
-    status = 415
-    reason = "Unsupported Media Type"
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE.value
 
 
 class PayloadTooLarge(InputError):
     """More than a request may cost: too many images, more pixels than the decoder may expand, a JPEG with
     too many scans, or more text/metadata than the per-image or per-request bound."""
 
-    status = 413
-    reason = "Payload Too Large"
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE.value
 
 
 class NoDigitFound(InputError):
     """A readable image with nothing on it: a blank canvas or a single flat colour."""
 
-    status = 422
-    reason = "Unprocessable Entity"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY.value

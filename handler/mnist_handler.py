@@ -2,9 +2,13 @@
 
 It overrides only the three steps that differ from TorchServe's BaseHandler, which loads the model
 (the archive's --model-file and state_dict weights; torch >= 2.6 loads them with weights_only=True):
-- preprocess: each request -> its images as MNIST tensors, or the InputError that refuses it;
+- preprocess: each request -> its images as MNIST tensors, or the InputError that refuses it
+  (request_pipeline.prepare_request, where a request's whole path is);
 - inference: one forward pass over every valid image of the batch, softmaxed;
-- postprocess: one compact JSON answer per request, with a 4xx status for refused ones.
+- postprocess: one compact JSON answer per request, with a 4xx status for refused ones, each refusal
+  logged at DEBUG and counted in the RequestsRefused metric (one count per request, by ErrorType).
+The three are @timed as BaseHandler's own are (ts_handler_<step> metrics when the model's config sets
+handler: profile: true); BaseHandler.handle still records HandlerTime, and TorchServe PredictionTime.
 BaseHandler's describe and explain modes are switched off: BaseHandler.handle() reads the "describe" and
 "explain" headers of the batch's first request only and then answers the whole batch in that mode (one
 answer for all: every other request of the batch failed with 503). Here every request gets its own
@@ -16,18 +20,27 @@ import logging
 import os
 
 import torch
+from ts.handler_utils.timer import timed
+from ts.metrics.metric_cache_errors import MetricsCacheKeyError
+from ts.metrics.metric_type_enum import MetricTypes
 from ts.torch_handler.base_handler import BaseHandler
 
-from input_errors import InvalidInput
-from mnist_preprocessing import PreparedRequest, prepare_request
+from input_errors import InputError, InvalidInput
+from request_pipeline import MnistRequest, prepare_request
 
 logger = logging.getLogger(__name__)
 
-# TorchServe loads the one class this module defines, so helper types live in mnist_preprocessing.
+# TorchServe loads the one class this module defines, so helper types live in the other modules.
 
 # One intra-op thread per worker: with TorchServe's default (one thread per core in every worker) the
 # workers fight over the cores and throughput collapses; scale with workers instead (README, config/).
 TORCH_THREADS = int(os.environ.get("MNIST_TORCH_THREADS", "1"))
+
+# Refused requests, counted per error type (input_errors: InvalidInput, UnsupportedImage, ...). In
+# Prometheus mode TorchServe's frontend publishes a backend metric only if its metrics config declares
+# it, or with model_metrics_auto_detect=true (config.properties).
+REFUSAL_METRIC = "RequestsRefused"
+REFUSAL_DIMENSIONS = ["ModelName", "Level", "ErrorType"]
 
 
 class MnistHandler(BaseHandler):
@@ -40,6 +53,7 @@ class MnistHandler(BaseHandler):
                 f"the MNIST model could not be loaded from its archive ({type(error).__name__}: {error}); "
                 "the .mar must hold mnist_cnn.py and the state_dict mnist_cnn.pt: rebuild it with build_mar.sh"
             ) from error
+        self.refusals = _refusal_counter(context.metrics)
 
     def _is_describe(self):
         """Never: a "describe: True" header (which any client may send) gets an ordinary prediction."""
@@ -50,9 +64,10 @@ class MnistHandler(BaseHandler):
         explanations request by request instead."""
         return False
 
+    @timed
     def preprocess(self, data):
         return [
-            PreparedRequest(error=_no_explanations()) if self._asks_for_explanation(index) else prepare_request(request)
+            MnistRequest(error=_no_explanations()) if self._asks_for_explanation(index) else prepare_request(request)
             for index, request in enumerate(data)
         ]
 
@@ -63,13 +78,17 @@ class MnistHandler(BaseHandler):
         # something else, so the request is refused (400), alone.
         return self.context is not None and self.context.get_request_header(index, "explain") == "True"
 
+    @timed
     def inference(self, data, *args, **kwargs):
         accepted = [request.images for request in data if request.error is None]
         if not accepted:
             return data, None
-        logits = super().inference(torch.cat(accepted))
+        # BaseHandler.inference's forward pass, inline: calling it would time this step twice.
+        with torch.inference_mode():
+            logits = self.model(torch.cat(accepted).to(self.device), *args, **kwargs)
         return data, torch.softmax(logits, dim=1)
 
+    @timed
     def postprocess(self, data):
         requests, probabilities = data
         answers = []
@@ -77,8 +96,7 @@ class MnistHandler(BaseHandler):
         for index, request in enumerate(requests):
             self.context.set_response_content_type(index, "application/json")
             if request.error is not None:
-                logger.info("refused request %d: %s", index, request.error)
-                self.context.set_response_status(request.error.status, request.error.reason, index)
+                self._refuse(index, request.error)
                 answers.append(json.dumps(request.error.as_json()))
                 continue
             count = len(request.images)
@@ -86,6 +104,26 @@ class MnistHandler(BaseHandler):
             next_image += count
             answers.append(json.dumps({"predictions": predictions} if request.many else predictions[0]))
         return answers
+
+    def _refuse(self, index: int, error: InputError) -> None:
+        request_id = self.context.get_request_id(index) or ""
+        error_type = type(error).__name__
+        logger.debug("refused %s (%d in its batch): %d %s: %s", request_id, index, error.status, error_type, error)
+        self.context.set_response_status(error.status, error.reason, index)
+        dimensions = {"ModelName": self.context.model_name, "Level": "Model", "ErrorType": error_type}
+        self.refusals.add_or_update(1, [dimensions.get(name, "") for name in self.refusals.dimension_names], request_id)
+
+
+def _refusal_counter(metrics):
+    """The RequestsRefused counter of the worker's metrics cache: the one its metrics YAML declares, or
+    else declared here, once, with fixed dimensions (metrics.add_counter would add ModelName and Level
+    only when the batch's request ids are known)."""
+    try:
+        return metrics.get_metric(REFUSAL_METRIC, MetricTypes.COUNTER)
+    except MetricsCacheKeyError:
+        return metrics.add_metric_to_cache(
+            REFUSAL_METRIC, unit="Count", dimension_names=list(REFUSAL_DIMENSIONS), metric_type=MetricTypes.COUNTER
+        )
 
 
 def _no_explanations() -> InvalidInput:

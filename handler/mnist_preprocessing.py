@@ -8,14 +8,15 @@ model's accuracy through the handler must equal its own.
 """
 
 import math
-from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
 from PIL import Image
 
-from image_decoding import decode_request
-from input_errors import InputError, NoDigitFound
+from input_errors import NoDigitFound
+# By bare name, as everywhere the handler runs: TorchServe unpacks the .mar flat and imports the handler
+# and the model file (--model-file mnist_cnn.py) as top-level modules; pytest.ini's pythonpath mirrors that.
 from mnist_cnn import MNIST_MEAN, MNIST_STD
 
 MNIST_SIDE = 28
@@ -29,33 +30,16 @@ WORKING_SIDE = 1024
 _REDUCIBLE_AS = {"1": "L", "P": "RGBA", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
 
 
-@dataclass
-class PreparedRequest:
-    """One request made ready for the model, or the reason it is refused."""
-
-    images: torch.Tensor = None  # (n, 1, 28, 28) for an accepted request
-    many: bool = False  # an "instances" request, answered with {"predictions": [...]}
-    error: InputError = None
-
-
-def prepare_request(request: dict) -> PreparedRequest:
-    try:
-        decoded = decode_request(request)
-        images = torch.stack([to_mnist_tensor(image) for image in decoded.images])
-        return PreparedRequest(images=images, many=decoded.many)
-    except InputError as error:
-        return PreparedRequest(error=error)
-
-
 def to_mnist_tensor(image: Image.Image) -> torch.Tensor:
-    """One PIL image of any size and mode -> a normalised float tensor of shape (1, 28, 28)."""
+    """One PIL image of any size and mode -> a normalised float tensor of shape (1, 28, 28); NoDigitFound
+    if nothing on it stands out from the background."""
     grey = bright_on_dark(to_grey(reduced(image)))
     if grey.shape == (MNIST_SIDE, MNIST_SIDE):
-        if np.ptp(grey) < MIN_CONTRAST:
-            raise NoDigitFound(_blank_message(image))
-        pixels = grey
+        pixels = grey if np.ptp(grey) >= MIN_CONTRAST else None
     else:
-        pixels = centre_digit(grey, image)
+        pixels = centre_digit(grey)
+    if pixels is None:
+        raise NoDigitFound(_blank_message(image.width, image.height))
     return torch.from_numpy((pixels / 255.0 - MNIST_MEAN) / MNIST_STD).to(torch.float32).unsqueeze(0)
 
 
@@ -94,11 +78,13 @@ def bright_on_dark(grey: np.ndarray) -> np.ndarray:
     return 255.0 - grey if np.median(_border(grey)) > 127 else grey
 
 
-def centre_digit(grey: np.ndarray, image: Image.Image) -> np.ndarray:
+def centre_digit(grey: np.ndarray) -> Optional[np.ndarray]:
+    """The digit of a bright-on-dark picture cropped, fitted in DIGIT_BOX and centred by mass in 28x28;
+    None if no mark stands out from the background by MIN_CONTRAST."""
     ink = np.clip(grey - np.median(_border(grey)), 0, None)
     peak = ink.max()
     if peak < MIN_CONTRAST:
-        raise NoDigitFound(_blank_message(image))
+        return None
     ink *= 255.0 / peak  # full contrast, as in MNIST, whatever the lighting
     rows = np.flatnonzero((ink > INK_LEVEL * 255).any(axis=1))
     cols = np.flatnonzero((ink > INK_LEVEL * 255).any(axis=0))
@@ -122,8 +108,8 @@ def centre_digit(grey: np.ndarray, image: Image.Image) -> np.ndarray:
     return canvas
 
 
-def _blank_message(image: Image.Image) -> str:
+def _blank_message(width: int, height: int) -> str:
     return (
-        f"no digit found: the {image.width}x{image.height} image has no mark that stands out from its "
+        f"no digit found: the {width}x{height} image has no mark that stands out from its "
         f"background by {MIN_CONTRAST} grey levels; send a picture of one digit, dark on light or light on dark"
     )

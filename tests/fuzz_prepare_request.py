@@ -16,7 +16,7 @@ import atheris
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent / name) for name in ("handler", "model")]
 
 with atheris.instrument_imports():
-    from mnist_preprocessing import prepare_request
+    from request_pipeline import prepare_request
 
 
 def one_input(data: bytes) -> None:

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.conftest import IMAGES
-from tests.torchserve_server import REPO
+from torchserve_runner import REPO
 
 RUNS = 20_000
 

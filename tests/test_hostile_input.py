@@ -17,11 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mnist_preprocessing import prepare_request
+from request_pipeline import prepare_request
 import requests
 
 from input_errors import MAX_MESSAGE_CHARS
-from tests.conftest import SEVEN_PNG, assert_healthy, encode
+from client.images import encode
+from tests.conftest import SEVEN_PNG, assert_healthy
 from tests.hostile_images import (
     BOMBS,
     FORM_NAME_BYTES,
@@ -133,7 +134,7 @@ def peak_rss_bytes(pid: int) -> int:
 
 
 def test_through_http_bombs_get_their_4xx_and_worker_memory_stays_flat(torchserve, predict):
-    worker_pids = [worker["pid"] for worker in torchserve.client().describe()["workers"]]
+    worker_pids = [worker.pid for worker in torchserve.workers()]
     peaks_before = [peak_rss_bytes(pid) for pid in worker_pids]
     for name, (_, status, words) in BOMBS.items():
         answer = predict(data=payload(name))
@@ -155,16 +156,8 @@ def test_through_http_unusual_images_get_their_digit(torchserve, predict):
 
 
 def worker_pids(torchserve) -> list:
-    """The PIDs of the model's workers that are alive (the management API may still list one that died)."""
-    pids = sorted(worker["pid"] for worker in torchserve.client().describe()["workers"])
-    return [pid for pid in pids if "VmHWM:" in _status(pid)]
-
-
-def _status(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return ""
+    """The PIDs of the model's workers alive now, from the process tree (the management API may still list one that died)."""
+    return [worker.pid for worker in torchserve.workers()]
 
 
 def authorised_session(keys) -> requests.Session:

@@ -27,7 +27,8 @@ from input_errors import (
     UnsupportedImage,
     quoted,
 )
-from tests.conftest import IMAGES, SEVEN_PNG, encode
+from client.images import encode
+from tests.conftest import IMAGES, SEVEN_PNG
 from tests.hostile_images import SEVEN, instances, jpeg_segments, png_with_text, progressive_scan_bomb
 
 SEVEN_B64 = base64.b64encode(SEVEN_PNG).decode()

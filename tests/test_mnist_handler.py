@@ -2,8 +2,10 @@
 
 import base64
 import json
+import logging
 import sys
 import zipfile
+from http import HTTPStatus
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,8 @@ def handle_batch(handler_and_context, requests: list, headers: list = None) -> l
     request's headers, as the frontend passes them on."""
     handler, context = handler_and_context
     context.request_processor = [RequestProcessor(dict(header)) for header in headers or [{}] * len(requests)]
+    # As ts.service.Service.predict sets them for each batch: the batch index -> the request's id.
+    context.request_ids = context.metrics.request_ids = {index: f"request-{index}" for index in range(len(requests))}
     answers = handler.handle(requests, context)
     statuses = [processor.get_response_status_code() for processor in context.request_processor]
     return [(status, json.loads(answer)) for status, answer in zip(statuses, answers)]
@@ -97,3 +101,46 @@ def test_describe_and_explain_headers_answer_only_their_own_request(handler, fir
             assert "no explanations" in answer["message"] and answer["code"] == 400
     assert results[1][1]["digit"] == 2 and results[3][1]["digit"] == 7
     assert results[0 if first == "describe" else 2][1]["digit"] == 7
+
+
+def metric_lines(caplog, name: str) -> list:
+    """The [METRICS] lines the worker printed for `name` (TorchServe's frontend reads them from its stdout)."""
+    return [record.getMessage() for record in caplog.records if record.getMessage().startswith(f"[METRICS]{name}.")]
+
+
+def test_refusals_are_counted_per_error_type_and_logged_at_debug(handler, caplog):
+    caplog.set_level(logging.DEBUG)
+    handle_batch(handler, [{"body": b"not an image"}, {"body": SEVEN_PNG}, {"body": b""}, {"body": b"{"}])
+    prefix = "[METRICS]RequestsRefused.Count:1|#ModelName:mnist,Level:Model,ErrorType:"
+    counted = [line.removeprefix(prefix).split("|")[0] for line in metric_lines(caplog, "RequestsRefused")]
+    assert counted == ["UnsupportedImage", "InvalidInput", "InvalidInput"]
+    refusals = [record for record in caplog.records if record.name == "mnist_handler"]
+    assert len(refusals) == 3 and {record.levelno for record in refusals} == {logging.DEBUG}
+    assert "UnsupportedImage" in refusals[0].getMessage()
+
+
+def test_refusals_carry_the_standard_reason_phrase(handler):
+    _, context = handler
+    bomb = {"instances": [base64.b64encode(SEVEN_PNG).decode()] * 65}
+    bodies = [b"not an image", b"", json.dumps(bomb).encode(), b"\x89PNG broken"]
+    results = handle_batch(handler, [{"body": body} for body in bodies])
+    phrases = [processor.get_response_status_phrase() for processor in context.request_processor]
+    statuses = [status for status, _ in results]
+    assert statuses == [415, 400, 413, 415]
+    assert phrases == [HTTPStatus(status).phrase for status in statuses]
+
+
+def test_each_overridden_step_is_timed_once_as_basehandler_times_it(handler, caplog):
+    """BaseHandler's preprocess/inference/postprocess are @timed (ts_handler_<step>, with the model config's
+    handler: profile: true); the overrides keep that, and HandlerTime is still recorded."""
+    _, context = handler
+    caplog.set_level(logging.INFO)
+    saved = context.model_yaml_config
+    context.model_yaml_config = {"handler": {"profile": True}}
+    try:
+        handle_batch(handler, [{"body": SEVEN_PNG}, {"body": b"not an image"}])
+    finally:
+        context.model_yaml_config = saved
+    for step in ("preprocess", "inference", "postprocess"):
+        assert len(metric_lines(caplog, f"ts_handler_{step}")) == 1, step
+    assert len(metric_lines(caplog, "HandlerTime")) == 1

@@ -8,11 +8,11 @@ import torch
 from PIL import Image, ImageFilter, ImageOps
 
 from input_errors import NoDigitFound
-from mnist_preprocessing import DIGIT_BOX, to_mnist_tensor
+from mnist_preprocessing import DIGIT_BOX, centre_digit, to_mnist_tensor
 from training.data import EVAL_TRANSFORM
-from training.evaluate import MODEL_DIR, load_model
+from model.loading import MODEL_DIR, load_model
 from image_decoding import open_image
-from tests.conftest import encode
+from client.images import encode
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +122,21 @@ def test_tiny_image_is_scaled_up():
 def test_blank_images_are_refused(blank):
     with pytest.raises(NoDigitFound, match="no digit found"):
         to_mnist_tensor(blank)
+
+
+def test_a_blank_picture_is_refused_with_its_own_size_not_the_reduced_one():
+    with pytest.raises(NoDigitFound, match="the 3000x2000 image has no mark"):
+        to_mnist_tensor(Image.new("L", (3000, 2000), 230))
+
+
+def test_centre_digit_works_on_pixels_alone():
+    """image -> tensor is pure: the digit is found from the grey array, no PIL image or request needed."""
+    grey = np.zeros((40, 60), dtype=np.float32)
+    assert centre_digit(grey) is None  # nothing stands out: the caller words the refusal
+    grey[10:30, 25:32] = 255.0
+    canvas = centre_digit(grey)
+    assert canvas.shape == (28, 28) and canvas.max() > 200
+    assert max(np.ptp(np.flatnonzero(canvas.any(axis=1))), np.ptp(np.flatnonzero(canvas.any(axis=0)))) + 1 <= DIGIT_BOX
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB", "P", "1", "I;16"])
