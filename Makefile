@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
 
-.PHONY: setup mar run test train evaluate score bench profile soak audit image deploy minikube scale clean
+.PHONY: setup mar run test test-fast train evaluate score bench profile soak audit image deploy minikube scale clean
 
 setup: .venv/.installed
 
@@ -18,6 +18,10 @@ run: mar
 
 test: setup
 	$(PYTHON) -m pytest
+
+# Unit tests, the handler in TorchServe's Context, build_mar.sh, the manifests: no server, under a minute.
+test-fast: setup
+	$(PYTHON) -m pytest -m "not server and not slow and not container"
 
 train: setup
 	$(PYTHON) -m training.train

@@ -1,14 +1,30 @@
+"""Fixtures shared by the tests, and the test tiers.
+
+Tiers (pytest.ini's markers): `server` tests talk to a real TorchServe (any test using the session's
+`torchserve` fixture is marked so here; modules that start their own mark themselves), `slow` ones take
+tens of seconds or more, `container` ones build images and run the pod in podman. `make test-fast` runs
+what is none of them, in under a minute; `make test` runs everything.
+"""
+
 from pathlib import Path
 
 import pytest
 import requests
 
 from client.torchserve_api import read_keys
-from torchserve_runner import TorchServe, built_model_store
+from torchserve_runner import TorchServe, built_model_store, serving_config
 from training.data import DEFAULT_DATA_ROOT, mnist
 
 IMAGES = Path(__file__).resolve().parent / "images"
 SEVEN_PNG = (IMAGES / "seven.png").read_bytes()
+# config/config.properties' values (request cap, workers, batching), read from the file.
+SERVING = serving_config()
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "torchserve" in item.fixturenames:
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture(scope="session")
@@ -28,9 +44,26 @@ def torchserve(tmp_path_factory, model_store):
     """One real TorchServe for the session, with the project's config, on free loopback ports."""
     server = TorchServe(tmp_path_factory.mktemp("torchserve"), model_store).start()
     try:
-        server.wait_until_ready(min_workers=2)
+        server.wait_until_ready(min_workers=SERVING.workers)
         yield server
     finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path, model_store):
+    """start(store=None, settings=None, **TS_env): a TorchServe of the test's own, for tests that change or
+    break it (the session's .mar unless a store is given; settings are test-only config lines), stopped
+    when the test ends."""
+    servers = []
+
+    def start(store: Path = None, settings: dict = None, **env) -> TorchServe:
+        server = TorchServe(tmp_path / f"server{len(servers)}", store or model_store, extra_env=env, settings=settings).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
         server.stop()
 
 

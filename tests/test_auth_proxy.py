@@ -15,11 +15,12 @@ import time
 import pytest
 import requests
 
-from tests.conftest import SEVEN_PNG
+from tests.conftest import SERVING, SEVEN_PNG
 from torchserve_runner import REPO, TorchServe, free_port
 
+pytestmark = pytest.mark.server
+
 TOKEN = secrets.token_urlsafe(32)  # as scripts/deploy_minikube.sh makes it: 43 characters
-MAX_BODY = 8 * 1024 * 1024
 
 
 def render(template: str, listen_port: int, torchserve_port: int) -> str:
@@ -51,7 +52,7 @@ def proxy(tmp_path_factory, model_store):
     process = None
     try:
         process = subprocess.Popen([nginx, "-c", str(workdir / "nginx.conf"), "-p", str(workdir)], stderr=subprocess.PIPE)
-        server.wait_until_ready(min_workers=2)
+        server.wait_until_ready(min_workers=SERVING.workers)
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -148,7 +149,7 @@ def test_form_encoded_bodies_are_refused_before_torchserve_parses_them(proxy):
 
 
 def test_oversized_body_is_refused_at_the_proxy(proxy):
-    answer = post(proxy, data=b"A" * (MAX_BODY + 1))
+    answer = post(proxy, data=b"A" * (SERVING.max_request_size + 1))
     assert answer.status_code == 413 and answer.json()["code"] == 413
 
 

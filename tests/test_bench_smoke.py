@@ -10,6 +10,8 @@ import pytest
 
 from torchserve_runner import REPO
 
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
 
 NEEDS_HEY = pytest.mark.skipif(shutil.which("hey") is None, reason="hey is not installed (make setup installs it as root)")
 

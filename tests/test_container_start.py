@@ -12,6 +12,8 @@ import pytest
 
 from torchserve_runner import REPO, TorchServe
 
+pytestmark = pytest.mark.server
+
 PROBE = REPO / "scripts" / "model_ready.py"
 # As k8s/deployment.yaml sets them: token auth off inside the pod.
 POD_ENV = {"TS_DISABLE_TOKEN_AUTHORIZATION": "true"}
@@ -111,10 +113,13 @@ def test_container_exits_non_zero_when_the_frontend_dies(tmp_path, read_only_sto
 
 def test_container_stops_cleanly_on_sigterm(tmp_path, read_only_store):
     server = start_as_container(tmp_path, read_only_store)
-    server.wait_until_ready()
-    family = server.processes()
-    assert len(family) >= 4  # script, launcher, java, workers
-    server.process.send_signal(signal.SIGTERM)  # what Kubernetes sends to the container's PID 1
-    assert server.process.wait(timeout=60) == 0
-    _, alive = psutil.wait_procs(family, timeout=30)
-    assert not alive
+    try:
+        server.wait_until_ready()
+        family = server.processes()
+        assert len(family) >= 4  # script, launcher, java, workers
+        server.process.send_signal(signal.SIGTERM)  # what Kubernetes sends to the container's PID 1
+        assert server.process.wait(timeout=60) == 0
+        _, alive = psutil.wait_procs(family, timeout=30)
+        assert not alive
+    finally:
+        server.stop()  # a no-op once it has stopped; ends the whole tree if an assertion failed

@@ -2,13 +2,14 @@
 rendered Kubernetes manifests (only the auth proxy is exposed, probes ask the management API, hardening)."""
 
 import fnmatch
+import os
 import re
 import subprocess
 
 import pytest
 import yaml
 
-from torchserve_runner import REPO
+from torchserve_runner import REPO, serving_config
 
 BIN = REPO / ".venv" / "bin"
 KUBERNETES_VERSION = "1.33.0"  # minikube's default Kubernetes at the time of writing
@@ -88,8 +89,8 @@ def test_probes_ask_the_management_api_for_ready_workers(pod):
         assert torchserve[probe]["exec"]["command"] == ["python3", "-I", "model_ready.py"]
     # Liveness starts no Python: the frontend answering its metrics port is enough.
     assert torchserve["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
-    probe_source = (REPO / "scripts" / "model_ready.py").read_text()
-    assert '"http://127.0.0.1:8081"' in probe_source and '"mnist"' in probe_source
+    # What the probe asks, and that it passes only with a READY worker: tests/test_container_start.py and
+    # the pod rehearsal run it against a real TorchServe.
 
 
 def test_every_container_is_hardened_and_guaranteed(pod):
@@ -181,7 +182,27 @@ def test_image_tags_have_one_source(pod):
         "torchserve": f"mnist-torchserve:{tags['mnist-torchserve']}",
         "auth-proxy": f"mnist-auth-proxy:{tags['mnist-auth-proxy']}",
     }
-    assert "k8s/kustomization.yaml" in (REPO / "scripts" / "build_images.sh").read_text()
+
+
+def test_build_script_tags_the_images_with_the_kustomization_versions(tmp_path):
+    """scripts/build_images.sh run with a stand-in engine that records what it was asked to build."""
+    engine = tmp_path / "engine"
+    engine.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/builds\n')
+    engine.chmod(0o755)
+    env = {"PATH": os.environ["PATH"], "CONTAINER_ENGINE": str(engine), "BUILD_OPTIONS": "--network=host"}
+    result = subprocess.run([str(REPO / "scripts" / "build_images.sh")], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    tags = {i["name"]: i["newTag"] for i in yaml.safe_load((REPO / "k8s" / "kustomization.yaml").read_text())["images"]}
+    assert (tmp_path / "builds").read_text().splitlines() == [
+        f"build --network=host --tag mnist-torchserve:{tags['mnist-torchserve']} .",
+        f"build --network=host --tag mnist-auth-proxy:{tags['mnist-auth-proxy']} auth_proxy",
+    ]
+
+
+def test_the_proxy_refuses_bodies_over_torchserve_s_own_cap():
+    template = (REPO / "k8s" / "auth-proxy.conf.template").read_text()
+    (megabytes,) = re.findall(r"client_max_body_size (\d+)m;", template)
+    assert int(megabytes) * 1024 * 1024 == serving_config().max_request_size
 
 
 def test_docker_context_holds_exactly_what_the_dockerfile_copies():

@@ -10,6 +10,8 @@ import pytest
 from tests.conftest import IMAGES
 from torchserve_runner import REPO
 
+pytestmark = pytest.mark.slow
+
 RUNS = 20_000
 
 

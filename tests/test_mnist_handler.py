@@ -21,7 +21,9 @@ TWO_JPEG = (IMAGES / "two_on_paper.jpg").read_bytes()
 
 @pytest.fixture(scope="module")
 def handler(model_store, tmp_path_factory):
-    """The handler initialised as a TorchServe worker does: from the unpacked .mar."""
+    """The handler initialised as a TorchServe worker does, with a Context on the unpacked .mar: its manifest,
+    model file and weights. The handler's code is the working tree's, the same files build_mar.sh packs
+    (tests/test_build_mar.py imports every module from an unpacked .mar on its own)."""
     model_dir = tmp_path_factory.mktemp("unpacked_mar")
     with zipfile.ZipFile(model_store / "mnist.mar") as archive:
         archive.extractall(model_dir)

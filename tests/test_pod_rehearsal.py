@@ -20,7 +20,11 @@ from tests.kube_pod import KubePod
 from tests.request_bodies import B64_SEVEN, BAD_BODIES, INPUT_FORMS
 from torchserve_runner import REPO, frontend_of, workers_of
 
-pytestmark = pytest.mark.skipif(bool(reason := container_engine.unavailable_reason()), reason=reason or "")
+pytestmark = [
+    pytest.mark.container,
+    pytest.mark.slow,
+    pytest.mark.skipif(bool(reason := container_engine.unavailable_reason()), reason=reason or ""),
+]
 
 PROXY_PORT = 8000
 MANAGEMENT_PORT = 8081

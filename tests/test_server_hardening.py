@@ -19,6 +19,8 @@ import requests
 from client.torchserve_api import read_keys
 from torchserve_runner import CONFIG, CONTAINER_ENTRYPOINT, LOG_CONFIG, REPO, TorchServe
 
+pytestmark = pytest.mark.server
+
 PROBE = REPO / "scripts" / "model_ready.py"
 SCALE_WORKERS = REPO / "scripts" / "scale_workers.sh"
 ARCHIVER = REPO / ".venv" / "bin" / "torch-model-archiver"

@@ -9,12 +9,13 @@ import requests
 import torch
 
 from model.loading import MODEL_DIR, load_model
-from tests.conftest import SEVEN_PNG, assert_healthy
+from tests.conftest import SERVING, SEVEN_PNG, assert_healthy
 from tests.request_bodies import BAD_BODIES, INPUT_FORMS, TWO_JPEG
 from training.data import EVAL_TRANSFORM
 from training.score_over_http import score
 
-MAX_REQUEST_SIZE = 8 * 1024 * 1024  # config/config.properties
+pytestmark = pytest.mark.server
+
 
 
 def test_ping_is_healthy_with_the_token(torchserve, keys):
@@ -69,7 +70,7 @@ def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(torchserve, pre
 
 
 def test_oversized_request_is_refused_before_the_worker(torchserve, predict):
-    answer = predict(data=b"A" * (MAX_REQUEST_SIZE + 1))
+    answer = predict(data=b"A" * (SERVING.max_request_size + 1))
     assert answer.status_code == 413
     assert_healthy(torchserve, predict)
 
@@ -84,19 +85,25 @@ def test_concurrent_mix_of_good_and_bad_requests(torchserve, predict):
     assert got == expected
 
 
-def test_management_api_describes_and_scales_the_model(torchserve):
-    client = torchserve.client()
-    described = client.describe()
-    assert (described["modelName"], described["batchSize"], described["maxBatchDelay"]) == ("mnist", 8, 5)
-    try:
-        client.scale_workers(1)
-        assert len(client.describe()["workers"]) == 1
-        client.scale_workers(3)
-        workers = client.describe()["workers"]
-        assert len(workers) == 3 and all(w["status"] == "READY" for w in workers)
-    finally:
-        client.scale_workers(2)
-    assert client.ready_workers() == 2
+def test_management_api_describes_the_configured_model(torchserve):
+    described = torchserve.client().describe()
+    assert (described["modelName"], described["batchSize"], described["maxBatchDelay"]) == (
+        "mnist", SERVING.batch_size, SERVING.max_batch_delay_ms
+    )
+    assert described["minWorkers"] == SERVING.workers
+
+
+def test_management_api_scales_the_workers(own_server):
+    """On a server of its own: rescaling the session's would change what the other HTTP tests run against."""
+    server = own_server()
+    server.wait_until_ready(min_workers=SERVING.workers)
+    client = server.client()
+    client.scale_workers(1)
+    assert len(client.describe()["workers"]) == 1
+    client.scale_workers(3)
+    workers = client.describe()["workers"]
+    assert len(workers) == 3 and all(w["status"] == "READY" for w in workers)
+    assert server.client().predict(SEVEN_PNG)["digit"] == 7
 
 
 def test_every_listening_socket_is_on_loopback(torchserve):

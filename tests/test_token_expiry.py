@@ -9,11 +9,17 @@ from client.torchserve_api import read_keys
 from tests.conftest import SEVEN_PNG
 from torchserve_runner import TorchServe
 
+pytestmark = pytest.mark.server
+
+
+# TorchServe reads token_expiration_min as a decimal number of minutes: keys that live 3 s.
+KEY_LIFETIME_S = 3
+
 
 @pytest.fixture(scope="module")
 def short_lived_keys_server(tmp_path_factory, model_store):
     server = TorchServe(
-        tmp_path_factory.mktemp("short_keys"), model_store, settings={"token_expiration_min": "1"}
+        tmp_path_factory.mktemp("short_keys"), model_store, settings={"token_expiration_min": str(KEY_LIFETIME_S / 60)}
     ).start()
     try:
         server.wait_until_ready()
@@ -25,7 +31,7 @@ def short_lived_keys_server(tmp_path_factory, model_store):
 def test_client_renews_expired_keys(short_lived_keys_server):
     server = short_lived_keys_server
     first_keys = read_keys(server.key_file)
-    time.sleep(65)  # past the one-minute lifetime: waiting for expiry, nothing is timed
+    time.sleep(KEY_LIFETIME_S + 1)  # past the keys' lifetime: waiting for expiry, nothing is timed
     refused = requests.post(
         f"{server.inference_url}/predictions/mnist",
         data=SEVEN_PNG,

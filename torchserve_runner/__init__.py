@@ -15,6 +15,7 @@ No pytest here: the tests' fixtures (tests/conftest.py) are built on this packag
 """
 
 from torchserve_runner.archive import build_mar, built_model_store, copy_build_inputs
+from torchserve_runner.config import ServingConfig, read_properties, serving_config
 from torchserve_runner.server import (
     CONFIG,
     CONTAINER_ENTRYPOINT,
@@ -32,12 +33,15 @@ __all__ = [
     "CONTAINER_ENTRYPOINT",
     "LOG_CONFIG",
     "REPO",
+    "ServingConfig",
     "TORCHSERVE",
     "TorchServe",
     "build_mar",
     "built_model_store",
     "copy_build_inputs",
     "free_port",
+    "read_properties",
+    "serving_config",
     "frontend_of",
     "workers_of",
 ]
