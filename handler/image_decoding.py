@@ -1,6 +1,6 @@
 """Turn one TorchServe request into the PIL images it carries.
 
-Accepted (see README "Request and response"): a raw image body; a multipart upload; a base64 string as
+Accepted (README, "Request"): a raw image body; a multipart upload; a base64 string as
 the body; JSON {"base64"|"data"|"b64": str}; JSON {"instances": [str | {"base64"|"data"|"b64": str}, ...]}.
 The base64 may have a data-URI prefix, whitespace, the URL-safe alphabet or no padding. Requests are
 told apart by their bytes, not the Content-Type header, so a wrong or missing type does no harm (only a

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 # TorchServe loads the one class this module defines, so helper types live in the other modules.
 
 # One intra-op thread per worker: with TorchServe's default (one thread per core in every worker) the
-# workers fight over the cores and throughput collapses; scale with workers instead (README, config/).
+# workers fight over the cores and throughput collapses; scale with workers instead (docs/operating.md, config/).
 TORCH_THREADS = int(os.environ.get("MNIST_TORCH_THREADS", "1"))
 
 # Refused requests, counted per error type (input_errors: InvalidInput, UnsupportedImage, ...). In

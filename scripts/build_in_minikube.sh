@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 for tool in docker minikube; do
-    command -v "$tool" >/dev/null || { echo "build_in_minikube.sh: $tool is not installed (see README, 'Kubernetes')" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "build_in_minikube.sh: $tool is not installed (see docs/kubernetes.md)" >&2; exit 1; }
 done
 # Without minikube's environment the images would land in the host's Docker, where the cluster cannot see them.
 docker_env=$(minikube docker-env) || {

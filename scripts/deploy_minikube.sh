@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 for tool in kubectl minikube python3; do
-    command -v "$tool" >/dev/null || { echo "deploy_minikube.sh: $tool is not installed (see README, 'Kubernetes')" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "deploy_minikube.sh: $tool is not installed (see docs/kubernetes.md)" >&2; exit 1; }
 done
 NAMESPACE=mnist
 

@@ -1,0 +1,52 @@
+"""What the README and docs/ state, checked against its source: the sample answer against the committed
+weights, the accuracy against the test report, the pod's resources against the manifest, every link."""
+
+import json
+import re
+
+import pytest
+import torch
+import yaml
+
+from mnist_handler import _prediction
+from model.loading import load_model
+from request_pipeline import prepare_request
+from tests.conftest import SEVEN_PNG
+from torchserve_runner import REPO
+
+README = (REPO / "README.md").read_text()
+DOCS = {path.name: path.read_text() for path in (REPO / "docs").glob("*.md")}
+
+
+def test_the_sample_response_is_the_committed_model_s_answer_for_seven_png():
+    (sample,) = re.findall(r"### Response\n\n```json\n(.+)\n```", README)
+    prepared = prepare_request({"body": SEVEN_PNG})
+    with torch.inference_mode():
+        probabilities = torch.softmax(load_model()(prepared.images), dim=1)[0]
+    expected = _prediction(probabilities)
+    stated = json.loads(sample)
+    assert stated["digit"] == expected["digit"]
+    assert stated["probabilities"] == pytest.approx(expected["probabilities"], abs=2e-6)
+
+
+def test_the_accuracy_stated_is_the_test_report_s():
+    report = json.loads((REPO / "model" / "test_report.json").read_text())
+    stated = f"**{report['accuracy'] * 100:.2f} %**"
+    for text in (README, DOCS["model.md"]):
+        assert f"{stated} " in text and f"({report['errors']} errors" in text
+
+
+def test_the_pod_s_resources_stated_are_the_manifest_s():
+    deployment = yaml.safe_load((REPO / "k8s" / "deployment.yaml").read_text())
+    limits = {c["name"]: c["resources"]["limits"] for c in deployment["spec"]["template"]["spec"]["containers"]}
+    torchserve, proxy = limits["torchserve"], limits["auth-proxy"]
+    stated = (f"TorchServe {torchserve['cpu']} CPU / {torchserve['memory'].replace('Gi', ' GiB')}, "
+              f"proxy {proxy['cpu']} / {proxy['memory'].replace('Mi', ' MiB')}")
+    assert stated in DOCS["kubernetes.md"]
+
+
+@pytest.mark.parametrize("name, text", [("README.md", README), *sorted(DOCS.items())])
+def test_every_relative_link_leads_to_a_file(name, text):
+    base = REPO if name == "README.md" else REPO / "docs"
+    for target in re.findall(r"\]\((?!https?:)([^)#]+)", text):
+        assert (base / target).exists(), f"{name} links to {target}, which does not exist"
