@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build model_store/mnist.mar from the committed weights, the model module and the handler.
+# Build model_store/mnist.mar from the committed weights, the model module and the handler, with the
+# weights exported to ONNX (model/export_onnx.py), which the handler serves with ONNX Runtime.
 # Idempotent: the archive is rebuilt and replaced on every run.
 set -euo pipefail
 
@@ -31,6 +32,19 @@ ARCHIVER=.venv/bin/torch-model-archiver
     echo "build_mar.sh: torch-model-archiver not found; run 'make setup' or 'pip install torch-model-archiver==0.12.0'" >&2
     exit 1
 }
+
+# The ONNX export runs on the archiver's Python: torch (requirements/serving.txt) with onnx and onnxscript
+# (requirements/archiver.txt).
+PYTHON=$(dirname "$ARCHIVER")/python
+[[ -x $PYTHON ]] || { echo "build_mar.sh: no python beside $ARCHIVER for the ONNX export" >&2; exit 1; }
+ONNX_DIR=$(mktemp -d)
+trap 'rm -rf "$ONNX_DIR"' EXIT
+ONNX_FILE=$ONNX_DIR/mnist_cnn.onnx
+"$PYTHON" -m model.export_onnx "$ONNX_FILE" --weights "$WEIGHTS" >/dev/null || {
+    echo "build_mar.sh: exporting $WEIGHTS to ONNX failed (model/export_onnx.py; it needs torch, onnx and onnxscript)" >&2
+    exit 1
+}
+EXTRA_FILES+=("$ONNX_FILE")
 
 mkdir -p "$EXPORT_DIR"
 "$ARCHIVER" \

@@ -20,7 +20,7 @@ def test_archive_holds_model_weights_and_handler_and_rebuilds(tmp_path):
         manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
     handler_modules = {path.name for path in HANDLER_DIR.glob("*.py")}
     assert {"image_decoding.py", "input_errors.py", "mnist_preprocessing.py", "request_pipeline.py"} <= handler_modules
-    assert {"mnist_cnn.py", "mnist_cnn.pt", "mnist_handler.py"} | handler_modules <= names
+    assert {"mnist_cnn.py", "mnist_cnn.pt", "mnist_cnn.onnx", "mnist_handler.py"} | handler_modules <= names
     assert manifest["model"]["modelName"] == "mnist"
     assert manifest["model"]["handler"] == "mnist_handler.py"
     assert manifest["model"]["modelFile"] == "mnist_cnn.py"
@@ -32,6 +32,16 @@ def test_missing_weights_are_named(tmp_path):
     result = build_mar(tmp_path / "out", checkout)
     assert result.returncode != 0
     assert "missing model/mnist_cnn.pt" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_weights_that_do_not_export_stop_the_build(tmp_path):
+    """The ONNX export loads the weights at build time: weights that do not load make no archive."""
+    checkout = copy_build_inputs(tmp_path / "checkout")
+    (checkout / "model" / "mnist_cnn.pt").write_bytes(b"these are not weights")
+    result = build_mar(tmp_path / "out", checkout)
+    assert result.returncode != 0
+    assert "exporting model/mnist_cnn.pt to ONNX failed" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
