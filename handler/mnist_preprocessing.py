@@ -5,9 +5,21 @@ That is how the MNIST images themselves were made (LeCun et al.), so a digit pho
 white canvas reaches the model in the form it was trained on. An image that is already 28x28 is taken to
 be in MNIST form and only has its polarity fixed: re-cropping an MNIST digit would change it, and the
 model's accuracy through the handler must equal its own.
+
+A photo is first read the way document-image tools read a page (find_digit): the paper's brightness is
+estimated locally (a morphological closing on a thumbnail, smoothed) and divided out, so shadows and light
+falling off across the page disappear; ink is what is clearly darker than the paper around it (a threshold
+relative to the local paper, set per picture by Otsu's method); long horizontal and vertical runs (ruled
+and squared paper) are taken out; the marks are grouped into connected components and the digit is chosen
+among them, rejecting page edges and the table around the page, lines and specks by shape and size. Which
+is ink and which is paper is decided from the paper around the digit. Only the chosen marks, with their
+grey levels, go on to MNIST's own normalisation (centre_digit). A picture of several digits (a number) gets
+its largest, most central digit read; marks within about a third of that digit's size count as part of it,
+so digits written closer than that are read together, as one unreliable digit.
 """
 
 import math
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -26,6 +38,21 @@ INK_LEVEL = 0.25  # share of the strongest stroke that counts as ink when findin
 # Larger pictures are first box-reduced to this size: the digit ends up 20 px anyway, and the float
 # arrays of a 4096x4096 picture would cost ~10x more time than the rest of the request.
 WORKING_SIDE = 1024
+# Photos: the digit is looked for on a copy at most this size (the grey levels kept come from the full one).
+ANALYSIS_SIDE = 320
+MIN_PHOTO_SIDE = 32  # smaller pictures (but 28x28) have no room for paper around a digit: read as MNIST's
+# How a photo's digit is told from the rest (shares of the analysis copy's side unless said otherwise):
+PAPER_RADIUS = 0.12  # the paper estimate (a closing) bridges ink strokes up to 2x this wide
+INK_STRENGTH_RANGE = (0.12, 0.5)  # bounds of the per-picture ink threshold (share darker than the paper)
+HYSTERESIS = 0.6  # marks grow into ink this share as strong as the threshold ...
+GROWTH = 3  # ... up to this many analysis pixels from clear ink
+LINE_RUN = 0.45  # a straight run of ink this share of the picture's width (height) is a ruled line ...
+LINE_THICKNESS = 0.012  # ... if it is no thicker than this (3 px at least)
+MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
+PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
+RAMP_LOW = 0.5  # ink weaker than this share of the threshold is left out of the digit's grey levels
+THIN_STROKE = 1.6  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
+MNIST_STROKE = 2.0  # ... to about this width, as MNIST's own strokes
 # Modes PIL cannot reduce (or would average palette indices of) -> the mode to convert them to first.
 _REDUCIBLE_AS = {"1": "L", "P": "RGBA", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
 
@@ -33,11 +60,15 @@ _REDUCIBLE_AS = {"1": "L", "P": "RGBA", "PA": "RGBA", "I;16": "I", "I;16B": "I",
 def to_mnist_tensor(image: Image.Image) -> torch.Tensor:
     """One PIL image of any size and mode -> a normalised float tensor of shape (1, 28, 28); NoDigitFound
     if nothing on it stands out from the background."""
-    grey = bright_on_dark(to_grey(reduced(image)))
+    grey = to_grey(reduced(image))
     if grey.shape == (MNIST_SIDE, MNIST_SIDE):
+        grey = bright_on_dark(grey)
         pixels = grey if np.ptp(grey) >= MIN_CONTRAST else None
+    elif min(grey.shape) < MIN_PHOTO_SIDE:  # too small to hold paper around a digit: as MNIST was made
+        pixels = centre_digit(bright_on_dark(grey))
     else:
-        pixels = centre_digit(grey)
+        digit = find_digit(grey)
+        pixels = None if digit is None else centre_digit(digit)
     if pixels is None:
         raise NoDigitFound(_blank_message(image.width, image.height))
     return torch.from_numpy((pixels / 255.0 - MNIST_MEAN) / MNIST_STD).to(torch.float32).unsqueeze(0)
@@ -106,6 +137,363 @@ def centre_digit(grey: np.ndarray) -> Optional[np.ndarray]:
     left = int(np.clip(round((MNIST_SIDE - 1) / 2 - centre_col), 0, MNIST_SIDE - fitted.shape[1]))
     canvas[top : top + fitted.shape[0], left : left + fitted.shape[1]] = fitted
     return canvas
+
+
+def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
+    """A photo's digit alone, bright on black, with its grey levels (same shape as `grey`); None if no
+    mark stands out from the paper.
+
+    Which is ink is decided from the paper around the digit: the polarity the middle of the picture
+    suggests (the paper is most of it) is tried first and kept if the marks found are clearly darker (or,
+    for light ink, brighter) than the paper around them; otherwise the other polarity is tried too and
+    the one whose marks stand out more from their surroundings wins."""
+    factor = math.ceil(max(grey.shape) / ANALYSIS_SIDE)
+    small = _box_reduced(grey, ANALYSIS_SIDE)
+    guess = _paper_is_light(small[_middle(small.shape)])
+    found = _digit_marks(grey, factor, guess)
+    if found is None or found.margin < 2 * MIN_CONTRAST:
+        other = _digit_marks(grey, factor, not guess)
+        if other is not None and (found is None or other.margin > found.margin):
+            found = other
+    if found is None or found.margin < MIN_CONTRAST / 2:
+        return None
+    # Back at the working resolution: the ink's strength relative to the local paper, kept where the chosen
+    # marks are (grown by an analysis pixel or two, so anti-aliased edges and strokes cut by ruled lines
+    # stay whole), the strokes' cores saturated and their edges graded, as in MNIST.
+    ink_side = grey if found.dark_ink else 255.0 - grey
+    paper = _enlarged(found.paper, factor, grey.shape)
+    strength = np.clip(paper - ink_side, 0, None) / np.maximum(paper, 1.0)
+    keep = _dilated(found.mask)
+    if max(found.box[1] - found.box[0], found.box[3] - found.box[2]) >= 40:
+        keep = _dilated(keep)
+    keep = np.repeat(np.repeat(keep, factor, axis=0), factor, axis=1)[: grey.shape[0], : grey.shape[1]]
+    low = RAMP_LOW * found.threshold
+    high = max(found.core, found.threshold + 0.05)
+    digit = np.where(keep, np.clip((strength - low) / (high - low), 0, 1), 0.0).astype(np.float32)
+    if not digit.any():
+        return None
+    return _stroke_width_normalised(digit, found, grey.shape) * 255.0
+
+
+@dataclass
+class _Marks:
+    """The digit found on the analysis copy, with one polarity."""
+
+    dark_ink: bool
+    mask: np.ndarray  # the chosen marks
+    box: tuple  # top, bottom, left, right (exclusive) of the marks
+    paper: np.ndarray  # the paper's brightness estimate (in the polarity's terms: ink darker)
+    threshold: float  # ink strength (share darker than the paper) that counted as ink
+    core: float  # the marks' median strength
+    margin: float  # grey levels between the marks and the paper around them (median against median)
+
+
+def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool) -> Optional[_Marks]:
+    # Reduced to the analysis size keeping the darkest pixel of each block (of the ink's polarity): a
+    # ball-point line 2 px wide stays as dark as it is instead of being averaged into the paper.
+    ink_side = _darkest_reduced(grey if dark_ink else 255.0 - grey, factor)
+    closed = _closing(ink_side)
+    paper = np.maximum(closed, ink_side)
+    contrast = paper - ink_side  # grey levels darker than the paper around
+    if contrast.max() < MIN_CONTRAST:
+        return None
+    strength = contrast / np.maximum(paper, 1.0)
+    candidates = strength[contrast > MIN_CONTRAST / 2]
+    # Otsu's split between paper and ink, but never above half the strongest ink (smoothed against
+    # noise): thin or blurred strokes are faint after reduction and a few of them weigh little in Otsu.
+    peak = float(_box_blur(strength, 1).max())
+    threshold = float(np.clip(min(_otsu(candidates), 0.5 * peak), INK_STRENGTH_RANGE[0], INK_STRENGTH_RANGE[1]))
+    # Hysteresis, as edge detectors do: marks are grown from clear ink into fainter ink connected to it
+    # (a ball-point line thins and fades along a stroke), and only marks holding clear ink count.
+    # Growth reaches only a few pixels from clear ink: enough to bridge a faded stretch of a stroke, not
+    # to run along a faint ruled line across the page.
+    clear = (strength > threshold) & (contrast > MIN_CONTRAST / 2)
+    faint = (strength > HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 2)
+    faint &= _dilated(clear, GROWTH)
+    # Ruled lines are found on all that is even slightly darker than the paper, where they are unbroken.
+    faint &= ~_long_runs((strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4))
+    labels, stats = _components(faint)
+    if len(stats) == 0:
+        return None
+    clear &= faint
+    area = stats[:, 4].copy()
+    stats[:, 4] = np.bincount(labels.ravel(), weights=clear.ravel(), minlength=len(stats) + 1)[1:]
+    # How steeply the paper itself changes under each mark: a page's edge against the table is a step
+    # in the paper estimate, a digit lies on smooth paper (even in a shadow).
+    step_y, step_x = np.gradient(closed)
+    steepness = np.hypot(step_y, step_x) / np.maximum(closed, 1.0)
+    on_step = np.bincount(labels.ravel(), weights=steepness.ravel(), minlength=len(stats) + 1)[1:] / np.maximum(area, 1)
+    chosen = _choose(stats, on_step, faint.shape)
+    if not chosen:
+        return None
+    mask = np.isin(labels, np.asarray(chosen) + 1)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+    around = np.zeros_like(mask)
+    around[_around(box, mask.shape)] = True
+    around &= ~_dilated(mask, 2)
+    margin = float(np.median(ink_side[around]) - np.median(ink_side[mask])) if around.any() else 0.0
+    return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin)
+
+
+def _stroke_width_normalised(digit: np.ndarray, found: _Marks, shape) -> np.ndarray:
+    """Strokes far thinner than MNIST's (a ball-point on a large picture) grown by a grey dilation until
+    they would be about MNIST_STROKE px wide in the 20 px box; other digits unchanged."""
+    mask = found.mask
+    area = mask.sum()
+    thinned = area - _eroded(mask).sum()
+    if thinned <= 0:
+        return digit
+    width = 2.0 * area / thinned  # a stroke w wide and L long: area w L, one erosion takes 2 L
+    length = max(found.box[1] - found.box[0], found.box[3] - found.box[2])
+    in_box = width * DIGIT_BOX / length
+    if in_box >= THIN_STROKE:
+        return digit
+    per_analysis_pixel = math.ceil(max(shape) / ANALYSIS_SIDE)
+    radius = round((MNIST_STROKE - in_box) / 2 * length / DIGIT_BOX * per_analysis_pixel)
+    return _max_filter(digit, radius) if radius >= 1 else digit
+
+
+def _closing(ink_side: np.ndarray) -> np.ndarray:
+    """The paper's local brightness under dark ink: a grey closing (max then min filter) wide enough to
+    bridge the thickest marker stroke, lightly smoothed. A closing keeps the step where the page meets a
+    darker table, so the table is not taken for ink."""
+    radius = max(2, round(PAPER_RADIUS * min(ink_side.shape)))
+    # The picture continued beyond its edges as it is at them: a strip of table along the edge, narrower
+    # than the window, must stay table (with neutral padding the closing would fill it with paper).
+    padded = np.pad(ink_side, 2 * radius, mode="edge")
+    closed = _min_filter(_max_filter(padded, radius), radius)[2 * radius : -2 * radius, 2 * radius : -2 * radius]
+    return _box_blur(closed, 1)
+
+
+def _middle(shape):
+    return slice(shape[0] // 5, shape[0] - shape[0] // 5), slice(shape[1] // 5, shape[1] - shape[1] // 5)
+
+
+def _around(box, shape, margin: float = 0.3):
+    top, bottom, left, right = box
+    grow = int(margin * max(bottom - top, right - left)) + 2
+    return slice(max(0, top - grow), min(shape[0], bottom + grow)), slice(max(0, left - grow), min(shape[1], right + grow))
+
+
+def _paper_is_light(region: np.ndarray) -> bool:
+    """Most of the middle of a picture is paper: its median is nearer the bright end for dark ink (and
+    above mid-grey if the middle is flat)."""
+    low, high = np.percentile(region, (2, 98))
+    middle = (low + high) / 2 if high - low >= MIN_CONTRAST else 127.5
+    return bool(np.median(region) >= middle)
+
+
+def _choose(stats: np.ndarray, on_step: np.ndarray, shape) -> list:
+    """Indices of the components that make the digit: the largest, most central mark that is not a line, a
+    page edge, the table or a speck, with the marks close to it (a 5's detached bar, a broken stroke)."""
+    height, width = shape
+    top, bottom, left, right, area = (stats[:, i] for i in range(5))
+    box_h, box_w = bottom - top, right - left
+    touches = (top == 0) | (left == 0) | (bottom == height) | (right == width)
+    line = (np.maximum(box_h, box_w) >= 8 * np.minimum(box_h, box_w)) & ((box_w >= 0.6 * width) | (box_h >= 0.6 * height))
+    edge = touches & ((box_w >= 0.4 * width) | (box_h >= 0.4 * height))  # the table, the page's edge
+    huge = (box_w >= 0.9 * width) & (box_h >= 0.9 * height)
+    speck = area < MIN_MARK_AREA * height * width
+    page_edge = on_step > PAPER_STEP
+    good = ~(line | edge | huge | speck | page_edge)
+    if not good.any():
+        return []
+    centre_y, centre_x = (top + bottom) / 2 / height - 0.5, (left + right) / 2 / width - 0.5
+    off_centre = np.sqrt(centre_y**2 + centre_x**2) / np.sqrt(0.5)
+    score = np.where(good, area * (1 - 0.5 * off_centre) * np.where(touches, 0.3, 1.0), -1)
+    main = int(np.argmax(score))
+    reach = 0.35 * max(box_h[main], box_w[main]) + 2
+    near = (
+        good
+        & (bottom > top[main] - reach) & (top < bottom[main] + reach)
+        & (right > left[main] - reach) & (left < right[main] + reach)
+        & (area >= 0.005 * area[main])
+    )
+    near[main] = True
+    return list(np.flatnonzero(near))
+
+
+def _components(mask: np.ndarray):
+    """8-connected components of a boolean mask, by runs and union-find: (labels 0 = background, 1..n;
+    stats (n, 5): top, bottom, left, right (exclusive), area)."""
+    height, width = mask.shape
+    padded = np.zeros((height, width + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded, axis=1)
+    run_rows, run_starts = np.nonzero(steps == 1)
+    _, run_ends = np.nonzero(steps == -1)  # exclusive; same order as the starts (row-major)
+    count = len(run_rows)
+    if count == 0:
+        return np.zeros(mask.shape, dtype=np.int32), np.zeros((0, 5), dtype=np.int64)
+    parent = list(range(count))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    row_first = np.searchsorted(run_rows, np.arange(height + 1))
+    for row in range(1, height):
+        above = slice(row_first[row - 1], row_first[row])
+        here = range(row_first[row], row_first[row + 1])
+        if above.start == above.stop or not here:
+            continue
+        ends_above, starts_above = run_ends[above], run_starts[above]
+        for run in here:  # 8-connected: runs overlap or touch diagonally
+            low = above.start + int(np.searchsorted(ends_above, run_starts[run], "left"))
+            high = above.start + int(np.searchsorted(starts_above, run_ends[run], "right"))
+            for other in range(low, high):
+                a, b = root(run), root(other)
+                if a != b:
+                    parent[a] = b
+    roots = np.fromiter((root(i) for i in range(count)), dtype=np.int64, count=count)
+    _, run_label = np.unique(roots, return_inverse=True)
+    n = int(run_label.max()) + 1
+    stats = np.zeros((n, 5), dtype=np.int64)
+    stats[:, 0], stats[:, 2] = height, width
+    np.minimum.at(stats[:, 0], run_label, run_rows)
+    np.maximum.at(stats[:, 1], run_label, run_rows + 1)
+    np.minimum.at(stats[:, 2], run_label, run_starts)
+    np.maximum.at(stats[:, 3], run_label, run_ends)
+    np.add.at(stats[:, 4], run_label, run_ends - run_starts)
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    lengths = run_ends - run_starts
+    flat = np.repeat(run_rows * width + run_starts, lengths) + (
+        np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    )
+    labels.flat[flat] = np.repeat(run_label + 1, lengths)
+    return labels, stats
+
+
+def _long_runs(ink: np.ndarray) -> np.ndarray:
+    """Ruled and squared paper's lines: pixels in a horizontal run of ink longer than LINE_RUN of the width
+    where the ink is only a line's thickness high (or the same turned by 90 degrees). Where a stroke of
+    the digit crosses a line the ink is taller than a line, and stays."""
+    height, width = ink.shape
+    thickness = max(3, round(LINE_THICKNESS * min(height, width)))
+    horizontal = (_run_lengths(ink) >= LINE_RUN * width) & (_run_lengths(ink.T).T <= thickness)
+    vertical = (_run_lengths(ink.T).T >= LINE_RUN * height) & (_run_lengths(ink) <= thickness)
+    return horizontal | vertical
+
+
+def _run_lengths(mask: np.ndarray) -> np.ndarray:
+    """For each pixel of the mask, the length of the horizontal run it belongs to (0 off the mask)."""
+    height, width = mask.shape
+    padded = np.zeros((height, width + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(steps == 1)
+    _, ends = np.nonzero(steps == -1)
+    lengths = ends - starts
+    out = np.zeros(mask.shape, dtype=np.int32)
+    flat = np.repeat(rows * width + starts, lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    out.flat[flat] = np.repeat(lengths, lengths)
+    return out
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of values in [0, 1] (0.5 if there are too few)."""
+    if values.size < 16:
+        return 0.5
+    counts, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(counts)
+    total = weight[-1]
+    mean = np.cumsum(counts * centres)
+    between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1)
+    return float(centres[int(np.argmax(between[:-1]))])
+
+
+def _box_reduced(values: np.ndarray, side: int) -> np.ndarray:
+    factor = math.ceil(max(values.shape) / side)
+    if factor <= 1:
+        return values
+    return np.asarray(Image.fromarray(values.astype(np.float32), "F").reduce(factor), dtype=np.float32)
+
+
+def _darkest_reduced(values: np.ndarray, factor: int) -> np.ndarray:
+    """The minimum of each factor x factor block (the picture continued at its edges to whole blocks)."""
+    if factor <= 1:
+        return values
+    height, width = values.shape
+    rows, cols = -(-height // factor), -(-width // factor)
+    padded = np.pad(values, ((0, rows * factor - height), (0, cols * factor - width)), mode="edge")
+    return padded.reshape(rows, factor, cols, factor).min(axis=(1, 3))
+
+
+def _enlarged(values: np.ndarray, factor: int, shape) -> np.ndarray:
+    """A block-reduced array back at `shape`, smoothly (bilinear)."""
+    if factor <= 1:
+        return values
+    full = (values.shape[0] * factor, values.shape[1] * factor)
+    return _upsampled(values, full)[: shape[0], : shape[1]]
+
+
+def _upsampled(values: np.ndarray, shape) -> np.ndarray:
+    if values.shape == tuple(shape):
+        return values
+    image = Image.fromarray(values.astype(np.float32), "F").resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.float32)
+
+
+def _max_filter(values: np.ndarray, radius: int) -> np.ndarray:
+    """Maximum over a (2 radius + 1)^2 square, edges padded: van Herk/Gil-Werman, O(1) per pixel whatever
+    the radius (block-wise running maxima from both sides)."""
+    for axis in (0, 1):
+        values = _running_max(values, radius, axis)
+    return values
+
+
+def _min_filter(values: np.ndarray, radius: int) -> np.ndarray:
+    return -_max_filter(-values, radius)
+
+
+def _running_max(values: np.ndarray, radius: int, axis: int) -> np.ndarray:
+    window = 2 * radius + 1
+    moved = np.moveaxis(values, axis, 0)
+    length = moved.shape[0]
+    blocks = -(-(length + 2 * radius) // window)
+    padded = np.full((blocks * window,) + moved.shape[1:], -np.inf, dtype=np.float32)
+    padded[radius : radius + length] = moved
+    shaped = padded.reshape((blocks, window) + moved.shape[1:])
+    forward = np.maximum.accumulate(shaped, axis=1).reshape(padded.shape)
+    backward = np.flip(np.maximum.accumulate(np.flip(shaped, axis=1), axis=1), axis=1).reshape(padded.shape)
+    # the window [i, i + window) of the padded array: backward from i to its block's end, forward beyond
+    result = np.maximum(backward[:length], forward[window - 1 : window - 1 + length])
+    return np.moveaxis(result, 0, axis)
+
+
+def _box_blur(values: np.ndarray, radius: int) -> np.ndarray:
+    for axis in (0, 1):
+        values = _mean_edge(values, radius, axis)
+    return values
+
+
+def _mean_edge(values: np.ndarray, radius: int, axis: int) -> np.ndarray:
+    padded = np.pad(values, [(radius, radius) if a == axis else (0, 0) for a in range(2)], mode="edge")
+    length = values.shape[axis]
+    return np.mean([np.take(padded, range(k, k + length), axis=axis) for k in range(2 * radius + 1)], axis=0)
+
+
+def _eroded(mask: np.ndarray) -> np.ndarray:
+    return ~_dilated(~mask)
+
+
+def _dilated(mask: np.ndarray, radius: int = 1) -> np.ndarray:
+    """A boolean mask grown by `radius` pixels (a square), by shifted ORs: cheap for small radii."""
+    for axis in (0, 1):
+        grown = mask.copy()
+        length = mask.shape[axis]
+        for shift in range(1, min(radius, length - 1) + 1):
+            ahead = [slice(None)] * 2
+            behind = [slice(None)] * 2
+            ahead[axis], behind[axis] = slice(shift, None), slice(None, length - shift)
+            grown[tuple(behind)] |= mask[tuple(ahead)]
+            grown[tuple(ahead)] |= mask[tuple(behind)]
+        mask = grown
+    return mask
 
 
 def _blank_message(width: int, height: int) -> str:

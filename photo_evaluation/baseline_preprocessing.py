@@ -1,0 +1,21 @@
+"""The preprocessing as it was before issue #11, kept only to measure against (python -m
+photo_evaluation.evaluate_photos --baseline): one global background (the border's median), polarity from the
+border, anything over 25 % of the peak taken as ink. Built from mnist_preprocessing's own helpers, which
+that change left as they were."""
+
+import torch
+
+from input_errors import NoDigitFound
+from mnist_cnn import MNIST_MEAN, MNIST_STD
+from mnist_preprocessing import MIN_CONTRAST, MNIST_SIDE, _blank_message, bright_on_dark, centre_digit, reduced, to_grey
+
+
+def to_mnist_tensor(image) -> torch.Tensor:
+    grey = bright_on_dark(to_grey(reduced(image)))
+    if grey.shape == (MNIST_SIDE, MNIST_SIDE):
+        pixels = grey if grey.max() - grey.min() >= MIN_CONTRAST else None
+    else:
+        pixels = centre_digit(grey)
+    if pixels is None:
+        raise NoDigitFound(_blank_message(image.width, image.height))
+    return torch.from_numpy((pixels / 255.0 - MNIST_MEAN) / MNIST_STD).to(torch.float32).unsqueeze(0)

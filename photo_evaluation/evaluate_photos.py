@@ -1,0 +1,143 @@
+"""How well the handler reads photo-like pictures: every picture of photo_evaluation.make_photos through the
+handler's own path in process (request_pipeline.prepare_request with {"body": <file bytes>}, then the
+committed model), accuracy by condition, overall, clean vs photo, and the CPU time of preprocessing.
+
+    python -m photo_evaluation.evaluate_photos            # N=200 per condition
+    python -m photo_evaluation.evaluate_photos --n 20 --out /tmp/results
+    python -m photo_evaluation.evaluate_photos --baseline --out photo_evaluation/results/baseline
+                                                          # the preprocessing before issue #11, same set
+
+Writes <out>/accuracy.md (the table) and <out>/failures.png (a contact sheet of failed pictures, each with
+its true and predicted label; "422" where the picture was refused as holding no digit).
+"""
+
+import argparse
+import io
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+# The handler's modules import each other by bare name, as inside the .mar (pytest.ini: pythonpath = . handler model).
+for _path in (REPO / "model", REPO / "handler", REPO):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import torch  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from model.loading import load_model  # noqa: E402
+from photo_evaluation.make_photos import CLEAN, CONDITIONS, DEFAULT_N, DEFAULT_SEED, Photo, mnist_test_digits, pictures  # noqa: E402
+from request_pipeline import prepare_request  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+REFUSED = -1  # prediction recorded for a picture the handler refused (an InputError, e.g. 422 NoDigitFound)
+
+
+@dataclass
+class Outcome:
+    photo: Photo
+    predicted: int
+    cpu_seconds: float  # prepare_request's CPU time (decoding + preprocessing)
+    refusal: Optional[str] = None
+
+    @property
+    def right(self) -> bool:
+        return self.predicted == self.photo.label
+
+
+def run(photos, model=None) -> List[Outcome]:
+    model = model if model is not None else load_model()
+    outcomes = []
+    for photo in photos:
+        start = time.process_time()
+        prepared = prepare_request({"body": photo.data})
+        cpu = time.process_time() - start
+        if prepared.error is not None:
+            outcomes.append(Outcome(photo, REFUSED, cpu, type(prepared.error).__name__))
+            continue
+        with torch.inference_mode():
+            predicted = int(model(prepared.images).argmax(1)[0])
+        outcomes.append(Outcome(photo, predicted, cpu))
+    return outcomes
+
+
+def summary(outcomes: Sequence[Outcome]) -> dict:
+    """{group: (right, total, mean preprocessing CPU ms)} by condition, then clean, photo, overall."""
+    groups = defaultdict(list)
+    for outcome in outcomes:
+        groups[outcome.photo.condition].append(outcome)
+        groups["clean (all)" if outcome.photo.condition in CLEAN else "photo (all)"].append(outcome)
+        groups["overall"].append(outcome)
+    order = [c for c in CONDITIONS if c in groups] + [g for g in ("clean (all)", "photo (all)", "overall") if g in groups]
+    return {
+        group: (sum(o.right for o in groups[group]), len(groups[group]), 1000 * sum(o.cpu_seconds for o in groups[group]) / len(groups[group]))
+        for group in order
+    }
+
+
+def table(outcomes: Sequence[Outcome], title: str = "") -> str:
+    lines = [f"### {title}", ""] if title else []
+    lines += ["| condition | right / pictures | accuracy | refused (422) | CPU ms / picture |", "|---|---:|---:|---:|---:|"]
+    refused = defaultdict(int)
+    for o in outcomes:
+        if o.refusal:
+            refused[o.photo.condition] += 1
+            refused["clean (all)" if o.photo.condition in CLEAN else "photo (all)"] += 1
+            refused["overall"] += 1
+    for group, (right, total, cpu_ms) in summary(outcomes).items():
+        name = f"**{group}**" if group in ("clean (all)", "photo (all)", "overall") else group
+        lines.append(f"| {name} | {right} / {total} | {100 * right / total:.1f} % | {refused[group]} | {cpu_ms:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def contact_sheet(failures: Sequence[Outcome], path: Path, cell: int = 120, columns: int = 10, limit: int = 300) -> None:
+    failures = list(failures)[:limit]
+    rows = max(1, -(-len(failures) // columns))
+    sheet = Image.new("RGB", (columns * cell, rows * (cell + 14)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, outcome in enumerate(failures):
+        picture = Image.open(io.BytesIO(outcome.photo.data)).convert("RGB")
+        picture.thumbnail((cell - 4, cell - 4))
+        x, y = (k % columns) * cell, (k // columns) * (cell + 14)
+        sheet.paste(picture, (x + 2, y + 2))
+        said = "422" if outcome.predicted == REFUSED else str(outcome.predicted)
+        draw.text((x + 2, y + cell), f"{outcome.photo.condition[:11]} {outcome.photo.label}->{said}", fill=(200, 0, 0))
+    if not failures:
+        draw.text((4, 4), "no failures", fill=(0, 0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=DEFAULT_N, help="pictures per condition")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--conditions", nargs="*", choices=list(CONDITIONS), default=None)
+    parser.add_argument("--title", default="", help="heading of the table in accuracy.md")
+    parser.add_argument("--baseline", action="store_true", help="measure the preprocessing before issue #11")
+    args = parser.parse_args(argv)
+    if args.baseline:
+        import request_pipeline
+
+        from photo_evaluation import baseline_preprocessing
+
+        request_pipeline.to_mnist_tensor = baseline_preprocessing.to_mnist_tensor
+
+    torch.set_num_threads(1)
+    outcomes = run(pictures(args.n, args.conditions, digits=mnist_test_digits(), seed=args.seed))
+    which = "preprocessing before issue #11" if args.baseline else "handler/mnist_preprocessing.py"
+    text = table(outcomes, args.title or f"Photo evaluation ({which}), N={args.n} per condition, seed {args.seed}")
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "accuracy.md").write_text(text)
+    contact_sheet([o for o in outcomes if not o.right], args.out / "failures.png")
+    print(f"wrote {args.out / 'accuracy.md'} and {args.out / 'failures.png'}")
+
+
+if __name__ == "__main__":
+    main()
