@@ -1,4 +1,4 @@
-"""A/B the project's config against variants, with hey at one concurrency, in alternating rounds.
+"""A/B the project's config against variants, with hey at one or more concurrencies, in alternating rounds.
 
 Each variant is the project's config/config.properties plus config lines of its own (written into a copy
 of the config: TorchServe takes no TS_* overrides here), or with TorchServe's built-in logging instead of
@@ -8,6 +8,10 @@ does not favour one side. Used for the tuning steps in bench/README.md; load sta
 
     python -m bench.compare_configs "netty-1:number_of_netty_threads=1;netty_client_threads=1"
     python -m bench.compare_configs --builtin-logging --rounds 3 --seconds 8
+    python -m bench.compare_configs 'delay-0:models={"mnist": {"1.0": {..., "maxBatchDelay": 0, ...}}}' \
+        "workers-3:default_workers_per_model=3" --concurrency 1 32    # variants before --concurrency
+
+With several concurrencies, each round measures every setup at each of them (one start per setup and round).
 """
 
 import argparse
@@ -16,8 +20,8 @@ import tempfile
 from pathlib import Path
 
 from bench.load import run_hey
-from bench.run_bench import json_headers, sample_images, start, write_bodies
-from torchserve_runner import CONFIG, LOG_CONFIG, built_model_store
+from bench.run_bench import WORKERS, json_headers, sample_images, start, write_bodies
+from torchserve_runner import CONFIG, LOG_CONFIG, built_model_store, read_properties
 
 
 def parse_variant(text: str) -> tuple:
@@ -33,33 +37,41 @@ def main() -> None:
     parser.add_argument("--builtin-logging", action="store_true", help="add a variant with TorchServe's own log4j2 config")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[32], help="one or more, e.g. 1 32")
     parser.add_argument("--body", default="mnist_28", help="mnist_28, photo_280 or instances_8/32/64")
     args = parser.parse_args()
     setups = [("project", {}, LOG_CONFIG), *args.variants]  # (name, config lines, log config)
     if args.builtin_logging:
         setups.append(("builtin-logging", {}, None))
 
-    rates = {name: [] for name, _, _ in setups}
+    figures = {(name, c): [] for name, _, _ in setups for c in args.concurrency}  # LoadResults per round
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         store = built_model_store(workdir / "model_store")
         body = write_bodies(sample_images(), workdir)[args.body]
         for round_ in range(args.rounds):
             for name, settings, log_config in setups:
-                server, _ = start(CONFIG, workdir / f"{name}-{round_}", store, {}, log_config=log_config, settings=settings)
+                workers = int(settings.get("default_workers_per_model", read_properties(CONFIG).get("default_workers_per_model", WORKERS)))
+                server, _ = start(CONFIG, workdir / f"{name}-{round_}", store, {}, log_config=log_config, settings=settings,
+                                  min_workers=workers)
                 try:
                     url = f"{server.inference_url}/predictions/mnist"
-                    run_hey(url, 2, args.concurrency, json_headers(server), body)  # warm-up
-                    result = run_hey(url, args.seconds, args.concurrency, json_headers(server), body)
+                    for concurrency in args.concurrency:
+                        run_hey(url, 2, concurrency, json_headers(server), body)  # warm-up
+                        result = run_hey(url, args.seconds, concurrency, json_headers(server), body)
+                        figures[name, concurrency].append(result)
+                        print(f"round {round_ + 1} {name:<24} c={concurrency:<3} {result.requests_per_second:8,.0f} req/s  "
+                              f"p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  errors {result.errors}", flush=True)
                 finally:
                     server.stop()
-                rates[name].append(result.requests_per_second)
-                print(f"round {round_ + 1} {name:<24} {result.requests_per_second:8,.0f} req/s  p99 {result.p99_ms:6.1f} ms  "
-                      f"errors {result.errors}", flush=True)
-    print(f"\nmedian req/s at c={args.concurrency}, {args.body}, {args.rounds} rounds of {args.seconds:g} s:")
-    for name, values in rates.items():
-        print(f"  {name:<24} {statistics.median(values):8,.0f}   ({', '.join(f'{v:,.0f}' for v in values)})")
+    for concurrency in args.concurrency:
+        print(f"\nmedians at c={concurrency}, {args.body}, {args.rounds} rounds of {args.seconds:g} s:")
+        print(f"  {'setup':<24} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}   req/s per round")
+        for name, _, _ in setups:
+            results = figures[name, concurrency]
+            median = {field: statistics.median(getattr(r, field) for r in results) for field in ("requests_per_second", "p50_ms", "p99_ms")}
+            print(f"  {name:<24} {median['requests_per_second']:8,.0f} {median['p50_ms']:7.1f} {median['p99_ms']:7.1f}   "
+                  f"({', '.join(f'{r.requests_per_second:,.0f}' for r in results)})")
 
 
 if __name__ == "__main__":

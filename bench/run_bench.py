@@ -2,10 +2,14 @@
 
     python -m bench.run_bench            # full run, ~6 minutes: writes bench/results/ and prints the table
     python -m bench.run_bench --smoke    # a few seconds per step: checks the benchmark itself works
+    python -m bench.run_bench --peers-only   # only the peer comparison (~4 min); the other rows of
+                                             # results.json are kept and the table and chart rewritten
 
 It starts TorchServe with the project's config (and once with TorchServe's defaults), drives load with
 hey, and measures in the same run the two ceilings the figures are compared with: /ping through the same
 frontend, and decode + preprocess + forward in plain Python processes (no HTTP), as many as workers.
+Then the peers (bench/peers/): the same model and prepare_request behind FastAPI + uvicorn and LitServe,
+measured in alternating rounds with the project (project, FastAPI, LitServe, project, ...; medians).
 """
 
 import argparse
@@ -14,12 +18,16 @@ import json
 import multiprocessing
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import matplotlib
+import psutil
+import requests
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -27,6 +35,7 @@ import torch  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
 from bench.load import LoadResult, run_hey  # noqa: E402
+from bench.peers.servers import PEERS, answer_matches  # noqa: E402
 from client.images import encode  # noqa: E402
 from torchserve_runner import CONFIG, LOG_CONFIG, REPO, TorchServe, built_model_store  # noqa: E402
 from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
@@ -86,10 +95,13 @@ def in_process_limit(png: bytes, per_forward: int, seconds: float) -> float:
     return sum(counts) / seconds
 
 
-def start(config: Path, workdir: Path, model_store: Path, extra_env: dict, log_config: Path = LOG_CONFIG, settings: dict = None) -> tuple:
+def start(
+    config: Path, workdir: Path, model_store: Path, extra_env: dict, log_config: Path = LOG_CONFIG, settings: dict = None,
+    min_workers: int = WORKERS,
+) -> tuple:
     started = time.monotonic()
     server = TorchServe(workdir, model_store, extra_env=extra_env, config=config, log_config=log_config, settings=settings).start()
-    server.wait_until_ready(min_workers=WORKERS)
+    server.wait_until_ready(min_workers=min_workers)
     return server, time.monotonic() - started
 
 
@@ -98,8 +110,7 @@ def json_headers(server: TorchServe) -> dict:
     return server.inference_headers("application/json")
 
 
-def measure(args, model_store: Path, workdir: Path) -> dict:
-    bodies = write_bodies(sample_images(), workdir)
+def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
     seconds = args.seconds
     results = {"rows": []}
 
@@ -144,6 +155,74 @@ def measure(args, model_store: Path, workdir: Path) -> dict:
     return results
 
 
+PROJECT_LABEL = "project: TorchServe, 2 workers, batch 8 / 5 ms"
+PEER_CONCURRENCIES = (1, 32)
+
+
+def machine_load(seconds: float = 2) -> dict:
+    """How busy the machine is with other work: load averages, and the CPU in use over `seconds`."""
+    return {"loadavg": [round(value, 2) for value in os.getloadavg()], "cpu_percent": psutil.cpu_percent(interval=seconds)}
+
+
+def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected_digit: int) -> dict:
+    """The project and each peer (bench/peers/) on the same body, at each concurrency, in alternating rounds
+    (project, FastAPI, LitServe, project, ...) with all of them started once and idle between their turns;
+    medians over the rounds. Each is asked once first and must answer the test digit with the handler's answer."""
+    body = bodies["mnist_28"]
+    peers = {"measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "idle_before": machine_load(),
+             "rounds": args.rounds, "seconds": args.seconds, "raw": [], "answers": {}}
+    # The peers run the eager model (load_model); the project runs what build_mar.sh packed from the tree.
+    with zipfile.ZipFile(model_store / "mnist.mar") as archive:
+        onnx = any(name.endswith(".onnx") for name in archive.namelist())
+    peers["project_forward"] = "ONNX Runtime (the .mar's ONNX export)" if onnx else "eager torch"
+    servers, setups = [], []
+    try:
+        project, _ = start(CONFIG, workdir / "peers-project", model_store, {})
+        servers.append(project)
+        project_url = f"{project.inference_url}/predictions/mnist"
+        setups.append(("project", PROJECT_LABEL, project_url, lambda: json_headers(project)))
+        reference = requests.post(project_url, data=body.read_bytes(), headers=json_headers(project), timeout=10).json()
+        peers["answers"]["project"] = {"answer": reference, "correct": reference.get("digit") == expected_digit}
+        for spec in PEERS.values():
+            server = spec.start(workdir / f"peer-{spec.name}")
+            servers.append(server)
+            answer = server.wait_until_ready(body)
+            correct = answer.get("digit") == expected_digit and answer_matches(answer, reference)
+            peers["answers"][spec.name] = {"answer": answer, "correct": correct}
+            setups.append((spec.name, spec.label, server.url, lambda: {"Content-Type": "application/json"}))
+        for round_ in range(args.rounds):
+            for concurrency in PEER_CONCURRENCIES:
+                for name, label, url, headers in setups:
+                    run_hey(url, min(2, args.seconds), concurrency, headers(), body)  # warm-up, not recorded
+                    result = run_hey(url, args.seconds, concurrency, headers(), body)
+                    peers["raw"].append({"round": round_ + 1, "name": name, "setup": label, "concurrency": concurrency, **vars(result)})
+                    print(f"round {round_ + 1} {label:<56} c={concurrency:<3} {result.requests_per_second:>7.0f} req/s "
+                          f"p50 {result.p50_ms:6.1f} ms p99 {result.p99_ms:6.1f} ms errors {result.errors}", flush=True)
+    finally:
+        for server in servers:
+            left = server.stop()
+            if left:  # TorchServe.stop() returns None and checks its own family
+                peers.setdefault("left_running", []).extend(left)
+    peers["idle_after"] = machine_load()
+    peers["rows"] = peer_medians(peers["raw"])
+    return peers
+
+
+def peer_medians(raw: list) -> list:
+    rows = []
+    keys = list(dict.fromkeys((row["name"], row["setup"], row["concurrency"]) for row in raw))
+    for name, label, concurrency in sorted(keys, key=lambda key: key[2]):
+        runs = [row for row in raw if row["name"] == name and row["concurrency"] == concurrency]
+        row = {"name": name, "setup": label, "concurrency": concurrency, "rounds": len(runs)}
+        for field in ("requests_per_second", "p50_ms", "p90_ms", "p99_ms"):
+            row[field] = statistics.median(run[field] for run in runs)
+        row["per_round_rps"] = [run["requests_per_second"] for run in runs]
+        row["ok"] = sum(run["ok"] for run in runs)
+        row["errors"] = sum(run["errors"] for run in runs)
+        rows.append(row)
+    return rows
+
+
 def markdown(results: dict) -> str:
     machine = f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, {platform.platform()}"
     versions = f"torch {torch.__version__}, TorchServe 0.12.0, Python {platform.python_version()}"
@@ -152,55 +231,145 @@ def markdown(results: dict) -> str:
         "",
         f"Machine: {machine}. Versions: {versions}. Load generator (hey) on the same machine, 127.0.0.1.",
         "",
-        "| setup | concurrency | images/request | req/s | images/s | p50 ms | p90 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in results["rows"]:
-        lines.append(
-            f"| {row['setup']} | {row['concurrency']} | {row['images_per_request']} | {row['requests_per_second']:,.0f} | "
-            f"{row['images_per_second']:,.0f} | {row['p50_ms']:.1f} | {row['p90_ms']:.1f} | {row['p99_ms']:.1f} | {row['errors']} |"
-        )
-    limits = ", ".join(f"{int(v):,} images/s with {k} image(s) per forward" for k, v in results["in_process_images_per_second"].items())
-    lines += [
-        "",
-        f"In-process limit (decode + preprocess + forward, {WORKERS} processes x 1 torch thread, no HTTP): {limits}.",
-        f"Cold start to READY: {results['cold_start_s']:.1f} s (project config), {results['defaults_cold_start_s']:.1f} s (defaults).",
-        f"RSS before load: {results['rss_before_mib']}; after: {results['rss_after_mib']} (MiB).",
-        "",
-        "![throughput and p99 against concurrency](chart.png)",
-        "",
-    ]
+    if results.get("rows"):
+        lines += [
+            "| setup | concurrency | images/request | req/s | images/s | p50 ms | p90 ms | p99 ms | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in results["rows"]:
+            lines.append(
+                f"| {row['setup']} | {row['concurrency']} | {row['images_per_request']} | {row['requests_per_second']:,.0f} | "
+                f"{row['images_per_second']:,.0f} | {row['p50_ms']:.1f} | {row['p90_ms']:.1f} | {row['p99_ms']:.1f} | {row['errors']} |"
+            )
+        limits = ", ".join(f"{int(v):,} images/s with {k} image(s) per forward" for k, v in results["in_process_images_per_second"].items())
+        lines += [
+            "",
+            f"In-process limit (decode + preprocess + forward, {WORKERS} processes x 1 torch thread, no HTTP): {limits}.",
+            f"Cold start to READY: {results['cold_start_s']:.1f} s (project config), {results['defaults_cold_start_s']:.1f} s (defaults).",
+            f"RSS before load: {results['rss_before_mib']}; after: {results['rss_after_mib']} (MiB).",
+            "",
+        ]
+    if results.get("peers"):
+        lines += peers_markdown(results["peers"])
+    lines += ["![throughput and p99 against concurrency; the peers beside the project](chart.png)", ""]
     return "\n".join(lines)
 
 
+def peers_markdown(peers: dict) -> list:
+    """The peer table: medians over the rounds, each peer's ratio to the project at the same concurrency."""
+    project = {row["concurrency"]: row for row in peers["rows"] if row["name"] == "project"}
+    answered = ", ".join(f"{name} {'yes' if answer['correct'] else 'NO'}" for name, answer in peers["answers"].items())
+
+    def busy(sample: dict) -> str:
+        return f"load average {sample['loadavg'][0]:.2f} / {sample['loadavg'][1]:.2f} / {sample['loadavg'][2]:.2f}, {sample['cpu_percent']:.0f} % CPU in use"
+
+    lines = [
+        "## Peers: the same model and prepare_request behind other servers",
+        "",
+        f"Run of {peers.get('measured_at', '?')} (a `--peers-only` run keeps the figures above from their own, earlier run). "
+        f"28x28 PNG as `{{\"base64\": ...}}`, hey on the same cores; medians of {peers['rounds']} alternating rounds of "
+        f"{peers['seconds']:g} s (project, FastAPI, LitServe, project, ...), all three started once. Every setup runs 2 "
+        "processes with 1 torch thread doing the model work (`bench/peers/`). Ratios are peer / project at the same "
+        "concurrency: req/s above 1 means the peer serves more, latency above 1 means the peer is slower.",
+        f"Answered the test digit with the handler's answer: {answered}. Forward pass: peers eager torch "
+        f"(model/loading.py load_model), project {peers.get('project_forward', 'eager torch')}.",
+        f"Machine with the bench idle (other work only): before {busy(peers['idle_before'])}; after {busy(peers['idle_after'])}.",
+        "",
+        "| setup | concurrency | req/s | p50 ms | p90 ms | p99 ms | errors | req/s / project | p50 / project | p99 / project | req/s per round |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in peers["rows"]:
+        base = project.get(row["concurrency"])
+        if row["name"] == "project" or base is None:
+            ratios = "– | – | –"
+        else:
+            ratios = (f"{row['requests_per_second'] / base['requests_per_second']:.2f} | {row['p50_ms'] / base['p50_ms']:.2f} | "
+                      f"{row['p99_ms'] / base['p99_ms']:.2f}")
+        rounds = ", ".join(f"{value:,.0f}" for value in row["per_round_rps"])
+        lines.append(
+            f"| {row['setup']} | {row['concurrency']} | {row['requests_per_second']:,.0f} | {row['p50_ms']:.1f} | {row['p90_ms']:.1f} | "
+            f"{row['p99_ms']:.1f} | {row['errors']} | {ratios} | {rounds} |"
+        )
+    return [*lines, ""]
+
+
 def chart(results: dict, path: Path) -> None:
-    single = [r for r in results["rows"] if r["setup"] == "project: 28x28 PNG"]
-    concurrency = [r["concurrency"] for r in single]
-    figure, throughput_axes = plt.subplots(figsize=(7, 4))
-    throughput_axes.plot(concurrency, [r["requests_per_second"] for r in single], "o-", label="req/s (28x28 PNG)")
-    ping = [r for r in results["rows"] if "ping" in r["setup"]]
-    if ping:
-        throughput_axes.axhline(ping[0]["requests_per_second"], linestyle=":", color="grey", label="/ping ceiling")
-    throughput_axes.set(xscale="log", xlabel="concurrency", ylabel="requests/s", xticks=concurrency, xticklabels=concurrency)
-    latency_axes = throughput_axes.twinx()
-    latency_axes.plot(concurrency, [r["p99_ms"] for r in single], "s--", color="tab:red", label="p99 ms")
-    latency_axes.set_ylabel("p99 latency (ms)")
-    figure.legend(loc="upper center", ncol=3, fontsize=8, frameon=False)
-    figure.tight_layout(rect=(0, 0, 1, 0.93))
+    single = [r for r in results.get("rows", []) if r["setup"] == "project: 28x28 PNG"]
+    peers = results.get("peers")
+    panels = bool(single) + bool(peers)
+    figure, axes = plt.subplots(1, panels, figsize=(7 * panels, 4), squeeze=False)
+    axes = list(axes[0])
+    if single:
+        throughput_axes = axes.pop(0)
+        concurrency = [r["concurrency"] for r in single]
+        throughput_axes.plot(concurrency, [r["requests_per_second"] for r in single], "o-", label="req/s (28x28 PNG)")
+        ping = [r for r in results["rows"] if "ping" in r["setup"]]
+        if ping:
+            throughput_axes.axhline(ping[0]["requests_per_second"], linestyle=":", color="grey", label="/ping ceiling")
+        throughput_axes.set(xscale="log", xlabel="concurrency", ylabel="requests/s", xticks=concurrency, xticklabels=concurrency,
+                            title="project: 28x28 PNG")
+        latency_axes = throughput_axes.twinx()
+        latency_axes.plot(concurrency, [r["p99_ms"] for r in single], "s--", color="tab:red", label="p99 ms")
+        latency_axes.set_ylabel("p99 latency (ms)")
+        lines, labels = throughput_axes.get_legend_handles_labels()
+        more_lines, more_labels = latency_axes.get_legend_handles_labels()
+        throughput_axes.legend(lines + more_lines, labels + more_labels, fontsize=8, loc="upper left")
+    if peers:
+        peer_chart(axes.pop(0), peers)
+    figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def peer_chart(axes, peers: dict) -> None:
+    """req/s bars per concurrency for each setup, each labelled with its p50 / p99 (medians over the rounds) and
+    a peer's with its req/s as a multiple of the project's."""
+    names = list(dict.fromkeys(row["name"] for row in peers["rows"]))
+    concurrencies = sorted({row["concurrency"] for row in peers["rows"]})
+    width = 0.8 / len(names)
+    project = {row["concurrency"]: row for row in peers["rows"] if row["name"] == "project"}
+    for index, name in enumerate(names):
+        rows = {row["concurrency"]: row for row in peers["rows"] if row["name"] == name}
+        positions = [c_index + (index - (len(names) - 1) / 2) * width for c_index in range(len(concurrencies))]
+        heights = [rows[c]["requests_per_second"] if c in rows else 0 for c in concurrencies]
+        bars = axes.bar(positions, heights, width, label=name)
+        for bar, c in zip(bars, concurrencies):
+            if c in rows:
+                text = f"p50 {rows[c]['p50_ms']:.0f}\np99 {rows[c]['p99_ms']:.0f} ms"
+                if name != "project" and c in project:
+                    text = f"{rows[c]['requests_per_second'] / project[c]['requests_per_second']:.2f}x req/s\n" + text
+                axes.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=7)
+    axes.set_xticks(range(len(concurrencies)), [f"c={c}" for c in concurrencies])
+    axes.set(ylabel="requests/s (median)", title=f"peers, same model and pipeline, medians of {peers['rounds']} rounds")
+    axes.margins(y=0.2)
+    axes.legend(fontsize=8, loc="upper left")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="1 s per step, fewer steps: proves the benchmark runs")
+    parser.add_argument("--peers-only", action="store_true",
+                        help="only the peer comparison; the other figures of OUT_DIR/results.json are kept")
+    parser.add_argument("--no-peers", action="store_true", help="skip the peer comparison")
+    parser.add_argument("--rounds", type=int, help="alternating rounds of the peer comparison (default 3; 1 with --smoke)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.seconds = 1 if args.smoke else 10
+    args.rounds = args.rounds or (1 if args.smoke else 3)
+    results = {}
+    previous = args.out_dir / "results.json"
+    if args.peers_only and previous.exists():
+        results = json.loads(previous.read_text())
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         store = built_model_store(workdir / "model_store")
-        results = measure(args, store, workdir)
+        bodies = write_bodies(sample_images(), workdir)
+        if not args.peers_only:
+            results = measure(args, store, workdir, bodies)
+        if not args.no_peers:
+            _, label = mnist(DEFAULT_DATA_ROOT, train=False)[0]
+            results["peers"] = measure_peers(args, store, workdir, bodies, int(label))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     chart(results, args.out_dir / "chart.png")

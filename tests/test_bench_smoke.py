@@ -1,11 +1,12 @@
-"""The benchmark and the profiler run and write their tables: a few seconds per step, nothing timed or
-asserted on speed."""
+"""The benchmark (with its peers, bench/peers/) and the profiler run and write their tables: a few seconds
+per step, nothing timed or asserted on speed."""
 
 import json
 import shutil
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from torchserve_runner import REPO
@@ -29,6 +30,21 @@ def test_smoke_benchmark_writes_its_table(tmp_path):
     assert all(row["errors"] == 0 and row["ok"] > 0 for row in results["rows"])
     assert results["in_process_images_per_second"]["1"] > 0
     assert (tmp_path / "chart.png").stat().st_size > 0
+    # The peers: each measured beside the project at c=1 and c=32 without an error, each after answering the
+    # test digit (a 7) once with the handler's answer, and none left running.
+    peers = results["peers"]
+    assert {(row["name"], row["concurrency"]) for row in peers["rows"]} == {
+        (name, concurrency) for name in ("project", "fastapi", "litserve") for concurrency in (1, 32)
+    }
+    assert all(row["errors"] == 0 and row["ok"] > 0 for row in peers["rows"])
+    for name in ("project", "fastapi", "litserve"):
+        assert peers["answers"][name]["correct"], peers["answers"][name]
+        assert peers["answers"][name]["answer"]["digit"] == 7
+    for setup in ("FastAPI + uvicorn", "LitServe", "## Peers"):
+        assert setup in table
+    assert not peers.get("left_running")
+    leftovers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"]) if "bench.peers" in " ".join(p.info["cmdline"] or [])]
+    assert not leftovers
 
 
 @NEEDS_HEY

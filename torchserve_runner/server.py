@@ -8,7 +8,6 @@ another instance. Used alike by the tests, the benchmarks, the soak and the prof
 """
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import psutil
 
 from client.torchserve_api import MnistService, read_keys
+from torchserve_runner.process_tree import family, is_alive, stop_session
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config" / "config.properties"
@@ -32,13 +32,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def _command_line(process: psutil.Process) -> str:
     try:
         return " ".join(process.cmdline())
@@ -49,7 +42,7 @@ def _command_line(process: psutil.Process) -> str:
 def frontend_of(processes: list) -> psutil.Process:
     """TorchServe's Java frontend among `processes` (a TorchServe's family, or a container's); raises
     LookupError unless exactly one is alive."""
-    found = [process for process in processes if _alive(process) and process.name() == "java"]
+    found = [process for process in processes if is_alive(process) and process.name() == "java"]
     if len(found) != 1:
         raise LookupError(f"expected one TorchServe frontend (java), found {len(found)}: {found}")
     return found[0]
@@ -57,7 +50,7 @@ def frontend_of(processes: list) -> psutil.Process:
 
 def workers_of(processes: list) -> list:
     """TorchServe's Python model workers (model_service_worker) among `processes` that are alive, by PID."""
-    found = [process for process in processes if _alive(process) and "model_service_worker" in _command_line(process)]
+    found = [process for process in processes if is_alive(process) and "model_service_worker" in _command_line(process)]
     return sorted(found, key=lambda process: process.pid)
 
 
@@ -159,11 +152,7 @@ class TorchServe:
 
     def processes(self) -> list:
         """The entrypoint script and everything it started that is still alive."""
-        try:
-            root = psutil.Process(self.process.pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
+        return family(self.process)
 
     def frontend(self) -> psutil.Process:
         """The Java frontend; raises LookupError unless exactly one is alive."""
@@ -191,14 +180,5 @@ class TorchServe:
 
     def stop(self) -> None:
         """SIGTERM as Kubernetes or Ctrl-C would send it; then SIGKILL whatever outlived it by 30 s."""
-        if self.process is None:
-            return
-        family = self.processes()
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        _, alive = psutil.wait_procs(family, timeout=30)
-        for process in alive:
-            process.kill()
-        self.process.wait()
+        if self.process is not None:
+            stop_session(self.process, grace_seconds=30)

@@ -1,0 +1,51 @@
+"""What every peer shares with the TorchServe handler: request_pipeline.prepare_request, the committed
+weights (model/loading.py load_model), one torch thread per process, and the handler's JSON answer
+(mnist_handler._prediction: digit + probabilities; an InputError's JSON and status for a refusal).
+
+The handler's modules import each other by bare name, as inside the .mar, so handler/ and model/ go on
+sys.path first, as bench/run_bench.py does for its in-process limit.
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+for folder in (REPO / "model", REPO / "handler", REPO):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+torch.set_num_threads(1)  # as the handler (MNIST_TORCH_THREADS, default 1): scale with processes instead
+
+from mnist_handler import _prediction  # noqa: E402
+from model.loading import load_model  # noqa: E402
+from request_pipeline import MnistRequest, prepare_request  # noqa: E402
+
+__all__ = ["MnistRequest", "answers", "load_model", "prepare"]
+
+
+def prepare(body) -> MnistRequest:
+    """One request body (bytes as TorchServe passes it with decode_input_request=false, or the parsed
+    JSON) -> its MNIST tensors or its refusal."""
+    return prepare_request({"body": body})
+
+
+def answers(model, requests: list) -> list:
+    """One forward pass over every accepted image of `requests` -> [(HTTP status, JSON-able answer)],
+    one per request, shaped as MnistHandler.postprocess shapes them."""
+    accepted = [request.images for request in requests if request.error is None]
+    probabilities = None
+    if accepted:
+        with torch.inference_mode():
+            probabilities = torch.softmax(model(torch.cat(accepted)), dim=1)
+    out, next_image = [], 0
+    for request in requests:
+        if request.error is not None:
+            out.append((request.error.status, request.error.as_json()))
+            continue
+        count = len(request.images)
+        predictions = [_prediction(row) for row in probabilities[next_image : next_image + count]]
+        next_image += count
+        out.append((200, {"predictions": predictions} if request.many else predictions[0]))
+    return out

@@ -1,0 +1,57 @@
+"""LitServe with the project's batching (max_batch_size 8, batch_timeout 5 ms) and 2 inference workers
+(one torch thread each) on the CPU; LitServe's default of one API-server process per worker in front.
+
+    python -m bench.peers.litserve_app --port 8000
+
+LitServe parses the JSON body in its API server; prepare_request gets the parsed dict (TorchServe's
+decode_input_request=true path of the same function).
+"""
+
+import argparse
+
+import litserve as ls
+import torch
+from fastapi import HTTPException
+
+from bench.peers import common
+
+WORKERS = 2
+MAX_BATCH_SIZE = 8
+BATCH_TIMEOUT_S = 0.005
+
+
+class MnistAPI(ls.LitAPI):
+    def setup(self, device):
+        torch.set_num_threads(1)
+        self.model = common.load_model()
+
+    def decode_request(self, request):
+        prepared = common.prepare(request)
+        if prepared.error is not None:
+            raise HTTPException(prepared.error.status, prepared.error.as_json())
+        return prepared
+
+    def batch(self, inputs):
+        return list(inputs)
+
+    def predict(self, requests):
+        return [answer for _, answer in common.answers(self.model, requests)]
+
+    def unbatch(self, output):
+        return output
+
+    def encode_response(self, output):
+        return output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    api = MnistAPI(max_batch_size=MAX_BATCH_SIZE, batch_timeout=BATCH_TIMEOUT_S, api_path="/predictions/mnist")
+    server = ls.LitServer(api, accelerator="cpu", devices=1, workers_per_device=WORKERS, timeout=30)
+    server.run(host="127.0.0.1", port=args.port, generate_client_file=False, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

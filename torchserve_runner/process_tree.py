@@ -1,0 +1,43 @@
+"""A server started in a session of its own, and everything it started: listed, and stopped for sure.
+Used for TorchServe (torchserve_runner.server) and for the benchmark's peer servers (bench/peers)."""
+
+import os
+import signal
+import subprocess
+
+import psutil
+
+
+def family(process: subprocess.Popen) -> list:
+    """The process and every descendant still alive."""
+    try:
+        root = psutil.Process(process.pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def is_alive(process: psutil.Process) -> bool:
+    """Running and not a zombie (a child that ended but was not reaped yet)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def stop_session(process: subprocess.Popen, grace_seconds: float) -> None:
+    """SIGTERM to the process's session (as Kubernetes or Ctrl-C would send it), then SIGKILL to whatever
+    of the family outlived it by `grace_seconds`; returns once the process is reaped."""
+    members = family(process)
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    _, alive = psutil.wait_procs(members, timeout=grace_seconds)
+    for member in alive:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    process.wait()
