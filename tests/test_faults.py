@@ -59,9 +59,10 @@ def test_killed_worker_is_replaced_and_only_its_window_fails(own_server):
 
     print(f"\nworker killed -> replaced and READY in {recovered_at - killed_at:.2f} s; {len(results)} requests")
     # Requests queued for the dead worker are retried elsewhere or get 503; the ones it held at the moment
-    # of death get TorchServe's 507 ("worker died").
+    # of death get TorchServe's "Worker died." answer, a 507 or a 500 depending on where the frontend was
+    # in the exchange (both seen here).
     failures = [(sent, answered, status) for sent, answered, status, _ in results if status != 200]
-    assert all(status in (503, 507) for _, _, status in failures), failures
+    assert all(status in (500, 503, 507) for _, _, status in failures), failures
     # Only requests the death could touch failed: answered after the kill, sent before the recovery.
     assert all(answered >= killed_at and sent <= recovered_at for sent, answered, _ in failures), failures
     after = [(status, digit) for sent, _, status, digit in results if sent > recovered_at]
