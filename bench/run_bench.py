@@ -37,7 +37,7 @@ from PIL import Image, ImageOps  # noqa: E402
 from bench.load import LoadResult, run_hey  # noqa: E402
 from bench.peers.servers import PEERS, answer_matches  # noqa: E402
 from client.images import encode  # noqa: E402
-from torchserve_runner import CONFIG, LOG_CONFIG, REPO, TorchServe, built_model_store  # noqa: E402
+from torchserve_runner import CONFIG, LOG_CONFIG, REPO, TorchServe, built_model_store, serving_config  # noqa: E402
 from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -155,7 +155,7 @@ def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
     return results
 
 
-PROJECT_LABEL = "project: TorchServe, 2 workers, batch 8 / 5 ms"
+PROJECT_LABEL = f"project: TorchServe, 2 workers, batch {serving_config().batch_size} / {serving_config().max_batch_delay_ms} ms"
 PEER_CONCURRENCIES = (1, 32)
 
 

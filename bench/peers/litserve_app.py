@@ -1,4 +1,4 @@
-"""LitServe with the project's batching (max_batch_size 8, batch_timeout 5 ms) and 2 inference workers
+"""LitServe with the project's batching (config/config.properties: batchSize, maxBatchDelay) and 2 inference workers
 (one torch thread each) on the CPU; LitServe's default of one API-server process per worker in front.
 
     python -m bench.peers.litserve_app --port 8000
@@ -14,10 +14,11 @@ import torch
 from fastapi import HTTPException
 
 from bench.peers import common
+from torchserve_runner import serving_config
 
 WORKERS = 2
-MAX_BATCH_SIZE = 8
-BATCH_TIMEOUT_S = 0.005
+MAX_BATCH_SIZE = serving_config().batch_size
+BATCH_TIMEOUT_S = serving_config().max_batch_delay_ms / 1000
 
 
 class MnistAPI(ls.LitAPI):

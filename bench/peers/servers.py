@@ -21,10 +21,11 @@ from pathlib import Path
 
 import requests
 
-from torchserve_runner import REPO, free_port
+from torchserve_runner import REPO, free_port, serving_config
 from torchserve_runner.process_tree import family, is_alive, stop_session
 
 PREDICT_PATH = "/predictions/mnist"
+BATCHING = f"{serving_config().batch_size} / {serving_config().max_batch_delay_ms} ms"  # the project's
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ PEERS = {
     ),
     "litserve": PeerSpec(
         "litserve",
-        "LitServe, 2 workers, batch 8 / 5 ms",
+        f"LitServe, 2 workers, batch {BATCHING}",
         ("bench.peers.litserve_app", "--port", "{port}"),
     ),
 }
