@@ -147,8 +147,8 @@ def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
     suggests (the paper is most of it) is tried first and kept if the marks found are clearly darker (or,
     for light ink, brighter) than the paper around them; otherwise the other polarity is tried too and
     the one whose marks stand out more from their surroundings wins."""
-    factor = math.ceil(max(grey.shape) / ANALYSIS_SIDE)
-    small = _box_reduced(grey, ANALYSIS_SIDE)
+    factor = math.ceil(max(grey.shape) / ANALYSIS_SIDE)  # working pixels per analysis pixel
+    small = _box_reduced(grey, factor)
     guess = _paper_is_light(small[_middle(small.shape)])
     found = _digit_marks(grey, factor, guess)
     if found is None or found.margin < 2 * MIN_CONTRAST:
@@ -172,7 +172,7 @@ def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
     digit = np.where(keep, np.clip((strength - low) / (high - low), 0, 1), 0.0).astype(np.float32)
     if not digit.any():
         return None
-    return _stroke_width_normalised(digit, found, grey.shape) * 255.0
+    return _stroke_width_normalised(digit, found, factor) * 255.0
 
 
 @dataclass
@@ -236,7 +236,7 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool) -> Optional[_Mar
     return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin)
 
 
-def _stroke_width_normalised(digit: np.ndarray, found: _Marks, shape) -> np.ndarray:
+def _stroke_width_normalised(digit: np.ndarray, found: _Marks, factor: int) -> np.ndarray:
     """Strokes far thinner than MNIST's (a ball-point on a large picture) grown by a grey dilation until
     they would be about MNIST_STROKE px wide in the 20 px box; other digits unchanged."""
     mask = found.mask
@@ -249,8 +249,7 @@ def _stroke_width_normalised(digit: np.ndarray, found: _Marks, shape) -> np.ndar
     in_box = width * DIGIT_BOX / length
     if in_box >= THIN_STROKE:
         return digit
-    per_analysis_pixel = math.ceil(max(shape) / ANALYSIS_SIDE)
-    radius = round((MNIST_STROKE - in_box) / 2 * length / DIGIT_BOX * per_analysis_pixel)
+    radius = round((MNIST_STROKE - in_box) / 2 * length / DIGIT_BOX * factor)
     return _max_filter(digit, radius) if radius >= 1 else digit
 
 
@@ -318,11 +317,7 @@ def _components(mask: np.ndarray):
     """8-connected components of a boolean mask, by runs and union-find: (labels 0 = background, 1..n;
     stats (n, 5): top, bottom, left, right (exclusive), area)."""
     height, width = mask.shape
-    padded = np.zeros((height, width + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    steps = np.diff(padded, axis=1)
-    run_rows, run_starts = np.nonzero(steps == 1)
-    _, run_ends = np.nonzero(steps == -1)  # exclusive; same order as the starts (row-major)
+    run_rows, run_starts, run_ends = _runs(mask)
     count = len(run_rows)
     if count == 0:
         return np.zeros(mask.shape, dtype=np.int32), np.zeros((0, 5), dtype=np.int64)
@@ -358,13 +353,7 @@ def _components(mask: np.ndarray):
     np.minimum.at(stats[:, 2], run_label, run_starts)
     np.maximum.at(stats[:, 3], run_label, run_ends)
     np.add.at(stats[:, 4], run_label, run_ends - run_starts)
-    labels = np.zeros(mask.shape, dtype=np.int32)
-    lengths = run_ends - run_starts
-    flat = np.repeat(run_rows * width + run_starts, lengths) + (
-        np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    )
-    labels.flat[flat] = np.repeat(run_label + 1, lengths)
-    return labels, stats
+    return _painted(mask.shape, run_rows, run_starts, run_ends, run_label + 1), stats
 
 
 def _long_runs(ink: np.ndarray) -> np.ndarray:
@@ -380,16 +369,26 @@ def _long_runs(ink: np.ndarray) -> np.ndarray:
 
 def _run_lengths(mask: np.ndarray) -> np.ndarray:
     """For each pixel of the mask, the length of the horizontal run it belongs to (0 off the mask)."""
-    height, width = mask.shape
-    padded = np.zeros((height, width + 2), dtype=np.int8)
+    rows, starts, ends = _runs(mask)
+    return _painted(mask.shape, rows, starts, ends, ends - starts)
+
+
+def _runs(mask: np.ndarray) -> tuple:
+    """The horizontal runs of a boolean mask, row-major: (rows, starts, ends (exclusive))."""
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
     steps = np.diff(padded, axis=1)
     rows, starts = np.nonzero(steps == 1)
-    _, ends = np.nonzero(steps == -1)
+    _, ends = np.nonzero(steps == -1)  # same order as the starts
+    return rows, starts, ends
+
+
+def _painted(shape, rows, starts, ends, values) -> np.ndarray:
+    """An int32 array of `shape`, 0 but on the runs, each run painted with its value."""
     lengths = ends - starts
-    out = np.zeros(mask.shape, dtype=np.int32)
-    flat = np.repeat(rows * width + starts, lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
-    out.flat[flat] = np.repeat(lengths, lengths)
+    out = np.zeros(shape, dtype=np.int32)
+    flat = np.repeat(rows * shape[1] + starts, lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    out.flat[flat] = np.repeat(values, lengths)
     return out
 
 
@@ -406,8 +405,8 @@ def _otsu(values: np.ndarray) -> float:
     return float(centres[int(np.argmax(between[:-1]))])
 
 
-def _box_reduced(values: np.ndarray, side: int) -> np.ndarray:
-    factor = math.ceil(max(values.shape) / side)
+def _box_reduced(values: np.ndarray, factor: int) -> np.ndarray:
+    """The mean of each factor x factor block."""
     if factor <= 1:
         return values
     return np.asarray(Image.fromarray(values.astype(np.float32), "F").reduce(factor), dtype=np.float32)
@@ -427,15 +426,9 @@ def _enlarged(values: np.ndarray, factor: int, shape) -> np.ndarray:
     """A block-reduced array back at `shape`, smoothly (bilinear)."""
     if factor <= 1:
         return values
-    full = (values.shape[0] * factor, values.shape[1] * factor)
-    return _upsampled(values, full)[: shape[0], : shape[1]]
-
-
-def _upsampled(values: np.ndarray, shape) -> np.ndarray:
-    if values.shape == tuple(shape):
-        return values
-    image = Image.fromarray(values.astype(np.float32), "F").resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.float32)
+    full = (values.shape[1] * factor, values.shape[0] * factor)  # PIL's (width, height)
+    image = Image.fromarray(values.astype(np.float32), "F").resize(full, Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.float32)[: shape[0], : shape[1]]
 
 
 def _max_filter(values: np.ndarray, radius: int) -> np.ndarray:
