@@ -105,19 +105,11 @@ class MnistHandler(BaseHandler):
     @timed
     def postprocess(self, data):
         requests, probabilities = data
-        answers = []
-        next_image = 0
         for index, request in enumerate(requests):
             self.context.set_response_content_type(index, "application/json")
             if request.error is not None:
                 self._refuse(index, request.error)
-                answers.append(json.dumps(request.error.as_json()))
-                continue
-            count = len(request.images)
-            predictions = [_prediction(row) for row in probabilities[next_image : next_image + count]]
-            next_image += count
-            answers.append(json.dumps({"predictions": predictions} if request.many else predictions[0]))
-        return answers
+        return [json.dumps(answer) for answer in answers(requests, probabilities)]
 
     def _refuse(self, index: int, error: InputError) -> None:
         request_id = self.context.get_request_id(index) or ""
@@ -156,6 +148,21 @@ def _no_explanations() -> InvalidInput:
     return InvalidInput(
         "this model gives no explanations: send the image to /predictions/mnist for the digit and its probabilities"
     )
+
+
+def answers(requests: list, probabilities: torch.Tensor) -> list:
+    """Each request's JSON answer: its refusal, its digit, or {"predictions": [...]} for an instances
+    request, with `probabilities` holding the rows of every accepted image of the batch, in order."""
+    out, next_image = [], 0
+    for request in requests:
+        if request.error is not None:
+            out.append(request.error.as_json())
+            continue
+        count = len(request.images)
+        predictions = [_prediction(row) for row in probabilities[next_image : next_image + count]]
+        next_image += count
+        out.append({"predictions": predictions} if request.many else predictions[0])
+    return out
 
 
 def _prediction(probabilities: torch.Tensor) -> dict:

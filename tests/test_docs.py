@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from mnist_handler import _prediction
+from mnist_handler import answers
 from model.loading import load_model
 from request_pipeline import prepare_request
 from tests.conftest import SEVEN_PNG
@@ -23,7 +23,7 @@ def test_the_sample_response_is_the_committed_model_s_answer_for_seven_png():
     prepared = prepare_request({"body": SEVEN_PNG})
     with torch.inference_mode():
         probabilities = torch.softmax(load_model()(prepared.images), dim=1)[0]
-    expected = _prediction(probabilities)
+    (expected,) = answers([prepared], probabilities.unsqueeze(0))
     stated = json.loads(sample)
     assert stated["digit"] == expected["digit"]
     assert stated["probabilities"] == pytest.approx(expected["probabilities"], abs=2e-6)

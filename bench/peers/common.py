@@ -1,6 +1,6 @@
 """What every peer shares with the TorchServe handler: request_pipeline.prepare_request, the committed
 weights (model/loading.py load_model), one torch thread per process, and the handler's JSON answer
-(mnist_handler._prediction: digit + probabilities; an InputError's JSON and status for a refusal).
+(mnist_handler.answers: digit + probabilities; an InputError's JSON and status for a refusal).
 
 The handler's modules import each other by bare name, as inside the .mar, so handler/ and model/ go on
 sys.path first, as bench/run_bench.py does for its in-process limit.
@@ -18,7 +18,7 @@ for folder in (REPO / "model", REPO / "handler", REPO):
 
 torch.set_num_threads(1)  # as the handler (MNIST_TORCH_THREADS, default 1): scale with processes instead
 
-from mnist_handler import _prediction  # noqa: E402
+from mnist_handler import answers as handler_answers  # noqa: E402
 from model.loading import load_model  # noqa: E402
 from request_pipeline import MnistRequest, prepare_request  # noqa: E402
 
@@ -32,20 +32,12 @@ def prepare(body) -> MnistRequest:
 
 
 def answers(model, requests: list) -> list:
-    """One forward pass over every accepted image of `requests` -> [(HTTP status, JSON-able answer)],
-    one per request, shaped as MnistHandler.postprocess shapes them."""
+    """One forward pass (the eager model) over every accepted image of `requests` -> [(HTTP status, JSON-able
+    answer)], one per request, the answers as the handler words them (mnist_handler.answers)."""
     accepted = [request.images for request in requests if request.error is None]
     probabilities = None
     if accepted:
         with torch.inference_mode():
             probabilities = torch.softmax(model(torch.cat(accepted)), dim=1)
-    out, next_image = [], 0
-    for request in requests:
-        if request.error is not None:
-            out.append((request.error.status, request.error.as_json()))
-            continue
-        count = len(request.images)
-        predictions = [_prediction(row) for row in probabilities[next_image : next_image + count]]
-        next_image += count
-        out.append((200, {"predictions": predictions} if request.many else predictions[0]))
-    return out
+    statuses = [200 if request.error is None else request.error.status for request in requests]
+    return list(zip(statuses, handler_answers(requests, probabilities)))
