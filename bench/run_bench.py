@@ -14,6 +14,7 @@ measured in alternating rounds with the project (project, FastAPI, LitServe, pro
 
 import argparse
 import base64
+import functools
 import json
 import multiprocessing
 import os
@@ -42,16 +43,22 @@ from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 DEFAULTS_CONFIG = REPO / "bench" / "torchserve_defaults.properties"
-WORKERS = 2  # config/config.properties: default_workers_per_model
-BATCH_SIZE = 8  # config/config.properties: batchSize
+WORKERS = serving_config().workers
+BATCH_SIZE = serving_config().batch_size
 # Requests in flight for the multi-image rows: enough to fill a batch in each worker. With fewer (c=8),
 # the frontend puts all 8 requests into one worker's batch while the other idles (bench/README.md).
 BATCHED_CONCURRENCY = WORKERS * BATCH_SIZE
 
 
+@functools.cache
+def sample_digit() -> tuple:
+    """The first MNIST test digit, (PIL image, label): what every payload of the bench shows."""
+    return mnist(DEFAULT_DATA_ROOT, train=False)[0]
+
+
 def sample_images() -> dict:
     """The payloads: an MNIST 28x28 PNG, and the same digit as a 280x280 RGB picture, dark on white."""
-    digit, _ = mnist(DEFAULT_DATA_ROOT, train=False)[0]
+    digit, _ = sample_digit()
     photo = ImageOps.invert(digit).resize((280, 280), Image.Resampling.BICUBIC).convert("RGB")
     return {"mnist_28": encode(digit), "photo_280": encode(photo)}
 
@@ -155,7 +162,7 @@ def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
     return results
 
 
-PROJECT_LABEL = f"project: TorchServe, 2 workers, batch {serving_config().batch_size} / {serving_config().max_batch_delay_ms} ms"
+PROJECT_LABEL = f"project: TorchServe, {WORKERS} workers, batch {BATCH_SIZE} / {serving_config().max_batch_delay_ms} ms"
 PEER_CONCURRENCIES = (1, 32)
 
 
@@ -368,7 +375,7 @@ def main() -> None:
         if not args.peers_only:
             results = measure(args, store, workdir, bodies)
         if not args.no_peers:
-            _, label = mnist(DEFAULT_DATA_ROOT, train=False)[0]
+            _, label = sample_digit()
             results["peers"] = measure_peers(args, store, workdir, bodies, int(label))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")

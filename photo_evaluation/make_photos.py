@@ -12,13 +12,14 @@ The evaluator (photo_evaluation.evaluate_photos) generates them in memory with `
 """
 
 import argparse
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from client.images import encode
 
 DEFAULT_N = 200
 DEFAULT_SEED = 2026
@@ -131,12 +132,6 @@ def noise(page: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarra
 
 def to_image(page: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(page, 0, 255).round().astype(np.uint8), "RGB")
-
-
-def encode(image: Image.Image, format: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=format, **options)
-    return buffer.getvalue()
 
 
 def jpeg(image: Image.Image, quality: int) -> tuple:
