@@ -7,6 +7,8 @@ what is none of them, in under a minute; `make test` runs everything.
 """
 
 import importlib
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 import requests
 
 from client.torchserve_api import read_keys
-from torchserve_runner import TorchServe, built_model_store, serving_config
+from torchserve_runner import REPO, TorchServe, built_model_store, serving_config
 from training.data import DEFAULT_DATA_ROOT, mnist
 
 # The handler imports the model module by its bare name (the .mar is unpacked flat), the rest of the repo
@@ -85,6 +87,15 @@ def predict(torchserve, keys):
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {keys['inference']}"
     return lambda **body: session.post(url, timeout=60, **body)
+
+
+def run_probe(server: TorchServe, *args, cwd=None, environment=None) -> subprocess.CompletedProcess:
+    """scripts/model_ready.py against `server`, as the image runs it (python3 -I, from the directory holding
+    key_file.json unless `cwd` says otherwise), in `environment` (default: this process's)."""
+    env = {**(os.environ if environment is None else environment),
+           "MANAGEMENT_URL": server.management_url, "INFERENCE_URL": server.inference_url}
+    probe = REPO / "scripts" / "model_ready.py"
+    return subprocess.run([sys.executable, "-I", str(probe), *args], env=env, cwd=cwd or server.workdir, capture_output=True, text=True)
 
 
 def assert_healthy(torchserve, predict):

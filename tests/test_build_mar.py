@@ -6,6 +6,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from torchserve_runner import build_mar, copy_build_inputs
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "handler"
@@ -26,22 +28,21 @@ def test_archive_holds_model_weights_and_handler_and_rebuilds(tmp_path):
     assert manifest["model"]["modelFile"] == "mnist_cnn.py"
 
 
-def test_missing_weights_are_named(tmp_path):
+@pytest.mark.parametrize(
+    "break_weights, message",
+    [
+        pytest.param(lambda weights: weights.unlink(), "missing model/mnist_cnn.pt", id="missing"),
+        # The ONNX export loads the weights at build time: weights that do not load make no archive.
+        pytest.param(lambda weights: weights.write_bytes(b"these are not weights"),
+                     "exporting model/mnist_cnn.pt to ONNX failed", id="not-loadable"),
+    ],
+)
+def test_unusable_weights_stop_the_build_and_are_named(tmp_path, break_weights, message):
     checkout = copy_build_inputs(tmp_path / "checkout")
-    (checkout / "model" / "mnist_cnn.pt").unlink()
+    break_weights(checkout / "model" / "mnist_cnn.pt")
     result = build_mar(tmp_path / "out", checkout)
     assert result.returncode != 0
-    assert "missing model/mnist_cnn.pt" in result.stderr
-    assert not (tmp_path / "out").exists()
-
-
-def test_weights_that_do_not_export_stop_the_build(tmp_path):
-    """The ONNX export loads the weights at build time: weights that do not load make no archive."""
-    checkout = copy_build_inputs(tmp_path / "checkout")
-    (checkout / "model" / "mnist_cnn.pt").write_bytes(b"these are not weights")
-    result = build_mar(tmp_path / "out", checkout)
-    assert result.returncode != 0
-    assert "exporting model/mnist_cnn.pt to ONNX failed" in result.stderr
+    assert message in result.stderr
     assert not (tmp_path / "out").exists()
 
 

@@ -1,20 +1,17 @@
 """The container's start-up path, run here: its entrypoint script with the same arguments and config,
 and the probe the HEALTHCHECK and the Kubernetes probes run."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import psutil
 import pytest
 
-from torchserve_runner import REPO, TorchServe
+from tests.conftest import run_probe
+from torchserve_runner import TorchServe
 
 pytestmark = pytest.mark.server
 
-PROBE = REPO / "scripts" / "model_ready.py"
 # As k8s/deployment.yaml sets them: token auth off inside the pod.
 POD_ENV = {"TS_DISABLE_TOKEN_AUTHORIZATION": "true"}
 
@@ -31,11 +28,6 @@ def read_only_store(model_store, tmp_path):
     store.chmod(0o755)
 
 
-def probe(server: TorchServe, *args, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MANAGEMENT_URL": server.management_url, "INFERENCE_URL": server.inference_url}
-    return subprocess.run([sys.executable, "-I", str(PROBE), *args], env=env, cwd=cwd or server.workdir, capture_output=True, text=True)
-
-
 def start_as_container(tmp_path, store, **env) -> TorchServe:
     # TorchServe is started through scripts/torchserve_foreground.sh, the image's ENTRYPOINT, every time.
     return TorchServe(tmp_path / "pod", store, extra_env={**POD_ENV, **env}).start()
@@ -44,18 +36,18 @@ def start_as_container(tmp_path, store, **env) -> TorchServe:
 def test_probe_passes_only_while_a_worker_is_ready(tmp_path, read_only_store):
     server = start_as_container(tmp_path, read_only_store)
     try:
-        assert probe(server).returncode == 1  # at start nothing listens yet
+        assert run_probe(server).returncode == 1  # at start nothing listens yet
         server.wait_until_ready(min_workers=2)
-        assert probe(server).returncode == 0
+        assert run_probe(server).returncode == 0
 
         # No worker left: the frontend is up and /ping healthy, but nothing can predict.
         server.client().scale_workers(0)
-        assert probe(server, "--frontend").returncode == 0
-        not_ready = probe(server)
+        assert run_probe(server, "--frontend").returncode == 0
+        not_ready = run_probe(server)
         assert not_ready.returncode == 1 and "no worker READY" in not_ready.stderr
 
         server.client().scale_workers(2)
-        assert probe(server).returncode == 0
+        assert run_probe(server).returncode == 0
     finally:
         server.stop()
 
@@ -82,7 +74,7 @@ def test_probe_stays_ready_while_a_killed_worker_is_replaced(tmp_path, read_only
                 assert time.monotonic() < deadline, f"the killed worker {victim} is still listed READY"
                 time.sleep(0.05)
             if ready == 1:
-                result = probe(server)
+                result = run_probe(server)
                 if client.ready_workers() == 1:  # still one of two READY: the probe saw that state
                     observed = result
                     break
@@ -95,8 +87,8 @@ def test_probe_stays_ready_while_a_killed_worker_is_replaced(tmp_path, read_only
 
 
 def test_probe_uses_the_token_when_token_auth_is_on(torchserve, tmp_path):
-    assert probe(torchserve).returncode == 0  # key_file.json in the working directory, as in the image
-    refused = probe(torchserve, cwd=tmp_path)  # no key file: TorchServe refuses
+    assert run_probe(torchserve).returncode == 0  # key_file.json in the working directory, as in the image
+    refused = run_probe(torchserve, cwd=tmp_path)  # no key file: TorchServe refuses
     assert refused.returncode == 1 and "400" in refused.stderr
 
 

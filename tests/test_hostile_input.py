@@ -9,18 +9,16 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
-
-from request_pipeline import prepare_request
-import requests
-
 from input_errors import MAX_MESSAGE_CHARS
+from PIL import Image
+from request_pipeline import prepare_request
+
 from client.images import encode
 from tests.conftest import SEVEN_PNG, assert_healthy
 from tests.hostile_images import (
@@ -33,6 +31,7 @@ from tests.hostile_images import (
     payload,
     tiff_seven_then_bomb,
 )
+from torchserve_runner.process_tree import peak_rss_bytes
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -125,12 +124,6 @@ def test_only_the_first_page_of_a_tiff_is_decoded():
 @pytest.mark.parametrize("name", UNUSUAL_SEVENS)
 def test_unusual_images_are_prepared(name):
     assert prepare_request({"body": payload(name)}).error is None
-
-
-def peak_rss_bytes(pid: int) -> int:
-    """The process's peak resident memory so far (Linux's VmHWM), which a decoded bomb would raise."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) * 1024
 
 
 def test_through_http_bombs_get_their_4xx_and_worker_memory_stays_flat(torchserve, predict):

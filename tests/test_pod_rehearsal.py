@@ -19,6 +19,7 @@ from tests.conftest import SEVEN_PNG
 from tests.kube_pod import KubePod
 from tests.request_bodies import B64_SEVEN, BAD_BODIES, INPUT_FORMS
 from torchserve_runner import REPO, frontend_of, workers_of
+from torchserve_runner.process_tree import peak_rss_bytes
 
 pytestmark = [
     pytest.mark.container,
@@ -166,16 +167,12 @@ def test_memory_of_frontend_and_workers_under_load_fits_the_limit(pod, resources
     workers = workers_of(family)
     assert len(workers) == 2
     assert {"-Xmx256m", "-XX:MaxDirectMemorySize=256m"} <= set(frontend.cmdline())  # config.properties' vmargs
-    peaks = {"frontend": peak_mib(frontend.pid), **{f"worker {i + 1}": peak_mib(w.pid) for i, w in enumerate(workers)}}
+    peaks = {"frontend": peak_rss_bytes(frontend.pid) / 2**20,
+             **{f"worker {i + 1}": peak_rss_bytes(w.pid) / 2**20 for i, w in enumerate(workers)}}
     print("\npeak RSS in the image after 400 requests (a quarter of them 64-image batches): "
           + ", ".join(f"{name} {mib:.0f} MiB" for name, mib in peaks.items()))
     limit = pod.pod.containers["torchserve"]["resources"]["limits"]["memory"]
     assert sum(peaks.values()) < int(limit.removesuffix("Mi").removesuffix("Gi")) * (1024 if limit.endswith("Gi") else 1)
-
-
-def peak_mib(pid: int) -> float:
-    status = open(f"/proc/{pid}/status").read()
-    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024
 
 
 def test_the_image_healthcheck_passes(pod):

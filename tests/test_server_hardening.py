@@ -7,7 +7,6 @@ import os
 import socketserver
 import stat
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,11 +16,11 @@ import pytest
 import requests
 
 from client.torchserve_api import read_keys
+from tests.conftest import run_probe
 from torchserve_runner import CONFIG, CONTAINER_ENTRYPOINT, LOG_CONFIG, REPO, TorchServe
 
 pytestmark = pytest.mark.server
 
-PROBE = REPO / "scripts" / "model_ready.py"
 SCALE_WORKERS = REPO / "scripts" / "scale_workers.sh"
 ARCHIVER = REPO / ".venv" / "bin" / "torch-model-archiver"
 ONE_WORKER = {"TS_DEFAULT_WORKERS_PER_MODEL": "1"}
@@ -227,12 +226,8 @@ def test_probe_never_hands_the_key_to_a_proxy(torchserve, tmp_path):
         proxy = f"http://127.0.0.1:{listener.server_address[1]}"
         env = {name: value for name, value in os.environ.items() if name.lower() not in ("no_proxy", "http_proxy", "https_proxy", "all_proxy")}
         env.update({name: proxy for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")})
-        env.update(MANAGEMENT_URL=torchserve.management_url, INFERENCE_URL=torchserve.inference_url)
         for args in ([], ["--frontend"]):
-            # As the image runs it: python3 -I, from the directory holding key_file.json (token auth on here).
-            result = subprocess.run(
-                [sys.executable, "-I", str(PROBE), *args], cwd=torchserve.workdir, env=env, capture_output=True, text=True
-            )
+            result = run_probe(torchserve, *args, environment=env)  # token auth on here: the key file is read
             assert result.returncode == 0, result.stderr
         assert listener.received == []
     finally:

@@ -4,6 +4,7 @@ Used for TorchServe (torchserve_runner.server) and for the benchmark's peer serv
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import psutil
 
@@ -23,6 +24,12 @@ def is_alive(process: psutil.Process) -> bool:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The process's peak resident memory so far (Linux's VmHWM in /proc/<pid>/status; psutil has no peak)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) * 1024
 
 
 def stop_session(process: subprocess.Popen, grace_seconds: float) -> None:
