@@ -1,8 +1,8 @@
 """Benchmark the MNIST service on this machine, against its own limits, in one run (127.0.0.1 only).
 
-    python -m bench.run_bench            # full run, ~6 minutes: writes bench/results/ and prints the table
+    python -m bench.run_bench            # full run, ~11 minutes: writes bench/results/ and prints the table
     python -m bench.run_bench --smoke    # a few seconds per step: checks the benchmark itself works
-    python -m bench.run_bench --peers-only   # only the peer comparison (~4 min); the other rows of
+    python -m bench.run_bench --peers-only   # only the peer comparison (~8 min); the other rows of
                                              # results.json are kept and the table and chart rewritten
 
 It starts TorchServe with the project's config (and once with TorchServe's defaults), drives load with
@@ -77,29 +77,37 @@ def write_bodies(images: dict, folder: Path) -> dict:
 
 
 def in_process_worker(args) -> int:
-    """Images through the handler's own preparation + forward in `seconds`, with one torch thread."""
-    png, per_forward, seconds = args
+    """Images through the handler's own preparation and forward pass (its ONNX Runtime session, one thread)
+    in `seconds`: what a worker could do with no HTTP and no worker protocol."""
+    png, onnx_path, per_forward, seconds = args
     # The handler's modules import each other by bare name, as inside the .mar.
     sys.path[:0] = [str(REPO / "handler"), str(REPO / "model")]
     torch.set_num_threads(1)
+    from mnist_handler import ONNX_INPUT, ONNX_OUTPUT, onnx_session
     from request_pipeline import prepare_request
-    from model.loading import load_model
 
-    model = load_model()
+    session = onnx_session(onnx_path)
     done = 0
     deadline = time.monotonic() + seconds
-    with torch.inference_mode():
-        while time.monotonic() < deadline:
-            batch = torch.cat([prepare_request({"body": png}).images for _ in range(per_forward)])
-            torch.softmax(model(batch), dim=1)
-            done += per_forward
+    while time.monotonic() < deadline:
+        batch = torch.cat([prepare_request({"body": png}).images for _ in range(per_forward)]).numpy()
+        (logits,) = session.run([ONNX_OUTPUT], {ONNX_INPUT: batch})
+        torch.softmax(torch.from_numpy(logits), dim=1)
+        done += per_forward
     return done
 
 
-def in_process_limit(png: bytes, per_forward: int, seconds: float) -> float:
+def in_process_limit(png: bytes, onnx_path: Path, per_forward: int, seconds: float) -> float:
     with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
-        counts = pool.map(in_process_worker, [(png, per_forward, seconds)] * WORKERS)
+        counts = pool.map(in_process_worker, [(png, str(onnx_path), per_forward, seconds)] * WORKERS)
     return sum(counts) / seconds
+
+
+def served_graph(model_store: Path, folder: Path) -> Path:
+    """The ONNX graph inside the built archive: the in-process limit runs exactly what the workers run."""
+    with zipfile.ZipFile(model_store / "mnist.mar") as archive:
+        (graph,) = [name for name in archive.namelist() if name.endswith(".onnx")]
+        return Path(archive.extract(graph, folder))
 
 
 def start(
@@ -154,16 +162,16 @@ def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
     finally:
         server.stop()
 
-    png = sample_images()["mnist_28"]
+    png, graph = sample_images()["mnist_28"], served_graph(model_store, workdir)
     results["in_process_images_per_second"] = {
-        str(n): in_process_limit(png, n, seconds) for n in ((1,) if args.smoke else (1, 64))
+        str(n): in_process_limit(png, graph, n, seconds) for n in ((1,) if args.smoke else (1, 64))
     }
     print(f"in-process limit ({WORKERS} processes x 1 thread): {results['in_process_images_per_second']}", flush=True)
     return results
 
 
 PROJECT_LABEL = f"project: TorchServe, {WORKERS} workers, batch {BATCH_SIZE} / {serving_config().max_batch_delay_ms} ms"
-PEER_CONCURRENCIES = (1, 32)
+PEER_CONCURRENCIES = (1, 8, 32, 64)
 
 
 def machine_load(seconds: float = 2) -> dict:
@@ -259,6 +267,8 @@ def markdown(results: dict) -> str:
         ]
     if results.get("peers"):
         lines += peers_markdown(results["peers"])
+    if results.get("rows") and results.get("peers"):
+        lines += targets_markdown(results)
     lines += ["![throughput and p99 against concurrency; the peers beside the project](chart.png)", ""]
     return "\n".join(lines)
 
@@ -301,10 +311,37 @@ def peers_markdown(peers: dict) -> list:
     return [*lines, ""]
 
 
+def targets_markdown(results: dict) -> list:
+    """Issue #12's targets, each with this run's figure and whether it is met (reported, never asserted)."""
+    peers = results["peers"]["rows"]
+    project = {row["concurrency"]: row for row in peers if row["name"] == "project"}
+    others = [row for row in peers if row["name"] != "project"]
+    busiest = max((row for row in others if row["concurrency"] == 32), key=lambda row: row["requests_per_second"])
+    quickest = min((row for row in others if row["concurrency"] == 1), key=lambda row: row["p50_ms"])
+    batched = max((row for row in results["rows"] if row["images_per_request"] > 1), key=lambda row: row["images_per_second"])
+    limit = max(results["in_process_images_per_second"].values())
+    c32, c1 = project[32], project[1]
+    figures = [
+        ("c=32: >= 2x the best peer's req/s, p99 <= 30 ms",
+         f"{c32['requests_per_second'] / busiest['requests_per_second']:.2f}x {busiest['name']}, p99 {c32['p99_ms']:.1f} ms",
+         c32["requests_per_second"] >= 2 * busiest["requests_per_second"] and c32["p99_ms"] <= 30),
+        ("c=1: p50 <= 1.2x the best peer's",
+         f"{c1['p50_ms']:.1f} ms = {c1['p50_ms'] / quickest['p50_ms']:.2f}x {quickest['name']} ({quickest['p50_ms']:.1f} ms)",
+         c1["p50_ms"] <= 1.2 * quickest["p50_ms"]),
+        ("batched: >= 5,000 images/s", f"{batched['images_per_second']:,.0f} images/s ({batched['setup']})",
+         batched["images_per_second"] >= 5000),
+        ("batched: >= 60 % of the in-process limit", f"{batched['images_per_second'] / limit:.0%} of {limit:,.0f} images/s",
+         batched["images_per_second"] >= 0.6 * limit),
+    ]
+    lines = ["## Targets (issue #12)", "", "| target | this run | met |", "|---|---|---|"]
+    lines += [f"| {target} | {figure} | {'yes' if met else 'no'} |" for target, figure, met in figures]
+    return [*lines, ""]
+
+
 def chart(results: dict, path: Path) -> None:
     single = [r for r in results.get("rows", []) if r["setup"] == "project: 28x28 PNG"]
     peers = results.get("peers")
-    panels = bool(single) + bool(peers)
+    panels = bool(single) + 2 * bool(peers)
     figure, axes = plt.subplots(1, panels, figsize=(7 * panels, 4), squeeze=False)
     axes = list(axes[0])
     if single:
@@ -323,34 +360,28 @@ def chart(results: dict, path: Path) -> None:
         more_lines, more_labels = latency_axes.get_legend_handles_labels()
         throughput_axes.legend(lines + more_lines, labels + more_labels, fontsize=8, loc="upper left")
     if peers:
-        peer_chart(axes.pop(0), peers)
+        peer_chart(axes.pop(0), axes.pop(0), peers)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
-def peer_chart(axes, peers: dict) -> None:
-    """req/s bars per concurrency for each setup, each labelled with its p50 / p99 (medians over the rounds) and
-    a peer's with its req/s as a multiple of the project's."""
-    names = list(dict.fromkeys(row["name"] for row in peers["rows"]))
-    concurrencies = sorted({row["concurrency"] for row in peers["rows"]})
-    width = 0.8 / len(names)
-    project = {row["concurrency"]: row for row in peers["rows"] if row["name"] == "project"}
-    for index, name in enumerate(names):
-        rows = {row["concurrency"]: row for row in peers["rows"] if row["name"] == name}
-        positions = [c_index + (index - (len(names) - 1) / 2) * width for c_index in range(len(concurrencies))]
-        heights = [rows[c]["requests_per_second"] if c in rows else 0 for c in concurrencies]
-        bars = axes.bar(positions, heights, width, label=name)
-        for bar, c in zip(bars, concurrencies):
-            if c in rows:
-                text = f"p50 {rows[c]['p50_ms']:.0f}\np99 {rows[c]['p99_ms']:.0f} ms"
-                if name != "project" and c in project:
-                    text = f"{rows[c]['requests_per_second'] / project[c]['requests_per_second']:.2f}x req/s\n" + text
-                axes.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=7)
-    axes.set_xticks(range(len(concurrencies)), [f"c={c}" for c in concurrencies])
-    axes.set(ylabel="requests/s (median)", title=f"peers, same model and pipeline, medians of {peers['rounds']} rounds")
-    axes.margins(y=0.2)
-    axes.legend(fontsize=8, loc="upper left")
+def peer_chart(throughput_axes, latency_axes, peers: dict) -> None:
+    """Each setup's req/s, and its p50 (solid) and p99 (dashed), against concurrency: medians over the rounds."""
+    for index, name in enumerate(dict.fromkeys(row["name"] for row in peers["rows"])):
+        rows = sorted((row for row in peers["rows"] if row["name"] == name), key=lambda row: row["concurrency"])
+        concurrency = [row["concurrency"] for row in rows]
+        colour = f"C{index}"
+        throughput_axes.plot(concurrency, [row["requests_per_second"] for row in rows], "o-", color=colour, label=name)
+        latency_axes.plot(concurrency, [row["p50_ms"] for row in rows], "o-", color=colour, label=f"{name} p50")
+        latency_axes.plot(concurrency, [row["p99_ms"] for row in rows], "s--", color=colour, label=f"{name} p99")
+    ticks = list(PEER_CONCURRENCIES)
+    title = f"same model and pipeline, medians of {peers['rounds']} alternating rounds"
+    throughput_axes.set(xscale="log", xticks=ticks, xticklabels=ticks, xlabel="concurrency", ylabel="requests/s", title=title)
+    latency_axes.set(xscale="log", yscale="log", xticks=ticks, xticklabels=ticks, xlabel="concurrency", ylabel="latency (ms)",
+                     title="p50 (solid) and p99 (dashed)")
+    throughput_axes.legend(fontsize=8, loc="upper left")
+    latency_axes.legend(fontsize=7, loc="upper left", ncol=2)
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ class MnistHandler(BaseHandler):
             # BaseHandler loads the eager model from mnist_cnn.py and mnist_cnn.pt (so weights that do not
             # load still stop the worker here); ONNX Runtime then serves the same weights' ONNX export.
             super().initialize(context)
-            self.session = _onnx_session(os.path.join(context.system_properties.get("model_dir"), ONNX_FILE))
+            self.session = onnx_session(os.path.join(context.system_properties.get("model_dir"), ONNX_FILE))
         except Exception as error:  # e.g. corrupt weights surface as "IndexError: pop from empty list"
             raise RuntimeError(
                 f"the MNIST model could not be loaded from its archive ({type(error).__name__}: {error}); "
@@ -120,7 +120,7 @@ class MnistHandler(BaseHandler):
         self.refusals.add_or_update(1, [dimensions.get(name, "") for name in self.refusals.dimension_names], request_id)
 
 
-def _onnx_session(path: str) -> onnxruntime.InferenceSession:
+def onnx_session(path: str) -> onnxruntime.InferenceSession:
     """The worker's one session: CPU, TORCH_THREADS intra-op threads, one inter-op thread, sequential."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no {os.path.basename(path)} in the archive")

@@ -30,18 +30,21 @@ def test_smoke_benchmark_writes_its_table(tmp_path):
     assert all(row["errors"] == 0 and row["ok"] > 0 for row in results["rows"])
     assert results["in_process_images_per_second"]["1"] > 0
     assert (tmp_path / "chart.png").stat().st_size > 0
-    # The peers: each measured beside the project at c=1 and c=32 without an error, each after answering the
+    # The peers: each measured beside the project at c=1 to 64 without an error, each after answering the
     # test digit (a 7) once with the handler's answer, and none left running.
     peers = results["peers"]
     assert {(row["name"], row["concurrency"]) for row in peers["rows"]} == {
-        (name, concurrency) for name in ("project", "fastapi", "litserve") for concurrency in (1, 32)
+        (name, concurrency) for name in ("project", "fastapi", "litserve") for concurrency in (1, 8, 32, 64)
     }
     assert all(row["errors"] == 0 and row["ok"] > 0 for row in peers["rows"])
     for name in ("project", "fastapi", "litserve"):
         assert peers["answers"][name]["correct"], peers["answers"][name]
         assert peers["answers"][name]["answer"]["digit"] == 7
-    for setup in ("FastAPI + uvicorn", "LitServe", "## Peers"):
+    for setup in ("FastAPI + uvicorn", "LitServe", "## Peers", "## Targets (issue #12)"):
         assert setup in table
+    # the targets are reported from this run's figures, each with a verdict
+    targets = table.split("## Targets (issue #12)")[1]
+    assert targets.count("| yes |") + targets.count("| no |") == 4
     assert not peers.get("left_running")
     leftovers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"]) if "bench.peers" in " ".join(p.info["cmdline"] or [])]
     assert not leftovers
