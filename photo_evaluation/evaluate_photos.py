@@ -29,7 +29,7 @@ for _path in (REPO / "model", REPO / "handler", REPO):
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from model.loading import load_model  # noqa: E402
+from model.loading import WEIGHTS, load_model  # noqa: E402
 from photo_evaluation.make_photos import CLEAN, CONDITIONS, DEFAULT_N, DEFAULT_SEED, Photo, mnist_test_digits, pictures  # noqa: E402
 from request_pipeline import prepare_request  # noqa: E402
 
@@ -112,6 +112,16 @@ def contact_sheet(failures: Sequence[Outcome], path: Path, cell: int = 120, colu
     sheet.save(path)
 
 
+def held_out_digits(count: int):
+    """The training digits a recipe experiment with --val-size `count` never trained on, as (image, label)."""
+    from torch.utils.data import Subset
+
+    from training.data import DEFAULT_DATA_ROOT, mnist
+    from training.train import held_out_indices
+
+    return Subset(mnist(DEFAULT_DATA_ROOT, train=True), held_out_indices(count))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=DEFAULT_N, help="pictures per condition")
@@ -120,6 +130,10 @@ def main(argv=None) -> None:
     parser.add_argument("--conditions", nargs="*", choices=list(CONDITIONS), default=None)
     parser.add_argument("--title", default="", help="heading of the table in accuracy.md")
     parser.add_argument("--baseline", action="store_true", help="measure the preprocessing before issue #11")
+    parser.add_argument("--weights", type=Path, default=WEIGHTS, help="the state_dict to read with (a recipe experiment's)")
+    parser.add_argument("--held-out", type=int, default=0, metavar="N",
+                        help="make the pictures from the N training images `training.train --val-size N` holds out "
+                             "instead of the test digits: judges a recipe without reading the test set")
     args = parser.parse_args(argv)
     if args.baseline:
         import request_pipeline
@@ -129,9 +143,11 @@ def main(argv=None) -> None:
         request_pipeline.to_mnist_tensor = baseline_preprocessing.to_mnist_tensor
 
     torch.set_num_threads(1)
-    outcomes = run(pictures(args.n, args.conditions, digits=mnist_test_digits(), seed=args.seed))
+    digits = held_out_digits(args.held_out) if args.held_out else mnist_test_digits()
+    outcomes = run(pictures(args.n, args.conditions, digits=digits, seed=args.seed), load_model(args.weights))
     which = "preprocessing before issue #11" if args.baseline else "handler/mnist_preprocessing.py"
-    text = table(outcomes, args.title or f"Photo evaluation ({which}), N={args.n} per condition, seed {args.seed}")
+    source = f", {args.held_out} held-out training digits" if args.held_out else ""
+    text = table(outcomes, args.title or f"Photo evaluation ({which}), N={args.n} per condition, seed {args.seed}{source}")
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "accuracy.md").write_text(text)

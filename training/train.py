@@ -24,7 +24,7 @@ from tqdm import tqdm
 from model.loading import MODEL_DIR
 from model.mnist_cnn import MnistCNN
 from training import evaluate
-from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, TRAIN_TRANSFORM, mnist
+from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, TRAIN_TRANSFORM, mnist, train_transform
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,6 +36,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--val-size", type=int, default=0, help="hold out this many training images (experiments)")
+    parser.add_argument("--thick-pen", type=float, default=0.0, help="share of digits given a marker's width (PenAndFocus)")
+    parser.add_argument("--blur", type=float, default=0.0, help="share of digits blurred as out of focus (PenAndFocus)")
+    parser.add_argument("--max-blur-sigma", type=float, default=2.5, help="largest blur, in 28 px pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out-dir", type=Path, default=MODEL_DIR)
@@ -49,14 +52,20 @@ def make_deterministic(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def split_training_set(data_root: str, val_size: int, generator: torch.Generator):
+def split_training_set(data_root: str, val_size: int, generator: torch.Generator, transform=TRAIN_TRANSFORM):
     """(augmented training subset, un-augmented validation subset or None) from the 60,000 training images."""
-    augmented = mnist(data_root, train=True, transform=TRAIN_TRANSFORM)
+    augmented = mnist(data_root, train=True, transform=transform)
     if not val_size:
         return augmented, None
     order = torch.randperm(len(augmented), generator=generator).tolist()
     plain = mnist(data_root, train=True, transform=EVAL_TRANSFORM)
     return Subset(augmented, order[val_size:]), Subset(plain, order[:val_size])
+
+
+def held_out_indices(val_size: int, seed: int = 0, count: int = 60_000) -> list:
+    """The training images a run with `--val-size val_size --seed seed` holds out: split_training_set's
+    first draw from that run's generator (for judging a recipe on them elsewhere, e.g. as photos)."""
+    return torch.randperm(count, generator=torch.Generator().manual_seed(seed)).tolist()[:val_size]
 
 
 @torch.no_grad()
@@ -89,7 +98,8 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     generator = make_deterministic(args.seed)
-    train_set, val_set = split_training_set(args.data_root, args.val_size, generator)
+    transform = train_transform(args.thick_pen, args.blur, args.max_blur_sigma)
+    train_set, val_set = split_training_set(args.data_root, args.val_size, generator, transform)
     loader = DataLoader(
         train_set,
         batch_size=args.batch_size,

@@ -1,0 +1,48 @@
+"""The training recipe's pieces that other code relies on: the held-out split and the photo augmentation."""
+
+import numpy as np
+import torch
+from PIL import Image
+
+from training.data import DEFAULT_DATA_ROOT, PenAndFocus
+from training.train import held_out_indices, make_deterministic, split_training_set
+
+
+def test_held_out_indices_are_the_images_an_experiment_holds_out():
+    # evaluate_photos --held-out makes its pictures from these: they must be the ones the run never saw.
+    _, validation = split_training_set(DEFAULT_DATA_ROOT, 600, make_deterministic(0))
+    assert held_out_indices(600) == validation.indices
+    assert held_out_indices(600, seed=1) != validation.indices
+
+
+def ink(image: Image.Image) -> np.ndarray:
+    return np.asarray(image, dtype=np.float32)
+
+
+def test_a_thick_pen_widens_the_strokes(mnist_test_set):
+    digit, _ = mnist_test_set[0]
+    thick = PenAndFocus(thick=1.0, blur=0.0)(digit)
+    assert (ink(thick) > 127).sum() > 1.5 * (ink(digit) > 127).sum()
+    assert (ink(thick) >= ink(digit)).all()  # a grey dilation only adds ink
+
+
+def test_a_blurred_digit_is_brought_back_to_full_contrast(mnist_test_set):
+    digit, _ = mnist_test_set[0]
+    torch.manual_seed(0)
+    blurred = PenAndFocus(thick=0.0, blur=1.0)(digit)
+    assert ink(blurred).max() == 255  # as the handler stretches a found digit's contrast
+    assert (ink(blurred) > 0).sum() > (ink(digit) > 0).sum()  # spread beyond the strokes
+    assert not np.array_equal(ink(blurred), ink(digit))
+
+
+def test_most_digits_are_left_as_they_are_and_draws_follow_the_seed(mnist_test_set):
+    digits = [mnist_test_set[i][0] for i in range(200)]
+    augment = PenAndFocus(thick=0.15, blur=0.25)
+
+    def changed(seed: int) -> list:
+        torch.manual_seed(seed)
+        return [not np.array_equal(ink(augment(d)), ink(d)) for d in digits]
+
+    first = changed(0)
+    assert 0.25 < np.mean(first) < 0.55  # thick 0.15 + blur 0.25
+    assert changed(0) == first
