@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.load import run_hey
 from bench.run_bench import WORKERS, json_headers, sample_images, start, write_bodies
-from torchserve_runner import CONFIG, LOG_CONFIG, built_model_store, read_properties
+from torchserve_runner import CONFIG, LOG_CONFIG, built_model_store
 
 
 def parse_variant(text: str) -> tuple:
@@ -51,7 +51,7 @@ def main() -> None:
         body = write_bodies(sample_images(), workdir)[args.body]
         for round_ in range(args.rounds):
             for name, settings, log_config in setups:
-                workers = int(settings.get("default_workers_per_model", read_properties(CONFIG).get("default_workers_per_model", WORKERS)))
+                workers = int(settings.get("default_workers_per_model", WORKERS))
                 server, _ = start(CONFIG, workdir / f"{name}-{round_}", store, {}, log_config=log_config, settings=settings,
                                   min_workers=workers)
                 try:

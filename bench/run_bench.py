@@ -83,16 +83,14 @@ def in_process_worker(args) -> int:
     # The handler's modules import each other by bare name, as inside the .mar.
     sys.path[:0] = [str(REPO / "handler"), str(REPO / "model")]
     torch.set_num_threads(1)
-    from mnist_handler import ONNX_INPUT, ONNX_OUTPUT, onnx_session
+    from mnist_handler import forward, onnx_session
     from request_pipeline import prepare_request
 
     session = onnx_session(onnx_path)
     done = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        batch = torch.cat([prepare_request({"body": png}).images for _ in range(per_forward)]).numpy()
-        (logits,) = session.run([ONNX_OUTPUT], {ONNX_INPUT: batch})
-        torch.softmax(torch.from_numpy(logits), dim=1)
+        forward(session, [prepare_request({"body": png}).images for _ in range(per_forward)])
         done += per_forward
     return done
 
@@ -186,10 +184,6 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
     body = bodies["mnist_28"]
     peers = {"measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "idle_before": machine_load(),
              "rounds": args.rounds, "seconds": args.seconds, "raw": [], "answers": {}}
-    # The peers run the eager model (load_model); the project runs what build_mar.sh packed from the tree.
-    with zipfile.ZipFile(model_store / "mnist.mar") as archive:
-        onnx = any(name.endswith(".onnx") for name in archive.namelist())
-    peers["project_forward"] = "ONNX Runtime (the .mar's ONNX export)" if onnx else "eager torch"
     servers, setups = [], []
     try:
         project, _ = start(CONFIG, workdir / "peers-project", model_store, {})
@@ -290,7 +284,7 @@ def peers_markdown(peers: dict) -> list:
         "processes with 1 torch thread doing the model work (`bench/peers/`). Ratios are peer / project at the same "
         "concurrency: req/s above 1 means the peer serves more, latency above 1 means the peer is slower.",
         f"Answered the test digit with the handler's answer: {answered}. Forward pass: peers eager torch "
-        f"(model/loading.py load_model), project {peers.get('project_forward', 'eager torch')}.",
+        f"(model/loading.py load_model), project ONNX Runtime (the .mar's ONNX export).",
         f"Machine with the bench idle (other work only): before {busy(peers['idle_before'])}; after {busy(peers['idle_after'])}.",
         "",
         "| setup | concurrency | req/s | p50 ms | p90 ms | p99 ms | errors | req/s / project | p50 / project | p99 / project | req/s per round |",

@@ -96,11 +96,7 @@ class MnistHandler(BaseHandler):
         accepted = [request.images for request in data if request.error is None]
         if not accepted:
             return data, None
-        # One forward pass over the whole batch, whatever its size (the graph's batch axis is dynamic).
-        with torch.inference_mode():
-            images = torch.cat(accepted).to(torch.float32).numpy()  # the graph's input is float32
-            (logits,) = self.session.run([ONNX_OUTPUT], {ONNX_INPUT: images})
-            return data, torch.softmax(torch.from_numpy(logits), dim=1)
+        return data, forward(self.session, accepted)
 
     @timed
     def postprocess(self, data):
@@ -130,6 +126,15 @@ def onnx_session(path: str) -> onnxruntime.InferenceSession:
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     return onnxruntime.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def forward(session: onnxruntime.InferenceSession, images: list) -> torch.Tensor:
+    """Softmax probabilities for every image of `images` (tensors of N x 1 x 28 x 28, any N), in one run of
+    the session over the whole batch (the graph's batch axis is dynamic)."""
+    with torch.inference_mode():
+        batch = torch.cat(images).to(torch.float32).numpy()  # the graph's input is float32
+        (logits,) = session.run([ONNX_OUTPUT], {ONNX_INPUT: batch})
+        return torch.softmax(torch.from_numpy(logits), dim=1)
 
 
 def _refusal_counter(metrics):

@@ -11,7 +11,6 @@ stays with the caller, as in the eager path).
 
 import argparse
 import logging
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -48,12 +47,6 @@ def export_onnx(out_path: Path, weights_path: Path = WEIGHTS) -> Path:
     # One file: the weights (~0.8 MB) inside the graph, not beside it as external data.
     program.save(str(out_path), external_data=False)
     return out_path
-
-
-def temporary_export(weights_path: Path = WEIGHTS) -> tuple:
-    """(TemporaryDirectory, path of the exported .onnx in it): the caller keeps the directory alive."""
-    directory = tempfile.TemporaryDirectory(prefix="mnist_onnx_")
-    return directory, export_onnx(Path(directory.name) / "mnist_cnn.onnx", weights_path)
 
 
 def main() -> None:
