@@ -1,5 +1,6 @@
-"""LitServe with the project's batching (config/config.properties: batchSize, maxBatchDelay) and 2 inference workers
-(one torch thread each) on the CPU; LitServe's default of one API-server process per worker in front.
+"""LitServe with the project's batching and worker count (config/config.properties: batchSize, maxBatchDelay,
+default_workers_per_model), one torch thread per inference worker, on the CPU; LitServe's default of one
+API-server process per worker in front.
 
     python -m bench.peers.litserve_app --port 8000
 
@@ -16,7 +17,7 @@ from fastapi import HTTPException
 from bench.peers import common
 from torchserve_runner import serving_config
 
-WORKERS = 2
+WORKERS = serving_config().workers
 MAX_BATCH_SIZE = serving_config().batch_size
 BATCH_TIMEOUT_S = serving_config().max_batch_delay_ms / 1000
 

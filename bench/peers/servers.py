@@ -25,7 +25,9 @@ from torchserve_runner import REPO, free_port, serving_config
 from torchserve_runner.process_tree import family, is_alive, stop_session
 
 PREDICT_PATH = "/predictions/mnist"
-BATCHING = f"{serving_config().batch_size} / {serving_config().max_batch_delay_ms} ms"  # the project's
+# The project's worker count and batching (config/config.properties), so every peer runs the same shape.
+WORKERS = serving_config().workers
+BATCHING = f"{serving_config().batch_size} / {serving_config().max_batch_delay_ms} ms"
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,13 @@ class PeerSpec:
 PEERS = {
     "fastapi": PeerSpec(
         "fastapi",
-        "FastAPI + uvicorn[standard], 2 workers, 1 forward/request",
-        ("uvicorn", "bench.peers.fastapi_app:app", "--host", "127.0.0.1", "--port", "{port}", "--workers", "2",
+        f"FastAPI + uvicorn[standard], {WORKERS} workers, 1 forward/request",
+        ("uvicorn", "bench.peers.fastapi_app:app", "--host", "127.0.0.1", "--port", "{port}", "--workers", str(WORKERS),
          "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"),
     ),
     "litserve": PeerSpec(
         "litserve",
-        f"LitServe, 2 workers, batch {BATCHING}",
+        f"LitServe, {WORKERS} workers, batch {BATCHING}",
         ("bench.peers.litserve_app", "--port", "{port}"),
     ),
 }
