@@ -25,14 +25,16 @@ RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
         ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r /tmp/requirements/serving.txt
 
-# The model archive, made by the same build_mar.sh as everywhere else: it exports the weights to ONNX with
-# the serving venv's torch, so it is built on that venv (this stage's additions stay in this stage).
+# The model archive, made by the same build_mar.sh as everywhere else: it exports the weights to ONNX with the
+# serving venv's torch and quantizes the graph to int8 with its ONNX Runtime, so it is built on that venv
+# (this stage's additions stay in this stage).
 FROM serving-venv AS model-archive
 COPY requirements/archiver.txt /tmp/requirements/
 RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements/archiver.txt
 WORKDIR /build
 COPY build_mar.sh ./
-COPY model/__init__.py model/loading.py model/export_onnx.py model/mnist_cnn.py model/mnist_cnn.pt model/
+COPY model/__init__.py model/loading.py model/export_onnx.py model/quantize_int8.py model/mnist_cnn.py model/mnist_cnn.pt \
+     model/calibration_digits.npz model/
 COPY handler/ handler/
 RUN PATH="/opt/venv/bin:$PATH" EXPORT_DIR=/build/model_store ./build_mar.sh
 

@@ -2,12 +2,14 @@
 
 Each variant is the project's config/config.properties plus config lines of its own (written into a copy
 of the config: TorchServe takes no TS_* overrides here), or with TorchServe's built-in logging instead of
-config/log4j2.xml.
+config/log4j2.xml, or the project's config serving the float ONNX graph instead of the int8 one
+(build_mar.sh with PRECISION=float).
 Rounds alternate project, variant, project, variant... so a machine that gets busier during the run
 does not favour one side. Used for the tuning steps in bench/README.md; load stays on 127.0.0.1.
 
     python -m bench.compare_configs "netty-1:number_of_netty_threads=1;netty_client_threads=1"
     python -m bench.compare_configs --builtin-logging --rounds 3 --seconds 8
+    python -m bench.compare_configs --float-graph --concurrency 1 32 --body instances_64
     python -m bench.compare_configs 'delay-0:models={"mnist": {"1.0": {..., "maxBatchDelay": 0, ...}}}' \
         "workers-3:default_workers_per_model=3" --concurrency 1 32    # variants before --concurrency
 
@@ -35,24 +37,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variants", nargs="*", type=parse_variant, help='"name:property=value;..."')
     parser.add_argument("--builtin-logging", action="store_true", help="add a variant with TorchServe's own log4j2 config")
+    parser.add_argument("--float-graph", action="store_true", help="add a variant serving the float ONNX graph, not int8")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[32], help="one or more, e.g. 1 32")
     parser.add_argument("--body", default="mnist_28", help="mnist_28, photo_280 or instances_8/32/64")
     args = parser.parse_args()
-    setups = [("project", {}, LOG_CONFIG), *args.variants]  # (name, config lines, log config)
-    if args.builtin_logging:
-        setups.append(("builtin-logging", {}, None))
-
-    figures = {(name, c): [] for name, _, _ in setups for c in args.concurrency}  # LoadResults per round
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         store = built_model_store(workdir / "model_store")
+        setups = [("project", {}, LOG_CONFIG, store)]  # (name, config lines, log config, model store)
+        setups += [(name, settings, log_config, store) for name, settings, log_config in args.variants]
+        if args.builtin_logging:
+            setups.append(("builtin-logging", {}, None, store))
+        if args.float_graph:
+            setups.append(("float-graph", {}, LOG_CONFIG, built_model_store(workdir / "float_store", precision="float")))
+        figures = {(name, c): [] for name, *_ in setups for c in args.concurrency}  # LoadResults per round
         body = write_bodies(sample_images(), workdir)[args.body]
         for round_ in range(args.rounds):
-            for name, settings, log_config in setups:
+            for name, settings, log_config, model_store in setups:
                 workers = int(settings.get("default_workers_per_model", WORKERS))
-                server, _ = start(CONFIG, workdir / f"{name}-{round_}", store, {}, log_config=log_config, settings=settings,
+                server, _ = start(CONFIG, workdir / f"{name}-{round_}", model_store, {}, log_config=log_config, settings=settings,
                                   min_workers=workers)
                 try:
                     url = f"{server.inference_url}/predictions/mnist"
@@ -67,7 +72,7 @@ def main() -> None:
     for concurrency in args.concurrency:
         print(f"\nmedians at c={concurrency}, {args.body}, {args.rounds} rounds of {args.seconds:g} s:")
         print(f"  {'setup':<24} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}   req/s per round")
-        for name, _, _ in setups:
+        for name, *_ in setups:
             results = figures[name, concurrency]
             median = {field: statistics.median(getattr(r, field) for r in results) for field in ("requests_per_second", "p50_ms", "p99_ms")}
             print(f"  {name:<24} {median['requests_per_second']:8,.0f} {median['p50_ms']:7.1f} {median['p99_ms']:7.1f}   "

@@ -27,6 +27,7 @@ from ts.metrics.metric_type_enum import MetricTypes
 from ts.torch_handler.base_handler import BaseHandler
 
 from input_errors import InputError, InvalidInput
+from mnist_cnn import ONNX_INPUT, ONNX_OUTPUT
 from request_pipeline import MnistRequest, prepare_request
 
 logger = logging.getLogger(__name__)
@@ -38,11 +39,10 @@ logger = logging.getLogger(__name__)
 # The same number sets the ONNX Runtime session's intra-op threads.
 TORCH_THREADS = int(os.environ.get("MNIST_TORCH_THREADS", "1"))
 
-# The forward pass: the committed weights exported to ONNX at build time (build_mar.sh, model/export_onnx.py),
-# run by ONNX Runtime: 1.4-1.7x cheaper per image than eager torch at batch 8-64, the same predictions on
-# all 10,000 test images (bench/forward_pass.py, bench/README.md).
+# The forward pass: the committed weights exported to ONNX and quantized to int8 at build time (build_mar.sh,
+# model/export_onnx.py, model/quantize_int8.py), run by ONNX Runtime: ~2x cheaper per image than the float
+# graph, which is 1.4-1.7x cheaper than eager torch (bench/forward_pass.py, bench/README.md).
 ONNX_FILE = "mnist_cnn.onnx"
-ONNX_INPUT, ONNX_OUTPUT = "images", "logits"
 
 # Refused requests, counted per error type (input_errors: InvalidInput, UnsupportedImage, ...). In
 # Prometheus mode TorchServe's frontend publishes a backend metric only if its metrics config declares

@@ -17,9 +17,7 @@ from pathlib import Path
 import torch
 
 from model.loading import WEIGHTS, load_model
-
-INPUT_NAME = "images"
-OUTPUT_NAME = "logits"
+from model.mnist_cnn import ONNX_INPUT, ONNX_OUTPUT
 # ONNX Runtime 1.32 runs opsets up to 23; 20 is torch 2.14's default and what its exporter's
 # operator library is written for (a lower one would need a version conversion).
 OPSET = 20
@@ -35,8 +33,8 @@ def export_onnx(out_path: Path, weights_path: Path = WEIGHTS) -> Path:
         program = torch.onnx.export(
             model,
             (example,),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            input_names=[ONNX_INPUT],
+            output_names=[ONNX_OUTPUT],
             opset_version=OPSET,
             dynamic_shapes=({0: torch.export.Dim("batch")},),
             dynamo=True,

@@ -11,6 +11,11 @@ from torch import nn
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 
+# The names of the ONNX graph's input, (N, 1, 28, 28) normalised images, and output, (N, 10) logits: the
+# export (export_onnx.py) writes them and the handler feeds and reads them.
+ONNX_INPUT = "images"
+ONNX_OUTPUT = "logits"
+
 
 def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(

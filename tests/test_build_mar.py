@@ -1,6 +1,7 @@
 """build_mar.sh: builds the archive TorchServe needs, again and again, and says what is missing."""
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -13,13 +14,17 @@ from torchserve_runner import build_mar, copy_build_inputs
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "handler"
 
 
-def test_archive_holds_model_weights_and_handler_and_rebuilds(tmp_path):
+def test_archive_holds_model_weights_and_handler_and_rebuilds_the_same_graph(tmp_path):
+    graphs = []
     for _ in range(2):  # idempotent: the second run replaces the first archive
         result = build_mar(tmp_path)
         assert result.returncode == 0, result.stderr
-    with zipfile.ZipFile(tmp_path / "mnist.mar") as archive:
-        names = set(archive.namelist())
-        manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
+        with zipfile.ZipFile(tmp_path / "mnist.mar") as archive:
+            names = set(archive.namelist())
+            manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
+            graphs.append(archive.read("mnist_cnn.onnx"))
+    # Reproducible from the repository: the same export, quantized on the same committed calibration digits.
+    assert graphs[0] == graphs[1]
     handler_modules = {path.name for path in HANDLER_DIR.glob("*.py")}
     assert {"image_decoding.py", "input_errors.py", "mnist_preprocessing.py", "request_pipeline.py"} <= handler_modules
     assert {"mnist_cnn.py", "mnist_cnn.pt", "mnist_cnn.onnx", "mnist_handler.py"} | handler_modules <= names
@@ -43,6 +48,14 @@ def test_unusable_weights_stop_the_build_and_are_named(tmp_path, break_weights, 
     result = build_mar(tmp_path / "out", checkout)
     assert result.returncode != 0
     assert message in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_precision_is_refused_with_the_accepted_ones(tmp_path):
+    result = subprocess.run(["./build_mar.sh"], cwd=HANDLER_DIR.parent, capture_output=True, text=True,
+                            env={**os.environ, "PRECISION": "fp16", "EXPORT_DIR": str(tmp_path / "out")})
+    assert result.returncode != 0
+    assert "PRECISION must be int8 (default) or float, not 'fp16'" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

@@ -17,15 +17,17 @@ def copy_build_inputs(checkout: Path) -> Path:
     return checkout
 
 
-def build_mar(export_dir: Path, checkout: Path = REPO) -> subprocess.CompletedProcess:
+def build_mar(export_dir: Path, checkout: Path = REPO, precision: str = "int8") -> subprocess.CompletedProcess:
+    """build_mar.sh into `export_dir`; `precision` is the served graph's (int8, or float for A/B runs)."""
     # A copied checkout has no .venv: the archiver is then found on PATH, as in the Docker build.
-    env = {**os.environ, "EXPORT_DIR": str(export_dir), "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    env = {**os.environ, "EXPORT_DIR": str(export_dir), "PRECISION": precision,
+           "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
     return subprocess.run([str(checkout / "build_mar.sh")], env=env, capture_output=True, text=True)
 
 
-def built_model_store(export_dir: Path, checkout: Path = REPO) -> Path:
+def built_model_store(export_dir: Path, checkout: Path = REPO, precision: str = "int8") -> Path:
     """A model store holding a .mar built from `checkout` (the working tree); raises with build_mar.sh's error."""
-    result = build_mar(export_dir, checkout)
+    result = build_mar(export_dir, checkout, precision)
     if result.returncode != 0:
         raise RuntimeError(f"build_mar.sh failed:\n{result.stderr}")
     return export_dir
