@@ -1,15 +1,14 @@
-"""What the README and docs/ state, checked against its source: the sample answer against the committed
-weights, the accuracy against the test report, the pod's resources against the manifest, every link."""
+"""What the README and docs/ state, checked against its source: the sample answer against the served
+graph, the accuracy against the test report, the pod's resources against the manifest, every link."""
 
 import json
 import re
+import zipfile
 
 import pytest
-import torch
 import yaml
 
-from mnist_handler import answers
-from model.loading import load_model
+from mnist_handler import ONNX_FILE, answers, forward, onnx_session
 from request_pipeline import prepare_request
 from tests.conftest import SEVEN_PNG
 from torchserve_runner import REPO
@@ -18,12 +17,13 @@ README = (REPO / "README.md").read_text()
 DOCS = {path.name: path.read_text() for path in (REPO / "docs").glob("*.md")}
 
 
-def test_the_sample_response_is_the_committed_model_s_answer_for_seven_png():
+def test_the_sample_response_is_the_served_graph_s_answer_for_seven_png(model_store, tmp_path):
+    """What the server answers: the archive's (int8) graph, through the handler's own steps."""
     (sample,) = re.findall(r"### Response\n\n```json\n(.+)\n```", README)
+    with zipfile.ZipFile(model_store / "mnist.mar") as archive:
+        archive.extract(ONNX_FILE, tmp_path)
     prepared = prepare_request({"body": SEVEN_PNG})
-    with torch.inference_mode():
-        probabilities = torch.softmax(load_model()(prepared.images), dim=1)[0]
-    (expected,) = answers([prepared], probabilities.unsqueeze(0))
+    (expected,) = answers([prepared], forward(onnx_session(str(tmp_path / ONNX_FILE)), [prepared.images]))
     stated = json.loads(sample)
     assert stated["digit"] == expected["digit"]
     assert stated["probabilities"] == pytest.approx(expected["probabilities"], abs=2e-6)

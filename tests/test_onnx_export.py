@@ -21,9 +21,10 @@ from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, mnist
 
 ONNX_FILE = "mnist_cnn.onnx"
 # The test images the int8 graph reads otherwise than the float model, index -> (label, float's digit, int8's
-# digit). Each is a digit the float model itself is unsure of (bench/README.md lists them with their
-# probabilities); any other image changing its digit fails the test.
-INT8_DIFFERENCES = {2654: (6, 6, 1)}
+# digit): none for the committed weights. Retrained weights may add a digit the float model itself is unsure
+# of (the weights before them had one, #2654, a near tie: docs/model.md); it is then looked at and listed
+# here, and any other image changing its digit fails the test.
+INT8_DIFFERENCES = {}
 ACCURACY_FLOOR = 0.9970
 MAX_ACCURACY_LOSS = 0.0002  # int8 at most 0.02 points below float
 
