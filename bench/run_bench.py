@@ -177,10 +177,19 @@ def machine_load(seconds: float = 2) -> dict:
     return {"loadavg": [round(value, 2) for value in os.getloadavg()], "cpu_percent": psutil.cpu_percent(interval=seconds)}
 
 
+def eager_answer(body: Path) -> dict:
+    """The answer the peers must give for `body`: the eager model through bench/peers/common.py, in process."""
+    from bench.peers import common  # puts the handler's modules on sys.path, as the peers import them
+
+    ((_, answer),) = common.answers(common.load_model(), [common.prepare(body.read_bytes())])
+    return answer
+
+
 def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected_digit: int) -> dict:
     """The project and each peer (bench/peers/) on the same body, at each concurrency, in alternating rounds
     (project, FastAPI, LitServe, project, ...) with all of them started once and idle between their turns;
-    medians over the rounds. Each is asked once first and must answer the test digit with the handler's answer."""
+    medians over the rounds. Each is asked once first and must answer the test digit; the peers, which run the
+    eager model, with its answer as the handler words it, computed here in process."""
     body = bodies["mnist_28"]
     peers = {"measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "idle_before": machine_load(),
              "rounds": args.rounds, "seconds": args.seconds, "raw": [], "answers": {}}
@@ -190,13 +199,14 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
         servers.append(project)
         project_url = f"{project.inference_url}/predictions/mnist"
         setups.append(("project", PROJECT_LABEL, project_url, lambda: json_headers(project)))
-        reference = requests.post(project_url, data=body.read_bytes(), headers=json_headers(project), timeout=10).json()
-        peers["answers"]["project"] = {"answer": reference, "correct": reference.get("digit") == expected_digit}
+        served = requests.post(project_url, data=body.read_bytes(), headers=json_headers(project), timeout=10).json()
+        peers["answers"]["project"] = {"answer": served, "correct": served.get("digit") == expected_digit}
+        eager = eager_answer(body)
         for spec in PEERS.values():
             server = spec.start(workdir / f"peer-{spec.name}")
             servers.append(server)
             answer = server.wait_until_ready(body)
-            correct = answer.get("digit") == expected_digit and answer_matches(answer, reference)
+            correct = answer.get("digit") == expected_digit and answer_matches(answer, eager)
             peers["answers"][spec.name] = {"answer": answer, "correct": correct}
             setups.append((spec.name, spec.label, server.url, lambda: {"Content-Type": "application/json"}))
         for round_ in range(args.rounds):
@@ -283,8 +293,8 @@ def peers_markdown(peers: dict) -> list:
         f"{peers['seconds']:g} s (project, FastAPI, LitServe, project, ...), all three started once. Every setup runs 2 "
         "processes with 1 torch thread doing the model work (`bench/peers/`). Ratios are peer / project at the same "
         "concurrency: req/s above 1 means the peer serves more, latency above 1 means the peer is slower.",
-        f"Answered the test digit with the handler's answer: {answered}. Forward pass: peers eager torch "
-        f"(model/loading.py load_model), project ONNX Runtime (the .mar's ONNX export).",
+        f"Answered the test digit: {answered} (the peers with the eager model's answer). Forward pass: peers eager "
+        f"torch (model/loading.py load_model), project ONNX Runtime (the .mar's int8 graph).",
         f"Machine with the bench idle (other work only): before {busy(peers['idle_before'])}; after {busy(peers['idle_after'])}.",
         "",
         "| setup | concurrency | req/s | p50 ms | p90 ms | p99 ms | errors | req/s / project | p50 / project | p99 / project | req/s per round |",
