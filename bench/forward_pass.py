@@ -8,8 +8,8 @@ The committed state_dict (model/loading.py) is exported to ONNX in a temporary d
 (model/export_onnx.py: dynamic batch axis, opset 20) and, unless --no-quant, quantized to int8 as
 build_mar.sh does (model/quantize_int8.py: static QDQ, per-channel int8 weights, uint8 activations
 calibrated on the 1,000 committed TRAINING digits).
-As in a worker: one torch thread (torch.set_num_threads(1), inference_mode); ONNX Runtime on its
-CPUExecutionProvider with one intra-op and one inter-op thread, sequential execution.
+As in a worker: one torch thread (torch.set_num_threads(1), inference_mode); ONNX Runtime in the handler's
+own session (mnist_handler.onnx_session: CPU, one intra-op and one inter-op thread, sequential).
 
 Correctness: the 10,000 MNIST test images (EVAL_TRANSFORM, as training/evaluate.py reads them) through
 every variant: accuracy, the images whose predicted digit differs from eager torch's, and the largest
@@ -37,24 +37,13 @@ from model.export_onnx import export_onnx
 from model.loading import WEIGHTS, load_model
 from model.mnist_cnn import ONNX_INPUT, ONNX_OUTPUT
 from model.quantize_int8 import quantize_int8
+from torchserve_runner.handler_modules import put_handler_modules_on_path
 from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, mnist
 
 BATCHES = (1, 8, 32, 64)
 # The project's accuracy floor, and how far a quantized model may fall below the float one.
 ACCURACY_FLOOR = 0.9970
 MAX_ACCURACY_LOSS = 0.0002  # 0.02 points
-
-
-def ort_session(path: Path):
-    """One ONNX Runtime session as a worker would hold it: CPU, one thread, sequential."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def mnist_test_images(root: str) -> tuple:
@@ -233,6 +222,9 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(1)
+    put_handler_modules_on_path()
+    from mnist_handler import onnx_session  # the worker's own session: CPU, one thread, sequential
+
     model = load_model(args.weights)
     test_images, test_labels = mnist_test_images(args.data_root)
     with tempfile.TemporaryDirectory(prefix="forward_pass_") as folder:
@@ -241,7 +233,7 @@ def main() -> None:
         paths = {"onnx-fp32": fp32}
         if not args.no_quant:
             paths["onnx-int8"] = quantize_int8(fp32, folder / "int8.onnx")
-        sessions = {name: ort_session(path) for name, path in paths.items()}
+        sessions = {name: onnx_session(str(path)) for name, path in paths.items()}
         runners = make_runners(model, sessions)
         checks = correctness(runners, test_images, test_labels)
         samples, cpu_samples = timing(runners, test_images, args.batches, args.rounds, args.images_per_sample)

@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 import zipfile
@@ -39,6 +38,7 @@ from bench.load import LoadResult, run_hey  # noqa: E402
 from bench.peers.servers import PEERS, answer_matches  # noqa: E402
 from client.images import encode  # noqa: E402
 from torchserve_runner import CONFIG, LOG_CONFIG, REPO, TorchServe, built_model_store, serving_config  # noqa: E402
+from torchserve_runner.handler_modules import put_handler_modules_on_path  # noqa: E402
 from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -80,8 +80,7 @@ def in_process_worker(args) -> int:
     """Images through the handler's own preparation and forward pass (its ONNX Runtime session, one thread)
     in `seconds`: what a worker could do with no HTTP and no worker protocol."""
     png, onnx_path, per_forward, seconds = args
-    # The handler's modules import each other by bare name, as inside the .mar.
-    sys.path[:0] = [str(REPO / "handler"), str(REPO / "model")]
+    put_handler_modules_on_path()  # in this spawned process too
     torch.set_num_threads(1)
     from mnist_handler import forward, onnx_session
     from request_pipeline import prepare_request
@@ -179,7 +178,7 @@ def machine_load(seconds: float = 2) -> dict:
 
 def eager_answer(body: Path) -> dict:
     """The answer the peers must give for `body`: the eager model through bench/peers/common.py, in process."""
-    from bench.peers import common  # puts the handler's modules on sys.path, as the peers import them
+    from bench.peers import common
 
     ((_, answer),) = common.answers(common.load_model(), [common.prepare(body.read_bytes())])
     return answer

@@ -13,18 +13,15 @@ its true and predicted label; "422" where the picture was refused as holding no 
 
 import argparse
 import io
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-REPO = Path(__file__).resolve().parent.parent
-# The handler's modules import each other by bare name, as inside the .mar (pytest.ini: pythonpath = . handler model).
-for _path in (REPO / "model", REPO / "handler", REPO):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+from torchserve_runner.handler_modules import put_handler_modules_on_path
+
+put_handler_modules_on_path()  # the handler's modules import each other by bare name, as inside the .mar
 
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402

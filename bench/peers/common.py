@@ -2,20 +2,15 @@
 weights (model/loading.py load_model), one torch thread per process, and the handler's JSON answer
 (mnist_handler.answers: digit + probabilities; an InputError's JSON and status for a refusal).
 
-The handler's modules import each other by bare name, as inside the .mar, so handler/ and model/ go on
-sys.path first, as bench/run_bench.py does for its in-process limit.
+The handler's modules import each other by bare name, as inside the .mar
+(torchserve_runner.handler_modules).
 """
-
-import sys
-from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
-for folder in (REPO / "model", REPO / "handler", REPO):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
+from torchserve_runner.handler_modules import put_handler_modules_on_path
 
+put_handler_modules_on_path()
 torch.set_num_threads(1)  # as the handler (MNIST_TORCH_THREADS, default 1): scale with processes instead
 
 from mnist_handler import answers as handler_answers  # noqa: E402
