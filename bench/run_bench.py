@@ -22,7 +22,6 @@ import platform
 import statistics
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import matplotlib
@@ -37,7 +36,7 @@ from PIL import Image, ImageOps  # noqa: E402
 from bench.load import LoadResult, run_hey  # noqa: E402
 from bench.peers.servers import PEERS, answer_matches  # noqa: E402
 from client.images import encode  # noqa: E402
-from torchserve_runner import CONFIG, LOG_CONFIG, REPO, TorchServe, built_model_store, serving_config  # noqa: E402
+from torchserve_runner import CONFIG, LOG_CONFIG, REPO, TorchServe, built_model_store, served_graph, serving_config  # noqa: E402
 from torchserve_runner.handler_modules import put_handler_modules_on_path  # noqa: E402
 from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
 
@@ -98,13 +97,6 @@ def in_process_limit(png: bytes, onnx_path: Path, per_forward: int, seconds: flo
     with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
         counts = pool.map(in_process_worker, [(png, str(onnx_path), per_forward, seconds)] * WORKERS)
     return sum(counts) / seconds
-
-
-def served_graph(model_store: Path, folder: Path) -> Path:
-    """The ONNX graph inside the built archive: the in-process limit runs exactly what the workers run."""
-    with zipfile.ZipFile(model_store / "mnist.mar") as archive:
-        (graph,) = [name for name in archive.namelist() if name.endswith(".onnx")]
-        return Path(archive.extract(graph, folder))
 
 
 def start(

@@ -29,7 +29,7 @@ from PIL import Image
 from input_errors import NoDigitFound
 # By bare name, as everywhere the handler runs: TorchServe unpacks the .mar flat and imports the handler
 # and the model file (--model-file mnist_cnn.py) as top-level modules; pytest.ini's pythonpath mirrors that.
-from mnist_cnn import MNIST_MEAN, MNIST_STD
+from mnist_cnn import normalised
 
 MNIST_SIDE = 28
 DIGIT_BOX = 20  # MNIST fits each digit's longer side to 20 px, leaving a 4 px margin
@@ -71,7 +71,7 @@ def to_mnist_tensor(image: Image.Image) -> torch.Tensor:
         pixels = None if digit is None else centre_digit(digit)
     if pixels is None:
         raise NoDigitFound(_blank_message(image.width, image.height))
-    return torch.from_numpy((pixels / 255.0 - MNIST_MEAN) / MNIST_STD).to(torch.float32).unsqueeze(0)
+    return torch.from_numpy(normalised(pixels)).to(torch.float32).unsqueeze(0)
 
 
 def reduced(image: Image.Image) -> Image.Image:

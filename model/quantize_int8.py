@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.mnist_cnn import MNIST_MEAN, MNIST_STD, ONNX_INPUT
+from model.mnist_cnn import ONNX_INPUT, normalised
 
 CALIBRATION_DIGITS = Path(__file__).resolve().parent / "calibration_digits.npz"
 CALIBRATION_BATCH = 100
@@ -29,16 +29,16 @@ def calibration_images(path: Path = CALIBRATION_DIGITS) -> np.ndarray:
     training and serving."""
     with np.load(path) as archive:
         digits = archive["digits"]
-    return ((digits.astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD).astype(np.float32)[:, None]
+    return normalised(digits.astype(np.float32)).astype(np.float32)[:, None]
 
 
-def quantize_int8(float_path: Path, out_path: Path, images: np.ndarray | None = None) -> Path:
-    """Write the int8 version of the float graph at `float_path` to `out_path`, calibrated on `images`
-    (default: the committed calibration digits)."""
+def quantize_int8(float_path: Path, out_path: Path) -> Path:
+    """Write the int8 version of the float graph at `float_path` to `out_path`, calibrated on the committed
+    calibration digits."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    images = calibration_images() if images is None else images
+    images = calibration_images()
 
     class Batches(CalibrationDataReader):
         def __init__(self):

@@ -6,7 +6,7 @@ that change left as they were."""
 import torch
 
 from input_errors import NoDigitFound
-from mnist_cnn import MNIST_MEAN, MNIST_STD
+from mnist_cnn import normalised
 from mnist_preprocessing import MIN_CONTRAST, MNIST_SIDE, _blank_message, bright_on_dark, centre_digit, reduced, to_grey
 
 
@@ -18,4 +18,4 @@ def to_mnist_tensor(image) -> torch.Tensor:
         pixels = centre_digit(grey)
     if pixels is None:
         raise NoDigitFound(_blank_message(image.width, image.height))
-    return torch.from_numpy((pixels / 255.0 - MNIST_MEAN) / MNIST_STD).to(torch.float32).unsqueeze(0)
+    return torch.from_numpy(normalised(pixels)).to(torch.float32).unsqueeze(0)

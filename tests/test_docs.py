@@ -3,15 +3,14 @@ graph, the accuracy against the test report, the pod's resources against the man
 
 import json
 import re
-import zipfile
 
 import pytest
 import yaml
 
-from mnist_handler import ONNX_FILE, answers, forward, onnx_session
+from mnist_handler import answers, forward, onnx_session
 from request_pipeline import prepare_request
 from tests.conftest import SEVEN_PNG
-from torchserve_runner import REPO
+from torchserve_runner import REPO, served_graph
 
 README = (REPO / "README.md").read_text()
 DOCS = {path.name: path.read_text() for path in (REPO / "docs").glob("*.md")}
@@ -20,10 +19,8 @@ DOCS = {path.name: path.read_text() for path in (REPO / "docs").glob("*.md")}
 def test_the_sample_response_is_the_served_graph_s_answer_for_seven_png(model_store, tmp_path):
     """What the server answers: the archive's (int8) graph, through the handler's own steps."""
     (sample,) = re.findall(r"### Response\n\n```json\n(.+)\n```", README)
-    with zipfile.ZipFile(model_store / "mnist.mar") as archive:
-        archive.extract(ONNX_FILE, tmp_path)
     prepared = prepare_request({"body": SEVEN_PNG})
-    (expected,) = answers([prepared], forward(onnx_session(str(tmp_path / ONNX_FILE)), [prepared.images]))
+    (expected,) = answers([prepared], forward(onnx_session(str(served_graph(model_store, tmp_path))), [prepared.images]))
     stated = json.loads(sample)
     assert stated["digit"] == expected["digit"]
     assert stated["probabilities"] == pytest.approx(expected["probabilities"], abs=2e-6)

@@ -4,7 +4,6 @@ that graph unchanged."""
 
 import base64
 import json
-import zipfile
 
 import numpy as np
 import onnxruntime
@@ -16,10 +15,9 @@ from client.images import encode
 from model.loading import load_model
 from model.mnist_cnn import ONNX_INPUT, ONNX_OUTPUT
 from tests.test_mnist_handler import handle_batch, handler  # noqa: F401 (handler: the fixture)
-from torchserve_runner import built_model_store
+from torchserve_runner import built_model_store, served_graph
 from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, mnist
 
-ONNX_FILE = "mnist_cnn.onnx"
 # The test images the int8 graph reads otherwise than the float model, index -> (label, float's digit, int8's
 # digit): none for the committed weights. Retrained weights may add a digit the float model itself is unsure
 # of (the weights before them had one, #2654, a near tie: docs/model.md); it is then looked at and listed
@@ -48,9 +46,7 @@ def graph_probabilities(session: onnxruntime.InferenceSession, images: torch.Ten
 
 
 def archive_session(model_store, folder) -> onnxruntime.InferenceSession:
-    with zipfile.ZipFile(model_store / "mnist.mar") as archive:
-        archive.extract(ONNX_FILE, folder)
-    return onnxruntime.InferenceSession(str(folder / ONNX_FILE), providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(served_graph(model_store, folder)), providers=["CPUExecutionProvider"])
 
 
 def test_the_float_archives_graph_predicts_as_the_committed_state_dict(tmp_path, test_tensors, eager_probabilities):

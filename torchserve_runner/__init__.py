@@ -14,7 +14,7 @@
 No pytest here: the tests' fixtures (tests/conftest.py) are built on this package, not the other way round.
 """
 
-from torchserve_runner.archive import build_mar, built_model_store, copy_build_inputs
+from torchserve_runner.archive import build_mar, built_model_store, copy_build_inputs, served_graph
 from torchserve_runner.config import ServingConfig, read_properties, serving_config
 from torchserve_runner.server import (
     CONFIG,
@@ -41,6 +41,7 @@ __all__ = [
     "copy_build_inputs",
     "free_port",
     "read_properties",
+    "served_graph",
     "serving_config",
     "frontend_of",
     "workers_of",

@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 from torchserve_runner.server import REPO
@@ -31,3 +32,10 @@ def built_model_store(export_dir: Path, checkout: Path = REPO, precision: str = 
     if result.returncode != 0:
         raise RuntimeError(f"build_mar.sh failed:\n{result.stderr}")
     return export_dir
+
+
+def served_graph(model_store: Path, folder: Path) -> Path:
+    """The ONNX graph inside the store's mnist.mar, extracted into `folder`: what the workers run."""
+    with zipfile.ZipFile(model_store / "mnist.mar") as archive:
+        (graph,) = [name for name in archive.namelist() if name.endswith(".onnx")]
+        return Path(archive.extract(graph, folder))
