@@ -40,6 +40,10 @@ def export_onnx(out_path: Path, weights_path: Path = WEIGHTS) -> Path:
             dynamo=True,
             verbose=False,
         )
+    # The exporter notes each node's Python stack trace, absolute paths and line numbers included: left in,
+    # the graph would change with where the repository is checked out and with edits that move no weight.
+    for node in program.model.graph:
+        node.metadata_props.pop("pkg.torch.onnx.stack_trace", None)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # One file: the weights (~0.8 MB) inside the graph, not beside it as external data.
