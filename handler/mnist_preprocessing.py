@@ -14,8 +14,9 @@ and squared paper) are taken out; the marks are grouped into connected component
 among them, rejecting page edges and the table around the page, lines and specks by shape and size. Which
 is ink and which is paper is decided from the paper around the digit. Only the chosen marks, with their
 grey levels, go on to MNIST's own normalisation (centre_digit). A picture of several digits (a number) gets
-its largest, most central digit read; marks within about a third of that digit's size count as part of it,
-so digits written closer than that are read together, as one unreliable digit.
+its largest, most central digit read; marks within about a third of that digit's size (of it, or of marks
+already counted) count as part of it, so digits written closer than that are read together, as one
+unreliable digit.
 """
 
 import math
@@ -51,8 +52,9 @@ LINE_THICKNESS = 0.012  # ... if it is no thicker than this (3 px at least)
 MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
 RAMP_LOW = 0.5  # ink weaker than this share of the threshold is left out of the digit's grey levels
-THIN_STROKE = 1.6  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
-MNIST_STROKE = 2.0  # ... to about this width, as MNIST's own strokes
+THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
+GROWN_STROKE = 3.0  # ... to about this width (MNIST's are ~2.7; the grown edges are faint)
+WIDE_STROKE_TOP = 0.9  # other strokes reach full brightness only at this quantile of the marks' strength
 # Modes PIL cannot reduce (or would average palette indices of) -> the mode to convert them to first.
 _REDUCIBLE_AS = {"1": "L", "P": "RGBA", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
 
@@ -159,20 +161,26 @@ def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
         return None
     # Back at the working resolution: the ink's strength relative to the local paper, kept where the chosen
     # marks are (grown by an analysis pixel or two, so anti-aliased edges and strokes cut by ruled lines
-    # stay whole), the strokes' cores saturated and their edges graded, as in MNIST.
+    # stay whole), their edges graded as in MNIST. Thin strokes saturate from the marks' median strength
+    # up and are then grown to MNIST's width. Wider strokes saturate only near their strongest ink: an
+    # out-of-focus digit keeps its strokes' profile, so its loops stay open instead of filling into a blob.
     ink_side = grey if found.dark_ink else 255.0 - grey
     paper = _enlarged(found.paper, factor, grey.shape)
     strength = np.clip(paper - ink_side, 0, None) / np.maximum(paper, 1.0)
     keep = _dilated(found.mask)
     if max(found.box[1] - found.box[0], found.box[3] - found.box[2]) >= 40:
         keep = _dilated(keep)
-    keep = np.repeat(np.repeat(keep, factor, axis=0), factor, axis=1)[: grey.shape[0], : grey.shape[1]]
-    low = RAMP_LOW * found.threshold
-    high = max(found.core, found.threshold + 0.05)
+    keep, marks = (_mask_enlarged(mask, factor, grey.shape) for mask in (keep, found.mask))
+    width = _stroke_width_in_box(found)
+    thin = width < THIN_STROKE
+    top = found.core if thin else max(found.core, float(np.quantile(strength[marks], WIDE_STROKE_TOP)))
+    low, high = RAMP_LOW * found.threshold, max(top, found.threshold + 0.05)
     digit = np.where(keep, np.clip((strength - low) / (high - low), 0, 1), 0.0).astype(np.float32)
     if not digit.any():
         return None
-    return _stroke_width_normalised(digit, found, factor) * 255.0
+    if thin:
+        digit = _grown(digit, width, found, factor)
+    return digit * 255.0
 
 
 @dataclass
@@ -236,20 +244,19 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool) -> Optional[_Mar
     return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin)
 
 
-def _stroke_width_normalised(digit: np.ndarray, found: _Marks, factor: int) -> np.ndarray:
-    """Strokes far thinner than MNIST's (a ball-point on a large picture) grown by a grey dilation until
-    they would be about MNIST_STROKE px wide in the 20 px box; other digits unchanged."""
-    mask = found.mask
-    area = mask.sum()
-    thinned = area - _eroded(mask).sum()
-    if thinned <= 0:
-        return digit
+def _stroke_width_in_box(found: _Marks) -> float:
+    """The marks' typical stroke width once the digit is fitted in the 20 px box."""
+    area = found.mask.sum()
+    thinned = max(1, area - _eroded(found.mask).sum())
     width = 2.0 * area / thinned  # a stroke w wide and L long: area w L, one erosion takes 2 L
+    return width * DIGIT_BOX / max(found.box[1] - found.box[0], found.box[3] - found.box[2])
+
+
+def _grown(digit: np.ndarray, width_in_box: float, found: _Marks, factor: int) -> np.ndarray:
+    """Thin strokes (a ball-point on a large picture) grown by a grey dilation until they would be about
+    GROWN_STROKE px wide in the 20 px box."""
     length = max(found.box[1] - found.box[0], found.box[3] - found.box[2])
-    in_box = width * DIGIT_BOX / length
-    if in_box >= THIN_STROKE:
-        return digit
-    radius = round((MNIST_STROKE - in_box) / 2 * length / DIGIT_BOX * factor)
+    radius = round((GROWN_STROKE - width_in_box) / 2 * length / DIGIT_BOX * factor)
     return _max_filter(digit, radius) if radius >= 1 else digit
 
 
@@ -303,14 +310,21 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, shape) -> list:
     score = np.where(good, area * (1 - 0.5 * off_centre) * np.where(touches, 0.3, 1.0), -1)
     main = int(np.argmax(score))
     reach = 0.35 * max(box_h[main], box_w[main]) + 2
-    near = (
-        good
-        & (bottom > top[main] - reach) & (top < bottom[main] + reach)
-        & (right > left[main] - reach) & (left < right[main] + reach)
-        & (area >= 0.005 * area[main])
-    )
-    near[main] = True
-    return list(np.flatnonzero(near))
+    candidates = good & (area >= 0.005 * area[main])
+    # Marks close to the digit as found so far join it, so a stroke faded into several pieces (a ball-point
+    # running dry) is gathered piece by piece; a few rounds, so the reach cannot run across a whole page.
+    chosen = np.zeros(len(stats), dtype=bool)
+    chosen[main] = True
+    for _ in range(4):
+        near = (
+            candidates
+            & (bottom > top[chosen].min() - reach) & (top < bottom[chosen].max() + reach)
+            & (right > left[chosen].min() - reach) & (left < right[chosen].max() + reach)
+        )
+        if not (near & ~chosen).any():
+            break
+        chosen |= near
+    return list(np.flatnonzero(chosen))
 
 
 def _components(mask: np.ndarray):
@@ -429,6 +443,11 @@ def _enlarged(values: np.ndarray, factor: int, shape) -> np.ndarray:
     full = (values.shape[1] * factor, values.shape[0] * factor)  # PIL's (width, height)
     image = Image.fromarray(values.astype(np.float32), "F").resize(full, Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.float32)[: shape[0], : shape[1]]
+
+
+def _mask_enlarged(mask: np.ndarray, factor: int, shape) -> np.ndarray:
+    """A mask of the analysis copy back at `shape`, each analysis pixel a factor x factor block."""
+    return np.repeat(np.repeat(mask, factor, axis=0), factor, axis=1)[: shape[0], : shape[1]]
 
 
 def _max_filter(values: np.ndarray, radius: int) -> np.ndarray:

@@ -71,8 +71,6 @@ def test_the_runner_goes_through_prepare_request_and_counts_refusals(mnist_test_
 
 # --- what the preprocessing does with each condition (handler/mnist_preprocessing.py) -------------------------
 
-# Pictures of each condition read right, of its first 10 (blur and thin pen: as measured, see the README table).
-LEAST_RIGHT = {"blur": 8, "thin_pen": 8}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +87,7 @@ def read(model, image) -> int:
 def test_each_condition_is_read(model, mnist_test_set, condition):
     photos = list(pictures(10, [condition], digits=mnist_test_set))
     right = sum(read(model, Image.open(io.BytesIO(p.data))) == p.label for p in photos)
-    assert right >= LEAST_RIGHT.get(condition, 9), f"{condition}: {right} of 10"
+    assert right >= 9, f"{condition}: {right} of its first 10"
 
 
 def page(digit: Image.Image, size=(240, 200), at=(60, 50), side=112, paper=235, ink=20) -> np.ndarray:
@@ -204,3 +202,25 @@ def test_a_12_megapixel_photo_is_searched_on_reduced_copies(model, mnist_test_se
     assert read(model, photo) == label
     assert max(seen["grey"]) <= mnist_preprocessing.WORKING_SIDE
     assert max(seen["mask"]) <= mnist_preprocessing.ANALYSIS_SIDE
+
+
+def test_a_blurred_digit_keeps_its_loops_open():
+    """Out of focus, a stroke's ink fades from its middle outwards. Saturating the whole stroke would fill a
+    loop's hole (an 8 read as a 1, a 9 as a 7); the stroke's profile is kept, so the hole stays dark."""
+    yy, xx = np.mgrid[0:200, 0:240].astype(np.float32)
+    radius = np.hypot(yy - 100, xx - 120)
+    ring = np.where(np.abs(radius - 22) < 8, 20.0, 235.0)  # an O, 16 px strokes around a 28 px hole ...
+    blurred = as_image(ring).filter(ImageFilter.GaussianBlur(10))  # ... blurred so that the hole half fills
+    ink = (to_mnist_tensor(blurred) * 0.3081 + 0.1307).squeeze(0).numpy()
+    assert ink[12:16, 12:16].mean() < 0.5 * ink.max()
+
+
+def test_a_stroke_faded_into_pieces_is_gathered_piece_by_piece():
+    """A ball-point running dry leaves a stroke in pieces: a piece close to one already taken joins the digit
+    even when it is far from the largest piece."""
+    picture = np.full((220, 300), 235.0)
+    picture[60:160, 60:68] = 20  # the largest piece, 100 px tall: the reach is about a third of that
+    picture[60:66, 90:140] = 20  # 22 px from it
+    picture[60:66, 170:220] = 20  # 30 px from the previous piece, 102 px from the largest
+    digit = mnist_preprocessing.find_digit(picture)
+    assert digit[60:66, 170:220].max() > 128
