@@ -41,7 +41,7 @@ TORCH_THREADS = int(os.environ.get("MNIST_TORCH_THREADS", "1"))
 
 # The forward pass: the committed weights exported to ONNX and quantized to int8 at build time (build_mar.sh,
 # model/export_onnx.py, model/quantize_int8.py), run by ONNX Runtime: ~2x cheaper per image than the float
-# graph, which is 1.4-1.7x cheaper than eager torch (bench/forward_pass.py, bench/README.md).
+# graph, which is 1.3-1.6x cheaper than eager torch at batch 8-64 (bench/forward_pass.py, bench/README.md).
 ONNX_FILE = "mnist_cnn.onnx"
 
 # Refused requests, counted per error type (input_errors: InvalidInput, UnsupportedImage, ...). In
