@@ -51,6 +51,8 @@ LINE_RUN = 0.45  # a straight run of ink this share of the picture's width (heig
 LINE_THICKNESS = 0.012  # ... if it is no thicker than this (3 px at least)
 MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
+FLAT_BORDER = 0.95  # share of the border exactly one colour: a canvas's, not a photo's (noise) ...
+CANVAS_SHARE = 0.55  # ... and of the whole picture (a fat digit drawn large covers up to ~40 % of its canvas)
 RAMP_LOW = 0.5  # ink weaker than this share of the threshold is left out of the digit's grey levels
 THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
 GROWN_STROKE = 3.0  # ... to about this width (MNIST's are ~2.7; the grown edges are faint)
@@ -145,16 +147,22 @@ def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
     """A photo's digit alone, bright on black, with its grey levels (same shape as `grey`); None if no
     mark stands out from the paper.
 
-    Which is ink is decided from the paper around the digit: the polarity the middle of the picture
-    suggests (the paper is most of it) is tried first and kept if the marks found are clearly darker (or,
-    for light ink, brighter) than the paper around them; otherwise the other polarity is tried too and
-    the one whose marks stand out more from their surroundings wins."""
+    A drawing on a flat canvas (its border one colour) is on that colour everywhere, however thick its
+    strokes and however much of the middle they fill. In a photo, which is ink is decided from the paper
+    around the digit: the polarity the middle of the picture suggests (the paper is most of it) is tried
+    first and kept if the marks found are clearly darker (or, for light ink, brighter) than the paper
+    around them; otherwise the other polarity is tried too and the one whose marks stand out more from
+    their surroundings wins."""
     factor = math.ceil(max(grey.shape) / ANALYSIS_SIDE)  # working pixels per analysis pixel
-    small = _box_reduced(grey, factor)
-    guess = _paper_is_light(small[_middle(small.shape)])
-    found = _digit_marks(grey, factor, guess)
+    canvas = _canvas_colour(grey)
+    if canvas is None:
+        small = _box_reduced(grey, factor)
+        guess = _paper_is_light(small[_middle(small.shape)])
+    else:
+        guess = canvas > 127
+    found = _digit_marks(grey, factor, guess, canvas)
     if found is None or found.margin < 2 * MIN_CONTRAST:
-        other = _digit_marks(grey, factor, not guess)
+        other = _digit_marks(grey, factor, not guess, canvas)
         if other is not None and (found is None or other.margin > found.margin):
             found = other
     if found is None or found.margin < MIN_CONTRAST / 2:
@@ -196,11 +204,14 @@ class _Marks:
     margin: float  # grey levels between the marks and the paper around them (median against median)
 
 
-def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool) -> Optional[_Marks]:
+def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional[float]) -> Optional[_Marks]:
     # Reduced to the analysis size keeping the darkest pixel of each block (of the ink's polarity): a
     # ball-point line 2 px wide stays as dark as it is instead of being averaged into the paper.
     ink_side = _darkest_reduced(grey if dark_ink else 255.0 - grey, factor)
-    closed = _closing(ink_side)
+    if canvas is None:
+        closed = _closing(ink_side)
+    else:  # drawn on a flat canvas: the paper is its colour everywhere, however wide the strokes
+        closed = np.full(ink_side.shape, canvas if dark_ink else 255.0 - canvas, dtype=np.float32)
     paper = np.maximum(closed, ink_side)
     contrast = paper - ink_side  # grey levels darker than the paper around
     if contrast.max() < MIN_CONTRAST:
@@ -280,6 +291,17 @@ def _around(box, shape, margin: float = 0.3):
     top, bottom, left, right = box
     grow = int(margin * max(bottom - top, right - left)) + 2
     return slice(max(0, top - grow), min(shape[0], bottom + grow)), slice(max(0, left - grow), min(shape[1], right + grow))
+
+
+def _canvas_colour(grey: np.ndarray) -> Optional[float]:
+    """The colour of a flat canvas (a drawing exported from a canvas, a clean render: nearly all of the
+    border exactly one colour, and most of the picture), None for a photo (noise, uneven light) or a page
+    lying on a flat-coloured table (the table is the border but not most of the picture)."""
+    border = _border(grey)
+    colour = float(np.median(border))
+    if np.mean(np.abs(border - colour) <= 0.5) < FLAT_BORDER:
+        return None
+    return colour if np.mean(np.abs(grey - colour) <= 0.5) >= CANVAS_SHARE else None
 
 
 def _paper_is_light(region: np.ndarray) -> bool:
