@@ -43,7 +43,7 @@ WORKING_SIDE = 1024
 ANALYSIS_SIDE = 320
 MIN_PHOTO_SIDE = 32  # smaller pictures (but 28x28) have no room for paper around a digit: read as MNIST's
 # How a photo's digit is told from the rest (shares of the analysis copy's side unless said otherwise):
-PAPER_RADIUS = 0.12  # the paper estimate (a closing) bridges ink strokes up to 2x this wide
+PAPER_RADIUS = 0.18  # the paper estimate (a closing) bridges ink strokes up to 2x this wide
 INK_STRENGTH_RANGE = (0.12, 0.5)  # bounds of the per-picture ink threshold (share darker than the paper)
 HYSTERESIS = 0.6  # marks grow into ink this share as strong as the threshold ...
 GROWTH = 3  # ... up to this many analysis pixels from clear ink
