@@ -4,8 +4,9 @@ committed model), accuracy by condition, overall, clean vs photo, and the CPU ti
 
     python -m photo_evaluation.evaluate_photos            # N=200 per condition
     python -m photo_evaluation.evaluate_photos --n 20 --out /tmp/results
-    python -m photo_evaluation.evaluate_photos --baseline --out photo_evaluation/results/baseline
-                                                          # the preprocessing before issue #11, same set
+    git show 2a9ad11^:model/mnist_cnn.pt > /tmp/weights_before_11.pt
+    python -m photo_evaluation.evaluate_photos --baseline --weights /tmp/weights_before_11.pt \
+        --out photo_evaluation/results/baseline           # the preprocessing and weights before issue #11
 
 Writes <out>/accuracy.md (the table) and <out>/failures.png (a contact sheet of failed pictures, each with
 its true and predicted label; "422" where the picture was refused as holding no digit).
@@ -27,7 +28,7 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from model.loading import WEIGHTS, load_model  # noqa: E402
-from photo_evaluation.make_photos import CLEAN, CONDITIONS, DEFAULT_N, DEFAULT_SEED, Photo, mnist_test_digits, pictures  # noqa: E402
+from photo_evaluation.make_photos import CLEAN, CONDITIONS, PHOTO, DEFAULT_N, DEFAULT_SEED, Photo, mnist_test_digits, pictures  # noqa: E402
 from request_pipeline import prepare_request  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -62,14 +63,23 @@ def run(photos, model=None) -> List[Outcome]:
     return outcomes
 
 
+TOTALS = ("clean (all)", "photo (all)", "overall")
+
+
+def groups_of(condition: str) -> list:
+    """The rows a picture of `condition` counts in: its own, its kind's (clean forms, photos; a drawing
+    such as canvas_fat_brush is neither) and the overall one."""
+    kind = "clean (all)" if condition in CLEAN else "photo (all)" if condition in PHOTO else None
+    return [condition, *([kind] if kind else []), "overall"]
+
+
 def summary(outcomes: Sequence[Outcome]) -> dict:
     """{group: (right, total, mean preprocessing CPU ms)} by condition, then clean, photo, overall."""
     groups = defaultdict(list)
     for outcome in outcomes:
-        groups[outcome.photo.condition].append(outcome)
-        groups["clean (all)" if outcome.photo.condition in CLEAN else "photo (all)"].append(outcome)
-        groups["overall"].append(outcome)
-    order = [c for c in CONDITIONS if c in groups] + [g for g in ("clean (all)", "photo (all)", "overall") if g in groups]
+        for group in groups_of(outcome.photo.condition):
+            groups[group].append(outcome)
+    order = [c for c in CONDITIONS if c in groups] + [g for g in TOTALS if g in groups]
     return {
         group: (sum(o.right for o in groups[group]), len(groups[group]), 1000 * sum(o.cpu_seconds for o in groups[group]) / len(groups[group]))
         for group in order
@@ -82,11 +92,10 @@ def table(outcomes: Sequence[Outcome], title: str = "") -> str:
     refused = defaultdict(int)
     for o in outcomes:
         if o.refusal:
-            refused[o.photo.condition] += 1
-            refused["clean (all)" if o.photo.condition in CLEAN else "photo (all)"] += 1
-            refused["overall"] += 1
+            for group in groups_of(o.photo.condition):
+                refused[group] += 1
     for group, (right, total, cpu_ms) in summary(outcomes).items():
-        name = f"**{group}**" if group in ("clean (all)", "photo (all)", "overall") else group
+        name = f"**{group}**" if group in TOTALS else group
         lines.append(f"| {name} | {right} / {total} | {100 * right / total:.1f} % | {refused[group]} | {cpu_ms:.2f} |")
     return "\n".join(lines) + "\n"
 

@@ -3,7 +3,8 @@
 Each picture: an MNIST test digit upscaled smoothly, its stroke width changed by grey morphology when the
 condition asks (thin pen, thick marker), composited as ink of some colour on paper of some colour (plain,
 ruled or squared), then the photo effects of its condition (uneven light, blur, noise, JPEG, a table
-around the page, rotation...). Every picture is a pure function of (seed, condition, index), so a set is
+around the page, rotation...); or drawn on a transparent canvas with a fat brush, as a web page exports
+a drawing. Every picture is a pure function of (seed, condition, index), so a set is
 the same on every machine and for every N (picture i of a condition does not depend on N).
 
     python -m photo_evaluation.make_photos --n 20 --out /tmp/photos   # writes the pictures as files
@@ -273,6 +274,18 @@ def coloured(digit, rng):
     return phone(page, rng)
 
 
+def canvas_fat_brush(digit, rng):
+    """A drawing exported from a web canvas with a fat brush: strokes 1.6-2.2x as wide as the digit's own,
+    the digit drawn large (its 28 px frame 60-90 % of a 200-500 px canvas), the background transparent
+    black as browsers export it, PNG."""
+    side = int(rng.integers(200, 501))
+    alpha = ink_alpha(digit, int(side * rng.uniform(0.6, 0.9)), rng, "thick")
+    top, left = (int(rng.integers(0, side - alpha.shape[0] + 1)) for _ in range(2))
+    rgba = np.zeros((side, side, 4), np.uint8)
+    rgba[top : top + alpha.shape[0], left : left + alpha.shape[1], 3] = np.round(alpha * 255).astype(np.uint8)
+    return encode(Image.fromarray(rgba, "RGBA"), "PNG"), "PNG"
+
+
 CLEAN = {"clean_canvas": clean_canvas, "clean_chalkboard": clean_chalkboard, "clean_mnist28": clean_mnist28}
 PHOTO = {
     "shadow": shadow,
@@ -287,7 +300,10 @@ PHOTO = {
     "small_digit": small_digit,
     "coloured": coloured,
 }
-CONDITIONS: dict = {**CLEAN, **PHOTO}
+DRAWN = {"canvas_fat_brush": canvas_fat_brush}
+# Each condition draws from its own random stream, numbered by its place here: conditions added later go
+# last, so the pictures of the others stay the same.
+CONDITIONS: dict = {**CLEAN, **PHOTO, **DRAWN}
 
 
 def mnist_test_digits(root: Optional[str] = None):

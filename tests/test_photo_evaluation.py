@@ -57,6 +57,12 @@ def test_a_small_run_writes_the_table_and_the_contact_sheet(tmp_path):
     assert sheet.width > 0 and sheet.height > 0
 
 
+def test_a_drawing_counts_in_its_own_row_and_overall_but_not_as_a_photo_or_a_clean_form():
+    assert evaluate_photos.groups_of("canvas_fat_brush") == ["canvas_fat_brush", "overall"]
+    assert evaluate_photos.groups_of("blur") == ["blur", "photo (all)", "overall"]
+    assert evaluate_photos.groups_of("clean_canvas") == ["clean_canvas", "clean (all)", "overall"]
+
+
 def test_the_runner_goes_through_prepare_request_and_counts_refusals(mnist_test_set):
     blank = picture("clean_canvas", 0, mnist_test_set)
     buffer = io.BytesIO()
