@@ -8,7 +8,7 @@ model's accuracy through the handler must equal its own.
 
 A photo is first read the way document-image tools read a page (find_digit): the paper's brightness is
 estimated locally (a morphological closing on a thumbnail, smoothed) and divided out, so shadows and light
-falling off across the page disappear; ink is what is clearly darker than the paper around it (a threshold
+falling off across the page disappear (a drawing on a flat canvas has the canvas colour as its paper); ink is what is clearly darker than the paper around it (a threshold
 relative to the local paper, set per picture by Otsu's method); long horizontal and vertical runs (ruled
 and squared paper) are taken out; the marks are grouped into connected components and the digit is chosen
 among them, rejecting page edges and the table around the page, lines and specks by shape and size. Which
