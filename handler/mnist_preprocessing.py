@@ -53,7 +53,7 @@ MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area ar
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
 FLAT_BORDER = 0.95  # share of the border exactly one colour: a canvas's, not a photo's (noise) ...
 CANVAS_SHARE = 0.55  # ... and of the whole picture (a fat digit drawn large covers up to ~40 % of its canvas)
-RAMP_LOW = 0.5  # ink weaker than this share of the threshold is left out of the digit's grey levels
+RAMP_LOW = 0.5  # thin strokes: ink weaker than this share of the threshold is left out of their grey levels
 THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
 GROWN_STROKE = 3.0  # ... to about this width (MNIST's are ~2.7; the grown edges are faint)
 WIDE_STROKE_TOP = 0.9  # other strokes reach full brightness only at this quantile of the marks' strength
@@ -170,19 +170,22 @@ def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
     # Back at the working resolution: the ink's strength relative to the local paper, kept where the chosen
     # marks are (grown by an analysis pixel or two, so anti-aliased edges and strokes cut by ruled lines
     # stay whole), their edges graded as in MNIST. Thin strokes saturate from the marks' median strength
-    # up and are then grown to MNIST's width. Wider strokes saturate only near their strongest ink: an
-    # out-of-focus digit keeps its strokes' profile, so its loops stay open instead of filling into a blob.
+    # up, their faint surroundings cut, and are then grown to MNIST's width. Wider strokes keep their whole
+    # profile, from the paper up to near their strongest ink, with the fading edge around them: an
+    # out-of-focus digit keeps its shape, and its loops stay open instead of filling into a blob.
+    width = _stroke_width_in_box(found)
+    thin = width < THIN_STROKE
     ink_side = grey if found.dark_ink else 255.0 - grey
     paper = _enlarged(found.paper, factor, grey.shape)
     strength = np.clip(paper - ink_side, 0, None) / np.maximum(paper, 1.0)
     keep = _dilated(found.mask)
     if max(found.box[1] - found.box[0], found.box[3] - found.box[2]) >= 40:
         keep = _dilated(keep)
+    if not thin:
+        keep = _dilated(keep, 2)
     keep, marks = (_mask_enlarged(mask, factor, grey.shape) for mask in (keep, found.mask))
-    width = _stroke_width_in_box(found)
-    thin = width < THIN_STROKE
     top = found.core if thin else max(found.core, float(np.quantile(strength[marks], WIDE_STROKE_TOP)))
-    low, high = RAMP_LOW * found.threshold, max(top, found.threshold + 0.05)
+    low, high = (RAMP_LOW * found.threshold if thin else 0.0), max(top, found.threshold + 0.05)
     digit = np.where(keep, np.clip((strength - low) / (high - low), 0, 1), 0.0).astype(np.float32)
     if not digit.any():
         return None

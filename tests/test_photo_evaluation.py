@@ -215,11 +215,11 @@ def test_a_blurred_digit_keeps_its_loops_open():
     loop's hole (an 8 read as a 1, a 9 as a 7); the stroke's profile is kept, so the hole stays dark."""
     yy, xx = np.mgrid[0:200, 0:240].astype(np.float32)
     radius = np.hypot(yy - 100, xx - 120)
-    ring = np.where(np.abs(radius - 18) < 8, 20.0, 235.0)  # an O, 16 px strokes around a 20 px hole ...
-    blurred = np.asarray(as_image(ring).filter(ImageFilter.GaussianBlur(7)), np.float32)  # ... half filled
+    ring = np.where(np.abs(radius - 22) < 8, 20.0, 235.0)  # an O, 16 px strokes around a 28 px hole ...
+    blurred = np.asarray(as_image(ring).filter(ImageFilter.GaussianBlur(8)), np.float32)  # ... half filled
     blurred = as_image(blurred + np.random.default_rng(0).normal(0, 2, blurred.shape))  # a photo's noise
     ink = (to_mnist_tensor(blurred) * 0.3081 + 0.1307).squeeze(0).numpy()
-    assert ink[12:16, 12:16].mean() < 0.6 * ink.max()  # 0.48 now; 0.7 with the strokes saturated
+    assert ink[12:16, 12:16].mean() < 0.57 * ink.max()  # 0.49 now; 0.65 with the strokes saturated
 
 
 def test_a_stroke_faded_into_pieces_is_gathered_piece_by_piece():
