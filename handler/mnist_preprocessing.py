@@ -51,7 +51,7 @@ LINE_RUN = 0.45  # a straight run of ink this share of the picture's width (heig
 LINE_THICKNESS = 0.012  # ... if it is no thicker than this (3 px at least)
 MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
-FLAT_BORDER = 0.95  # share of the border exactly one colour: a canvas's, not a photo's (noise) ...
+FLAT_BORDER = 0.8  # share of the border exactly one colour: a canvas's (less what a large digit covers), not a photo's ...
 CANVAS_SHARE = 0.55  # ... and of the whole picture (a fat digit drawn large covers up to ~40 % of its canvas)
 RAMP_LOW = 0.5  # thin strokes: ink weaker than this share of the threshold is left out of their grey levels
 THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
@@ -245,7 +245,7 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     step_y, step_x = np.gradient(closed)
     steepness = np.hypot(step_y, step_x) / np.maximum(closed, 1.0)
     on_step = np.bincount(labels.ravel(), weights=steepness.ravel(), minlength=len(stats) + 1)[1:] / np.maximum(area, 1)
-    chosen = _choose(stats, on_step, faint.shape)
+    chosen = _choose(stats, on_step, faint.shape, on_canvas=canvas is not None)
     if not chosen:
         return None
     mask = np.isin(labels, np.asarray(chosen) + 1)
@@ -297,7 +297,7 @@ def _around(box, shape, margin: float = 0.3):
 
 
 def _canvas_colour(grey: np.ndarray) -> Optional[float]:
-    """The colour of a flat canvas (a drawing exported from a canvas, a clean render: nearly all of the
+    """The colour of a flat canvas (a drawing exported from a canvas, a clean render: most of the
     border exactly one colour, and most of the picture), None for a photo (noise, uneven light) or a page
     lying on a flat-coloured table (the table is the border but not most of the picture)."""
     border = _border(grey)
@@ -315,7 +315,7 @@ def _paper_is_light(region: np.ndarray) -> bool:
     return bool(np.median(region) >= middle)
 
 
-def _choose(stats: np.ndarray, on_step: np.ndarray, shape) -> list:
+def _choose(stats: np.ndarray, on_step: np.ndarray, shape, on_canvas: bool) -> list:
     """Indices of the components that make the digit: the largest, most central mark that is not a line, a
     page edge, the table or a speck, with the marks close to it (a 5's detached bar, a broken stroke)."""
     height, width = shape
@@ -323,7 +323,8 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, shape) -> list:
     box_h, box_w = bottom - top, right - left
     touches = (top == 0) | (left == 0) | (bottom == height) | (right == width)
     line = (np.maximum(box_h, box_w) >= 8 * np.minimum(box_h, box_w)) & ((box_w >= 0.6 * width) | (box_h >= 0.6 * height))
-    edge = touches & ((box_w >= 0.4 * width) | (box_h >= 0.4 * height))  # the table, the page's edge
+    # A large mark at the border is the table or the page's edge in a photo; on a canvas, a digit drawn large.
+    edge = touches & ((box_w >= 0.4 * width) | (box_h >= 0.4 * height)) & (not on_canvas)
     huge = (box_w >= 0.9 * width) & (box_h >= 0.9 * height)
     speck = area < MIN_MARK_AREA * height * width
     page_edge = on_step > PAPER_STEP

@@ -246,3 +246,15 @@ def test_thick_digits_drawn_large_on_a_transparent_canvas_are_read(model, mnist_
         canvas[15:265, 15:265, 3] = np.asarray(strokes)
         right += read(model, Image.fromarray(canvas, "RGBA")) == label
     assert right >= 9, f"{right} of 10"
+
+
+def test_a_digit_drawn_off_the_edge_of_its_canvas_is_still_read(model, mnist_test_set):
+    """On a canvas a large mark at the border is the digit, drawn too large, not a table or a page's edge."""
+    right = 0
+    for index in range(10):
+        digit, label = mnist_test_set[index]
+        strokes = np.asarray(digit.resize((320, 320), Image.Resampling.BICUBIC).filter(ImageFilter.MaxFilter(15)))
+        canvas = np.zeros((280, 280, 4), np.uint8)
+        canvas[..., 3] = strokes[40:, 20:300]  # the digits reaching the top run off the canvas there
+        right += read(model, Image.fromarray(canvas, "RGBA")) == label
+    assert right >= 9, f"{right} of 10"
