@@ -106,7 +106,8 @@ def contact_sheet(failures: Sequence[Outcome], path: Path, cell: int = 120, colu
     sheet = Image.new("RGB", (columns * cell, rows * (cell + 14)), "white")
     draw = ImageDraw.Draw(sheet)
     for k, outcome in enumerate(failures):
-        picture = Image.open(io.BytesIO(outcome.photo.data)).convert("RGB")
+        picture = Image.open(io.BytesIO(outcome.photo.data)).convert("RGBA")  # a transparent canvas shows on white
+        picture = Image.alpha_composite(Image.new("RGBA", picture.size, "white"), picture).convert("RGB")
         picture.thumbnail((cell - 4, cell - 4))
         x, y = (k % columns) * cell, (k // columns) * (cell + 14)
         sheet.paste(picture, (x + 2, y + 2))
