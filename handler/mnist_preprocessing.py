@@ -8,11 +8,11 @@ model's accuracy through the handler must equal its own.
 
 A photo is first read the way document-image tools read a page (find_digit): the paper's brightness is
 estimated locally (a morphological closing on a thumbnail, smoothed) and divided out, so shadows and light
-falling off across the page disappear (a drawing on a flat canvas has the canvas colour as its paper); ink is what is clearly darker than the paper around it (a threshold
-relative to the local paper, set per picture by Otsu's method); long horizontal and vertical runs (ruled
-and squared paper) are taken out; the marks are grouped into connected components and the digit is chosen
-among them, rejecting page edges and the table around the page, lines and specks by shape and size. Which
-is ink and which is paper is decided from the paper around the digit. Only the chosen marks, with their
+falling off across the page disappear (a drawing on a flat canvas has the canvas colour as its paper);
+ink is what is clearly darker than the paper around it (a threshold relative to the local paper, set per
+picture by Otsu's method); long horizontal and vertical runs (ruled and squared paper) are taken out;
+the marks are grouped into connected components and the digit is chosen among them, rejecting page edges
+and the table around the page, lines and specks by shape and size. Which is ink and which is paper is decided from the paper around the digit. Only the chosen marks, with their
 grey levels, go on to MNIST's own normalisation (centre_digit). A picture of several digits (a number) gets
 its largest, most central digit read; marks within about a third of that digit's size (of it, or of marks
 already counted) count as part of it, so digits written closer than that are read together, as one
@@ -179,7 +179,7 @@ def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
     paper = _enlarged(found.paper, factor, grey.shape)
     strength = np.clip(paper - ink_side, 0, None) / np.maximum(paper, 1.0)
     keep = _dilated(found.mask)
-    if max(found.box[1] - found.box[0], found.box[3] - found.box[2]) >= 40:
+    if found.size >= 40:
         keep = _dilated(keep)
     if not thin:
         keep = _dilated(keep, 2)
@@ -205,6 +205,11 @@ class _Marks:
     threshold: float  # ink strength (share darker than the paper) that counted as ink
     core: float  # the marks' median strength
     margin: float  # grey levels between the marks and the paper around them (median against median)
+
+    @property
+    def size(self) -> int:
+        """The longer side of the marks' box, in analysis pixels."""
+        return max(self.box[1] - self.box[0], self.box[3] - self.box[2])
 
 
 def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional[float]) -> Optional[_Marks]:
@@ -263,14 +268,13 @@ def _stroke_width_in_box(found: _Marks) -> float:
     area = found.mask.sum()
     thinned = max(1, area - _eroded(found.mask).sum())
     width = 2.0 * area / thinned  # a stroke w wide and L long: area w L, one erosion takes 2 L
-    return width * DIGIT_BOX / max(found.box[1] - found.box[0], found.box[3] - found.box[2])
+    return width * DIGIT_BOX / found.size
 
 
 def _grown(digit: np.ndarray, width_in_box: float, found: _Marks, factor: int) -> np.ndarray:
     """Thin strokes (a ball-point on a large picture) grown by a grey dilation until they would be about
     GROWN_STROKE px wide in the 20 px box."""
-    length = max(found.box[1] - found.box[0], found.box[3] - found.box[2])
-    radius = round((GROWN_STROKE - width_in_box) / 2 * length / DIGIT_BOX * factor)
+    radius = round((GROWN_STROKE - width_in_box) / 2 * found.size / DIGIT_BOX * factor)
     return _max_filter(digit, radius) if radius >= 1 else digit
 
 
