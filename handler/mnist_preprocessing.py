@@ -27,6 +27,20 @@ import numpy as np
 import torch
 from PIL import Image
 
+from image_operations import (
+    box_blur,
+    box_reduced,
+    darkest_reduced,
+    dilated,
+    enlarged,
+    eroded,
+    grey_closing,
+    label_marks,
+    mask_enlarged,
+    max_filter,
+    otsu_threshold,
+    run_lengths,
+)
 from input_errors import NoDigitFound
 # By bare name, as everywhere the handler runs: TorchServe unpacks the .mar flat and imports the handler
 # and the model file (--model-file mnist_cnn.py) as top-level modules; pytest.ini's pythonpath mirrors that.
@@ -156,7 +170,7 @@ def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
     factor = math.ceil(max(grey.shape) / ANALYSIS_SIDE)  # working pixels per analysis pixel
     canvas = _canvas_colour(grey)
     if canvas is None:
-        small = _box_reduced(grey, factor)
+        small = box_reduced(grey, factor)
         guess = _paper_is_light(small[_middle(small.shape)])
     else:
         guess = canvas > 127
@@ -176,14 +190,14 @@ def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
     width = _stroke_width_in_box(found)
     thin = width < THIN_STROKE
     ink_side = grey if found.dark_ink else 255.0 - grey
-    paper = _enlarged(found.paper, factor, grey.shape)
+    paper = enlarged(found.paper, factor, grey.shape)
     strength = np.clip(paper - ink_side, 0, None) / np.maximum(paper, 1.0)
-    keep = _dilated(found.mask)
+    keep = dilated(found.mask)
     if found.size >= 40:
-        keep = _dilated(keep)
+        keep = dilated(keep)
     if not thin:
-        keep = _dilated(keep, 2)
-    keep, marks = (_mask_enlarged(mask, factor, grey.shape) for mask in (keep, found.mask))
+        keep = dilated(keep, 2)
+    keep, marks = (mask_enlarged(mask, factor, grey.shape) for mask in (keep, found.mask))
     top = found.core if thin else max(found.core, float(np.quantile(strength[marks], WIDE_STROKE_TOP)))
     low, high = (RAMP_LOW * found.threshold if thin else 0.0), max(top, found.threshold + 0.05)
     digit = np.where(keep, np.clip((strength - low) / (high - low), 0, 1), 0.0).astype(np.float32)
@@ -215,7 +229,7 @@ class _Marks:
 def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional[float]) -> Optional[_Marks]:
     # Reduced to the analysis size keeping the darkest pixel of each block (of the ink's polarity): a
     # ball-point line 2 px wide stays as dark as it is instead of being averaged into the paper.
-    ink_side = _darkest_reduced(grey if dark_ink else 255.0 - grey, factor)
+    ink_side = darkest_reduced(grey if dark_ink else 255.0 - grey, factor)
     if canvas is None:
         closed = _closing(ink_side)
     else:  # drawn on a flat canvas: the paper is its colour everywhere, however wide the strokes
@@ -228,18 +242,18 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     candidates = strength[contrast > MIN_CONTRAST / 2]
     # Otsu's split between paper and ink, but never above half the strongest ink (smoothed against
     # noise): thin or blurred strokes are faint after reduction and a few of them weigh little in Otsu.
-    peak = float(_box_blur(strength, 1).max())
-    threshold = float(np.clip(min(_otsu(candidates), 0.5 * peak), INK_STRENGTH_RANGE[0], INK_STRENGTH_RANGE[1]))
+    peak = float(box_blur(strength, 1).max())
+    threshold = float(np.clip(min(otsu_threshold(candidates), 0.5 * peak), INK_STRENGTH_RANGE[0], INK_STRENGTH_RANGE[1]))
     # Hysteresis, as edge detectors do: marks are grown from clear ink into fainter ink connected to it
     # (a ball-point line thins and fades along a stroke), and only marks holding clear ink count.
     # Growth reaches only a few pixels from clear ink: enough to bridge a faded stretch of a stroke, not
     # to run along a faint ruled line across the page.
     clear = (strength > threshold) & (contrast > MIN_CONTRAST / 2)
     faint = (strength > HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 2)
-    faint &= _dilated(clear, GROWTH)
+    faint &= dilated(clear, GROWTH)
     # Ruled lines are found on all that is even slightly darker than the paper, where they are unbroken.
     faint &= ~_long_runs((strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4))
-    labels, stats = _components(faint)
+    labels, stats = label_marks(faint, min_area=math.ceil(MIN_MARK_AREA * faint.size))
     if len(stats) == 0:
         return None
     clear &= faint
@@ -258,7 +272,7 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
     around = np.zeros_like(mask)
     around[_around(box, mask.shape)] = True
-    around &= ~_dilated(mask, 2)
+    around &= ~dilated(mask, 2)
     margin = float(np.median(ink_side[around]) - np.median(ink_side[mask])) if around.any() else 0.0
     return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin)
 
@@ -266,7 +280,7 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
 def _stroke_width_in_box(found: _Marks) -> float:
     """The marks' typical stroke width once the digit is fitted in the 20 px box."""
     area = found.mask.sum()
-    thinned = max(1, area - _eroded(found.mask).sum())
+    thinned = max(1, area - eroded(found.mask).sum())
     width = 2.0 * area / thinned  # a stroke w wide and L long: area w L, one erosion takes 2 L
     return width * DIGIT_BOX / found.size
 
@@ -275,7 +289,7 @@ def _grown(digit: np.ndarray, width_in_box: float, found: _Marks, factor: int) -
     """Thin strokes (a ball-point on a large picture) grown by a grey dilation until they would be about
     GROWN_STROKE px wide in the 20 px box."""
     radius = round((GROWN_STROKE - width_in_box) / 2 * found.size / DIGIT_BOX * factor)
-    return _max_filter(digit, radius) if radius >= 1 else digit
+    return max_filter(digit, radius) if radius >= 1 else digit
 
 
 def _closing(ink_side: np.ndarray) -> np.ndarray:
@@ -285,9 +299,7 @@ def _closing(ink_side: np.ndarray) -> np.ndarray:
     radius = max(2, round(PAPER_RADIUS * min(ink_side.shape)))
     # The picture continued beyond its edges as it is at them: a strip of table along the edge, narrower
     # than the window, must stay table (with neutral padding the closing would fill it with paper).
-    padded = np.pad(ink_side, 2 * radius, mode="edge")
-    closed = _min_filter(_max_filter(padded, radius), radius)[2 * radius : -2 * radius, 2 * radius : -2 * radius]
-    return _box_blur(closed, 1)
+    return box_blur(grey_closing(ink_side, radius), 1)
 
 
 def _middle(shape):
@@ -357,185 +369,15 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, shape, on_canvas: bool) -> l
     return list(np.flatnonzero(chosen))
 
 
-def _components(mask: np.ndarray):
-    """8-connected components of a boolean mask, by runs and union-find: (labels 0 = background, 1..n;
-    stats (n, 5): top, bottom, left, right (exclusive), area)."""
-    height, width = mask.shape
-    run_rows, run_starts, run_ends = _runs(mask)
-    count = len(run_rows)
-    if count == 0:
-        return np.zeros(mask.shape, dtype=np.int32), np.zeros((0, 5), dtype=np.int64)
-    parent = list(range(count))
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    row_first = np.searchsorted(run_rows, np.arange(height + 1))
-    for row in range(1, height):
-        above = slice(row_first[row - 1], row_first[row])
-        here = range(row_first[row], row_first[row + 1])
-        if above.start == above.stop or not here:
-            continue
-        ends_above, starts_above = run_ends[above], run_starts[above]
-        for run in here:  # 8-connected: runs overlap or touch diagonally
-            low = above.start + int(np.searchsorted(ends_above, run_starts[run], "left"))
-            high = above.start + int(np.searchsorted(starts_above, run_ends[run], "right"))
-            for other in range(low, high):
-                a, b = root(run), root(other)
-                if a != b:
-                    parent[a] = b
-    roots = np.fromiter((root(i) for i in range(count)), dtype=np.int64, count=count)
-    _, run_label = np.unique(roots, return_inverse=True)
-    n = int(run_label.max()) + 1
-    stats = np.zeros((n, 5), dtype=np.int64)
-    stats[:, 0], stats[:, 2] = height, width
-    np.minimum.at(stats[:, 0], run_label, run_rows)
-    np.maximum.at(stats[:, 1], run_label, run_rows + 1)
-    np.minimum.at(stats[:, 2], run_label, run_starts)
-    np.maximum.at(stats[:, 3], run_label, run_ends)
-    np.add.at(stats[:, 4], run_label, run_ends - run_starts)
-    return _painted(mask.shape, run_rows, run_starts, run_ends, run_label + 1), stats
-
-
 def _long_runs(ink: np.ndarray) -> np.ndarray:
     """Ruled and squared paper's lines: pixels in a horizontal run of ink longer than LINE_RUN of the width
     where the ink is only a line's thickness high (or the same turned by 90 degrees). Where a stroke of
     the digit crosses a line the ink is taller than a line, and stays."""
     height, width = ink.shape
     thickness = max(3, round(LINE_THICKNESS * min(height, width)))
-    horizontal = (_run_lengths(ink) >= LINE_RUN * width) & (_run_lengths(ink.T).T <= thickness)
-    vertical = (_run_lengths(ink.T).T >= LINE_RUN * height) & (_run_lengths(ink) <= thickness)
+    horizontal = (run_lengths(ink) >= LINE_RUN * width) & (run_lengths(ink.T).T <= thickness)
+    vertical = (run_lengths(ink.T).T >= LINE_RUN * height) & (run_lengths(ink) <= thickness)
     return horizontal | vertical
-
-
-def _run_lengths(mask: np.ndarray) -> np.ndarray:
-    """For each pixel of the mask, the length of the horizontal run it belongs to (0 off the mask)."""
-    rows, starts, ends = _runs(mask)
-    return _painted(mask.shape, rows, starts, ends, ends - starts)
-
-
-def _runs(mask: np.ndarray) -> tuple:
-    """The horizontal runs of a boolean mask, row-major: (rows, starts, ends (exclusive))."""
-    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    steps = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(steps == 1)
-    _, ends = np.nonzero(steps == -1)  # same order as the starts
-    return rows, starts, ends
-
-
-def _painted(shape, rows, starts, ends, values) -> np.ndarray:
-    """An int32 array of `shape`, 0 but on the runs, each run painted with its value."""
-    lengths = ends - starts
-    out = np.zeros(shape, dtype=np.int32)
-    flat = np.repeat(rows * shape[1] + starts, lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
-    out.flat[flat] = np.repeat(values, lengths)
-    return out
-
-
-def _otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of values in [0, 1] (0.5 if there are too few)."""
-    if values.size < 16:
-        return 0.5
-    counts, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight = np.cumsum(counts)
-    total = weight[-1]
-    mean = np.cumsum(counts * centres)
-    between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1)
-    return float(centres[int(np.argmax(between[:-1]))])
-
-
-def _box_reduced(values: np.ndarray, factor: int) -> np.ndarray:
-    """The mean of each factor x factor block."""
-    if factor <= 1:
-        return values
-    return np.asarray(Image.fromarray(values.astype(np.float32), "F").reduce(factor), dtype=np.float32)
-
-
-def _darkest_reduced(values: np.ndarray, factor: int) -> np.ndarray:
-    """The minimum of each factor x factor block (the picture continued at its edges to whole blocks)."""
-    if factor <= 1:
-        return values
-    height, width = values.shape
-    rows, cols = -(-height // factor), -(-width // factor)
-    padded = np.pad(values, ((0, rows * factor - height), (0, cols * factor - width)), mode="edge")
-    return padded.reshape(rows, factor, cols, factor).min(axis=(1, 3))
-
-
-def _enlarged(values: np.ndarray, factor: int, shape) -> np.ndarray:
-    """A block-reduced array back at `shape`, smoothly (bilinear)."""
-    if factor <= 1:
-        return values
-    full = (values.shape[1] * factor, values.shape[0] * factor)  # PIL's (width, height)
-    image = Image.fromarray(values.astype(np.float32), "F").resize(full, Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.float32)[: shape[0], : shape[1]]
-
-
-def _mask_enlarged(mask: np.ndarray, factor: int, shape) -> np.ndarray:
-    """A mask of the analysis copy back at `shape`, each analysis pixel a factor x factor block."""
-    return np.repeat(np.repeat(mask, factor, axis=0), factor, axis=1)[: shape[0], : shape[1]]
-
-
-def _max_filter(values: np.ndarray, radius: int) -> np.ndarray:
-    """Maximum over a (2 radius + 1)^2 square, edges padded: van Herk/Gil-Werman, O(1) per pixel whatever
-    the radius (block-wise running maxima from both sides)."""
-    for axis in (0, 1):
-        values = _running_max(values, radius, axis)
-    return values
-
-
-def _min_filter(values: np.ndarray, radius: int) -> np.ndarray:
-    return -_max_filter(-values, radius)
-
-
-def _running_max(values: np.ndarray, radius: int, axis: int) -> np.ndarray:
-    window = 2 * radius + 1
-    moved = np.moveaxis(values, axis, 0)
-    length = moved.shape[0]
-    blocks = -(-(length + 2 * radius) // window)
-    padded = np.full((blocks * window,) + moved.shape[1:], -np.inf, dtype=np.float32)
-    padded[radius : radius + length] = moved
-    shaped = padded.reshape((blocks, window) + moved.shape[1:])
-    forward = np.maximum.accumulate(shaped, axis=1).reshape(padded.shape)
-    backward = np.flip(np.maximum.accumulate(np.flip(shaped, axis=1), axis=1), axis=1).reshape(padded.shape)
-    # the window [i, i + window) of the padded array: backward from i to its block's end, forward beyond
-    result = np.maximum(backward[:length], forward[window - 1 : window - 1 + length])
-    return np.moveaxis(result, 0, axis)
-
-
-def _box_blur(values: np.ndarray, radius: int) -> np.ndarray:
-    for axis in (0, 1):
-        values = _mean_edge(values, radius, axis)
-    return values
-
-
-def _mean_edge(values: np.ndarray, radius: int, axis: int) -> np.ndarray:
-    padded = np.pad(values, [(radius, radius) if a == axis else (0, 0) for a in range(2)], mode="edge")
-    length = values.shape[axis]
-    return np.mean([np.take(padded, range(k, k + length), axis=axis) for k in range(2 * radius + 1)], axis=0)
-
-
-def _eroded(mask: np.ndarray) -> np.ndarray:
-    return ~_dilated(~mask)
-
-
-def _dilated(mask: np.ndarray, radius: int = 1) -> np.ndarray:
-    """A boolean mask grown by `radius` pixels (a square), by shifted ORs: cheap for small radii."""
-    for axis in (0, 1):
-        grown = mask.copy()
-        length = mask.shape[axis]
-        for shift in range(1, min(radius, length - 1) + 1):
-            ahead = [slice(None)] * 2
-            behind = [slice(None)] * 2
-            ahead[axis], behind[axis] = slice(shift, None), slice(None, length - shift)
-            grown[tuple(behind)] |= mask[tuple(ahead)]
-            grown[tuple(ahead)] |= mask[tuple(behind)]
-        mask = grown
-    return mask
 
 
 def _blank_message(width: int, height: int) -> str:

@@ -202,9 +202,10 @@ def test_a_12_megapixel_photo_is_searched_on_reduced_copies(model, mnist_test_se
     digit, label = mnist_test_set[81]
     photo = Image.fromarray(page(digit, size=(4000, 3000), at=(1000, 1400), side=1200).astype(np.uint8)).convert("RGB")
     seen = {}
-    find_digit, components = mnist_preprocessing.find_digit, mnist_preprocessing._components
+    find_digit, label_marks = mnist_preprocessing.find_digit, mnist_preprocessing.label_marks
     monkeypatch.setattr(mnist_preprocessing, "find_digit", lambda grey: seen.setdefault("grey", grey.shape) and find_digit(grey))
-    monkeypatch.setattr(mnist_preprocessing, "_components", lambda mask: seen.setdefault("mask", mask.shape) and components(mask))
+    monkeypatch.setattr(mnist_preprocessing, "label_marks",
+                        lambda mask, **kwargs: seen.setdefault("mask", mask.shape) and label_marks(mask, **kwargs))
     assert read(model, photo) == label
     assert max(seen["grey"]) <= mnist_preprocessing.WORKING_SIDE
     assert max(seen["mask"]) <= mnist_preprocessing.ANALYSIS_SIDE

@@ -1,0 +1,136 @@
+"""Generic operations on grey-level arrays and boolean masks, each a pure function of its arguments.
+
+They know nothing of digits or requests (mnist_preprocessing builds on them). The costly ones are
+scipy.ndimage's C implementations, whose cost per pixel does not depend on what the picture shows:
+filters are separable and O(1) per pixel whatever the radius, labelling is one pass, and every figure of
+the marks is a vectorised reduction over the labelled pixels, never a Python loop over marks or runs (a
+checkerboard has tens of thousands of marks).
+"""
+
+from typing import Tuple
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+# 8-connectivity: pixels touching by a corner belong to one mark, as a pen stroke's diagonal steps do.
+_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
+
+
+def max_filter(values: np.ndarray, radius: int) -> np.ndarray:
+    """The maximum over a (2 radius + 1)^2 square around each pixel, the picture continued at its edges."""
+    return ndimage.maximum_filter(values, size=2 * radius + 1, mode="nearest")
+
+
+def min_filter(values: np.ndarray, radius: int) -> np.ndarray:
+    """The minimum over a (2 radius + 1)^2 square around each pixel, the picture continued at its edges."""
+    return ndimage.minimum_filter(values, size=2 * radius + 1, mode="nearest")
+
+
+def grey_closing(values: np.ndarray, radius: int) -> np.ndarray:
+    """A grey closing (max, then min, over (2 radius + 1)^2 squares) of the picture continued beyond its
+    edges as it is at them, far enough that the closing near an edge sees that continuation itself (a
+    strip along the edge narrower than the window stays as it is)."""
+    padded = np.pad(values, 2 * radius, mode="edge")
+    closed = min_filter(max_filter(padded, radius), radius)
+    return closed[2 * radius : -2 * radius, 2 * radius : -2 * radius]
+
+
+def box_blur(values: np.ndarray, radius: int) -> np.ndarray:
+    """The mean over a (2 radius + 1)^2 square around each pixel, the picture continued at its edges."""
+    return ndimage.uniform_filter(values.astype(np.float32), size=2 * radius + 1, mode="nearest")
+
+
+def dilated(mask: np.ndarray, radius: int = 1) -> np.ndarray:
+    """A boolean mask grown by `radius` pixels (a square); nothing grows in from outside the picture."""
+    if radius < 1:
+        return mask.copy()
+    return ndimage.maximum_filter(mask, size=2 * radius + 1, mode="constant", cval=False)
+
+
+def eroded(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask shrunk by one pixel (a 3x3 square); the outside of the picture counts as mask."""
+    return ndimage.minimum_filter(mask, size=3, mode="constant", cval=True)
+
+
+def label_marks(mask: np.ndarray, min_area: int = 1) -> Tuple[np.ndarray, np.ndarray]:
+    """The 8-connected components ("marks") of a boolean mask with at least `min_area` pixels:
+    (labels: int32, 0 off the kept marks, 1..n on them in the order their first pixel is met row by row;
+    stats: (n, 5) int64 rows of top, bottom, left, right (both exclusive), area)."""
+    labels, count = ndimage.label(mask, structure=_EIGHT_NEIGHBOURS)
+    area = np.bincount(labels.ravel(), minlength=count + 1)
+    area[0] = 0
+    kept = np.flatnonzero(area >= max(min_area, 1))
+    renumbered = np.zeros(count + 1, dtype=np.int32)
+    renumbered[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
+    labels = renumbered[labels]
+    stats = np.zeros((len(kept), 5), dtype=np.int64)
+    stats[:, 4] = area[kept]
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols] - 1
+    stats[:, 0], stats[:, 2] = mask.shape
+    np.minimum.at(stats[:, 0], which, rows)
+    np.maximum.at(stats[:, 1], which, rows + 1)
+    np.minimum.at(stats[:, 2], which, cols)
+    np.maximum.at(stats[:, 3], which, cols + 1)
+    return labels, stats
+
+
+def run_lengths(mask: np.ndarray) -> np.ndarray:
+    """For each pixel of a boolean mask, the length of the horizontal run of the mask it belongs to (0 off
+    the mask)."""
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(steps == 1)
+    _, ends = np.nonzero(steps == -1)  # same order as the starts
+    lengths = ends - starts
+    out = np.zeros(mask.shape, dtype=np.int32)
+    first = np.repeat(rows * mask.shape[1] + starts, lengths)
+    offset = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out.flat[first + offset] = np.repeat(lengths, lengths)
+    return out
+
+
+def otsu_threshold(values: np.ndarray) -> float:
+    """Otsu's threshold of values in [0, 1], on a 64-bin histogram (0.5 for fewer than 16 values)."""
+    if values.size < 16:
+        return 0.5
+    counts, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(counts)
+    total = weight[-1]
+    mean = np.cumsum(counts * centres)
+    between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1)
+    return float(centres[int(np.argmax(between[:-1]))])
+
+
+def box_reduced(values: np.ndarray, factor: int) -> np.ndarray:
+    """The mean of each factor x factor block."""
+    if factor <= 1:
+        return values
+    return np.asarray(Image.fromarray(values.astype(np.float32), "F").reduce(factor), dtype=np.float32)
+
+
+def darkest_reduced(values: np.ndarray, factor: int) -> np.ndarray:
+    """The minimum of each factor x factor block (the picture continued at its edges to whole blocks)."""
+    if factor <= 1:
+        return values
+    height, width = values.shape
+    rows, cols = -(-height // factor), -(-width // factor)
+    padded = np.pad(values, ((0, rows * factor - height), (0, cols * factor - width)), mode="edge")
+    return padded.reshape(rows, factor, cols, factor).min(axis=(1, 3))
+
+
+def enlarged(values: np.ndarray, factor: int, shape) -> np.ndarray:
+    """A block-reduced array back at `shape`, smoothly (bilinear)."""
+    if factor <= 1:
+        return values
+    full = (values.shape[1] * factor, values.shape[0] * factor)  # PIL's (width, height)
+    image = Image.fromarray(values.astype(np.float32), "F").resize(full, Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.float32)[: shape[0], : shape[1]]
+
+
+def mask_enlarged(mask: np.ndarray, factor: int, shape) -> np.ndarray:
+    """A mask of a block-reduced copy back at `shape`, each of its pixels a factor x factor block."""
+    return np.repeat(np.repeat(mask, factor, axis=0), factor, axis=1)[: shape[0], : shape[1]]
