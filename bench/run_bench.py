@@ -88,7 +88,7 @@ def in_process_worker(args) -> int:
     done = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        forward(session, [prepare_request({"body": png}).images for _ in range(per_forward)])
+        forward(session, [prepare_request({"body": png}).tensors for _ in range(per_forward)])
         done += per_forward
     return done
 

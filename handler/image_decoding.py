@@ -1,4 +1,5 @@
-"""Turn one TorchServe request into the PIL images it carries.
+"""Turn one TorchServe request into the pictures it carries: opened first, every bound checked, then
+decoded one at a time.
 
 Accepted (README, "Request"): a raw image body; a multipart upload; a base64 string as
 the body; JSON {"base64"|"data"|"b64": str}; JSON {"instances": [str | {"base64"|"data"|"b64": str}, ...]}.
@@ -6,10 +7,16 @@ The base64 may have a data-URI prefix, whitespace, the URL-safe alphabet or no p
 told apart by their bytes, not the Content-Type header, so a wrong or missing type does no harm (only a
 form-encoded body is parsed by TorchServe before it gets here).
 
-What one request may cost is bounded before the costly part starts: the formats Pillow may open
-(ACCEPTED_FORMATS), the pixels decoded (MAX_PIXELS, from the headers, for every image of the request),
-the scans of a JPEG (MAX_JPEG_SCANS, counted from its markers) and the text/metadata Pillow expands from
-PNG chunks (per chunk, per image and per request).
+What one request may cost is bounded before the costly part starts, in this order for each picture:
+its file structure (image_structure.inspect: chunks, segments, scans, strips, tags, compressions), the
+formats Pillow may open (ACCEPTED_FORMATS), the pixels its header announces (MAX_PIXELS for a request's
+pictures in all), the pixel data a lossless file encodes (MAX_SAMPLE_BYTES: what its decoder inflates
+and unpacks, the CPU of decoding it) and what decoding it holds (MAX_DECODING_MEMORY: the decoded image
+and what a decoder keeps beside it, a progressive JPEG's coefficients, a TIFF's strip, WebP's canvases).
+A large JPEG is decoded at a reduced scale (libjpeg's DCT scaling), never below the size the
+preprocessing works at. Text and metadata Pillow expands from PNG chunks are bounded per chunk, per
+picture and per request. Pictures are decoded one at a time, each released before the next, so a
+request holds one decoded picture at a time.
 """
 
 import base64
@@ -17,13 +24,16 @@ import binascii
 import contextlib
 import io
 import json
+import math
 import re
 import sys
 import warnings
 from dataclasses import dataclass, field
+from typing import List, Tuple
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from image_structure import Structure, inspect
 from input_errors import (
     ACCEPTED_FORMAT_NAMES,
     ACCEPTED_FORMATS,
@@ -33,7 +43,6 @@ from input_errors import (
     UnsupportedImage,
     quoted,
 )
-from mnist_request import MnistRequest
 
 BASE64_FIELDS = ("base64", "data", "b64")
 MAX_INSTANCES = 64
@@ -44,12 +53,18 @@ MAX_INSTANCES = 64
 MAX_SIDE = 4096
 MAX_PIXELS = MAX_SIDE * MAX_SIDE
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-# A progressive JPEG's decoder walks every block of the image once per scan, however little data the scan
-# holds, so a 4096x4096 JPEG repeating one cheap scan 2,500 times decodes for more than 30 s. libjpeg's
-# standard progressive script has 10 scans for colour (6 for grey), baseline JPEGs have 1 (at most 4 when
-# non-interleaved), and encoders that optimise their scripts (mozjpeg) stay under 20; 32 leaves room for
-# any of them and bounds a request to ~3x the decoding work of a standard progressive 4096x4096 picture.
-MAX_JPEG_SCANS = 32
+# Per picture, the pixel data a lossless file (PNG, TIFF, BMP, GIF, WebP) encodes, at its own bit depth:
+# its decoder inflates and unpacks all of it, ~3 ms a MiB here, so this bounds decoding to ~75 ms. It
+# admits 4096x4096 grey or 8 MP of RGB (a 4K screenshot), 6 MP of RGBA or 16-bit grey; a JPEG is bounded
+# by its pixels and scans instead, and decoded at a reduced scale (docs/security.md has the measurements).
+MAX_SAMPLE_BYTES = 24 * 2**20
+# Per picture, what decoding it holds: the decoded image (1 byte a pixel for grey and palette, 2 for
+# 16-bit grey, 4 otherwise: PIL keeps RGB and grey+alpha in 4) and what its decoder holds beside it. With
+# the preprocessing's working copies, a worker's peak stays within ~128 MiB of its idle peak.
+MAX_DECODING_MEMORY = 64 * 2**20
+# A JPEG larger than this on its longer side is decoded at 1/2, 1/4 or 1/8 scale, never below it (the
+# preprocessing's own working size: mnist_preprocessing.WORKING_SIDE).
+JPEG_WORKING_SIDE = 1024
 # Text and metadata: the service reads pixels only, but Pillow inflates every compressed PNG text chunk
 # (zTXt, compressed iTXt) and the ICC profile (iCCP) when it opens the file, up to 1 MiB each and 64 MiB
 # per image by default: a 90 kB PNG could cost 63 MiB, and 64 of them in one request 4 GB. Real pictures
@@ -69,28 +84,43 @@ _DATA_URI_PREFIX = re.compile(rb"^data:[\w.+-]+/[\w.+-]+(;[\w=-]+)*;base64,", re
 _WHITESPACE = re.compile(rb"\s+")
 _URL_SAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s_-]+")
-# In a JPEG scan's entropy-coded data 0xFF is followed by a stuffed 0x00, a restart marker (RST0-7) or
-# another 0xFF (fill); anything else after 0xFF is the next real marker.
-_MARKER_AFTER_SCAN_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+# Bytes PIL stores per pixel, by mode; every other mode takes 4 (RGB and grey+alpha included).
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
+
+@dataclass
+class Picture:
+    """One picture of a request: opened (format, mode and size known; a large JPEG set to decode at a
+    reduced scale), not decoded until decode() is called."""
+
+    image: Image.Image
+    size: Tuple[int, int]  # (width, height) as sent, whatever scale it is decoded at
 
 
 @dataclass
 class _Budget:
-    """What the images of one request have cost so far, checked after each image is opened or decoded."""
+    """What the pictures of one request have cost so far, checked after each is inspected, opened or decoded."""
 
     pixels: int = 0
     metadata: dict = field(default_factory=dict)  # id(image) -> bytes of metadata it holds
 
-    def open(self, data: bytes) -> Image.Image:
+    def open(self, data: bytes) -> Picture:
+        structure = inspect(data)
+        _check_memory(structure.extra_bytes, "the decoder's own buffers")  # WebP allocates them at open
         image = _open(data)
+        size = image.size
         self.pixels += image.width * image.height
         if self.pixels > MAX_PIXELS:
             raise PayloadTooLarge(
                 f"{self.pixels:,} pixels in one request; at most {MAX_PIXELS:,} are accepted in all "
                 f"(one {MAX_SIDE}x{MAX_SIDE} picture, or {MAX_INSTANCES} of 512x512)"
             )
+        _check_samples(image, structure)
+        _decode_jpeg_reduced(image)
+        memory = image.width * image.height * _STORED_BYTES.get(image.mode, 4) + structure.extra_bytes
+        _check_memory(memory, f"the {image.width}x{image.height} {image.mode} image and the decoder's buffers")
         self.charge_metadata(image)
-        return image
+        return Picture(image, size)
 
     def charge_metadata(self, image: Image.Image) -> None:
         self.metadata[id(image)] = _metadata_bytes(image)
@@ -103,18 +133,30 @@ class _Budget:
             )
 
 
-def decode_request(request: dict) -> MnistRequest:
-    """The request's images, decoded (PIL images); refused before any pixel is decoded if they would cost
-    too much."""
+@dataclass
+class OpenedRequest:
+    """A request's pictures, every bound checked, none decoded yet."""
+
+    pictures: List[Picture]
+    many: bool  # an "instances" request, answered with {"predictions": [...]}
+    budget: _Budget
+
+    def decode(self, picture: Picture) -> Image.Image:
+        """The picture's pixels, decoded (PNG text chunks after the pixel data are charged now): release
+        them with image.close() before decoding the next one."""
+        image = _load(picture.image)
+        self.budget.charge_metadata(image)
+        return image
+
+
+def open_request(request: dict) -> OpenedRequest:
+    """The request's pictures, opened; refused before any pixel is decoded if they would cost too much."""
     budget = _Budget()
-    decoded = _open_request(request, budget)
-    for image in decoded.images:
-        _load(image)
-        budget.charge_metadata(image)  # PNG text chunks after the pixel data are read while decoding
-    return decoded
+    pictures, many = _open_request(request, budget)
+    return OpenedRequest(pictures, many, budget)
 
 
-def _open_request(request: dict, budget: _Budget) -> MnistRequest:
+def _open_request(request: dict, budget: _Budget) -> tuple:
     payload = _payload_of(request)
     if isinstance(payload, (dict, list)):  # TorchServe already parsed it (decode_input_request=true)
         return _from_json(payload, budget)
@@ -126,11 +168,9 @@ def _open_request(request: dict, budget: _Budget) -> MnistRequest:
     if payload[:1] in (b"{", b"[", b"\""):
         return _from_json(_parse_json(payload), budget)
     if _BASE64_TEXT.fullmatch(_DATA_URI_PREFIX.sub(b"", payload, count=1)):
-        return MnistRequest([budget.open(decode_base64(payload))], many=False)
+        return [budget.open(decode_base64(payload))], False
     # Binary image formats always hold bytes outside the base64 alphabet.
-    return MnistRequest([budget.open(payload)], many=False)
-
-
+    return [budget.open(payload)], False
 def _payload_of(request: dict):
     for key in _PAYLOAD_KEYS:
         if request.get(key) is not None:
@@ -159,19 +199,18 @@ def _parse_json(payload: bytes):
         raise InvalidInput(f"the body looks like JSON but does not parse ({quoted(str(error))}); {ACCEPTED_INPUT}") from None
 
 
-def _from_json(document, budget: _Budget) -> MnistRequest:
+def _from_json(document, budget: _Budget) -> tuple:
     if isinstance(document, dict) and "instances" in document:
         instances = document["instances"]
         if not isinstance(instances, list) or not instances:
             raise InvalidInput(f'"instances" must be a non-empty list; {ACCEPTED_INPUT}')
         if len(instances) > MAX_INSTANCES:
             raise PayloadTooLarge(f"{len(instances)} instances in one request; at most {MAX_INSTANCES} are accepted")
-        images = [_image_from_instance(item, f"instances[{i}]", budget) for i, item in enumerate(instances)]
-        return MnistRequest(images, many=True)
-    return MnistRequest([_image_from_instance(document, "the JSON body", budget)], many=False)
+        return [_picture_from_instance(item, f"instances[{i}]", budget) for i, item in enumerate(instances)], True
+    return [_picture_from_instance(document, "the JSON body", budget)], False
 
 
-def _image_from_instance(item, where: str, budget: _Budget) -> Image.Image:
+def _picture_from_instance(item, where: str, budget: _Budget) -> Picture:
     if isinstance(item, dict):
         text = next((item[field] for field in BASE64_FIELDS if field in item), None)
     else:
@@ -204,49 +243,47 @@ def decode_base64(text: bytes) -> bytes:
 
 def open_image(data: bytes) -> Image.Image:
     """One image's bytes, fully decoded, with the same bounds as a request of one image."""
-    budget = _Budget()
-    image = _load(budget.open(data))
-    budget.charge_metadata(image)
-    return image
+    opened = open_request({"body": data})
+    (picture,) = opened.pictures
+    return opened.decode(picture)
 
 
-def jpeg_scan_count(data: bytes, stop_after: int = MAX_JPEG_SCANS + 1) -> int:
-    """How many scans (SOS markers, 0xFFDA) libjpeg would read from a JPEG, walking its marker segments
-    as libjpeg does; counting stops at EOI or once stop_after scans are seen.
+def _decode_jpeg_reduced(image: Image.Image) -> None:
+    """A JPEG larger than JPEG_WORKING_SIDE set to decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling:
+    less entropy-to-pixel work, a smaller image), as grey where it is colour; the scale divides the
+    preprocessing's own reduction factor, so the picture it works on has the same size as without."""
+    if image.format not in ("JPEG", "MPO"):
+        return
+    factor = math.ceil(max(image.size) / JPEG_WORKING_SIDE)
+    scale = next(s for s in (8, 4, 2, 1) if factor % s == 0)
+    if scale > 1:
+        image.draft("L", (max(1, image.width // scale), max(1, image.height // scale)))
 
-    Marker segments (APPn, COM, DHT, ...) are skipped by their length, so an EXIF thumbnail's own markers
-    are not counted. In a scan's entropy-coded data every 0xFF byte is followed by a stuffed 0x00 or is a
-    restart marker (RST0-7), so the first other 0xFF xx there is the next real marker (found by a regular
-    expression, at C speed: a 10 MB photo is walked in a few milliseconds)."""
-    scans, position, end = 0, 2, len(data)  # after SOI
-    while position + 1 < end:
-        if data[position] != 0xFF:  # stray bytes between segments: libjpeg skips to the next 0xFF
-            position = data.find(b"\xff", position)
-            if position < 0:
-                break
-            continue
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            position += 1
-            continue
-        if marker == 0xD9:  # EOI: libjpeg reads nothing after it
-            break
-        if marker in (0x00, 0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
-            position += 2
-            continue
-        if position + 4 > end:
-            break
-        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
-        if marker != 0xDA:
-            continue
-        scans += 1
-        if scans >= stop_after:
-            break
-        following = _MARKER_AFTER_SCAN_DATA.search(data, position)  # skip the scan's entropy-coded data
-        if following is None:
-            break
-        position = following.start()
-    return scans
+
+def _check_samples(image: Image.Image, structure: Structure) -> None:
+    """The pixel data a lossless file encodes, at its own bit depth, within MAX_SAMPLE_BYTES; a picture
+    with transparency counts as RGBA: PIL holds grey and alpha in 4 bytes a pixel too, and averages them
+    as RGBA when the picture is reduced."""
+    bits = structure.bits_per_pixel
+    if bits and (image.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in image.info):
+        bits = max(bits, 32)
+    samples = math.ceil(image.width * image.height * bits / 8)
+    if samples > MAX_SAMPLE_BYTES:
+        raise PayloadTooLarge(
+            f"the {image.width}x{image.height} {image.format} encodes {samples / 2**20:,.1f} MiB of pixel data "
+            f"({bits} bits a pixel); at most {MAX_SAMPLE_BYTES // 2**20} MiB are accepted per picture (4096x4096 "
+            "in grey, 8 megapixels in RGB, 6 with transparency or 16-bit grey): send it smaller, in grey, or as a JPEG"
+        )
+
+
+def _check_memory(amount: int, what: str) -> None:
+    """What decoding one picture holds, within MAX_DECODING_MEMORY."""
+    if amount > MAX_DECODING_MEMORY:
+        raise PayloadTooLarge(
+            f"decoding the picture would hold {amount / 2**20:,.1f} MiB ({what}); at most "
+            f"{MAX_DECODING_MEMORY // 2**20} MiB are accepted per picture (a progressive JPEG's coefficients and "
+            "WebP's canvases take 3-16 bytes a pixel): send it smaller, or as a baseline JPEG or a PNG"
+        )
 
 
 def _metadata_bytes(image: Image.Image) -> int:
@@ -279,11 +316,6 @@ def _pillow_limits():
 
 def _open(data: bytes) -> Image.Image:
     """Read the header only: format and size are known, no pixel is decoded yet."""
-    if data[:3] == b"\xff\xd8\xff" and jpeg_scan_count(data) > MAX_JPEG_SCANS:
-        raise PayloadTooLarge(
-            f"the JPEG has more than {MAX_JPEG_SCANS} scans, so it was not decoded; JPEGs with at most "
-            f"{MAX_JPEG_SCANS} scans are accepted (baseline JPEGs have 1, standard progressive ones about 10)"
-        )
     try:
         with _pillow_limits():
             return Image.open(io.BytesIO(data), formats=tuple(ACCEPTED_FORMATS))

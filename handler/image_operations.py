@@ -31,9 +31,9 @@ def grey_closing(values: np.ndarray, radius: int) -> np.ndarray:
     """A grey closing (max, then min, over (2 radius + 1)^2 squares) of the picture continued beyond its
     edges as it is at them, far enough that the closing near an edge sees that continuation itself (a
     strip along the edge narrower than the window stays as it is)."""
-    padded = np.pad(values, 2 * radius, mode="edge")
-    closed = min_filter(max_filter(padded, radius), radius)
-    return closed[2 * radius : -2 * radius, 2 * radius : -2 * radius]
+    margin = 2 * radius
+    closed = min_filter(max_filter(np.pad(values, margin, mode="edge"), radius), radius)
+    return closed[margin : margin + values.shape[0], margin : margin + values.shape[1]]
 
 
 def box_blur(values: np.ndarray, radius: int) -> np.ndarray:

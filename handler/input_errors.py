@@ -1,7 +1,8 @@
-"""Every way a request can be refused, each mapped to its HTTP status in this one place.
+"""Every answer that is not a prediction, each mapped to its HTTP status in this one place: the ways a
+request is refused (InputError, 4xx) and the one fault (InternalError, 500).
 
-The handler catches only these, per request: one bad request in a batch fails alone, and anything else
-(a bug) is left to TorchServe. Messages say what was wrong and what is accepted. They are bounded: a
+request_pipeline.prepare_request turns whatever reading a request raises into one of these, for that
+request alone: one bad request in a batch fails alone. Messages say what was wrong and what is accepted. They are bounded: a
 fragment of the client's request is only ever shown through quoted(), and a whole message is cut at
 MAX_MESSAGE_CHARS, so no answer can outgrow TorchServe's max_response_size (6.5 MB by default; an answer
 over it makes TorchServe report "Worker died" with a 500).
@@ -37,10 +38,10 @@ def quoted(fragment) -> str:
     return text if len(text) <= MAX_QUOTED_CHARS else text[: MAX_QUOTED_CHARS - 3] + "..."
 
 
-class InputError(Exception):
-    """A request the service refuses; ``status`` is the HTTP code the client gets."""
+class RequestError(Exception):
+    """An answer other than a prediction; ``status`` is the HTTP code the client gets."""
 
-    status = HTTPStatus.BAD_REQUEST.value
+    status = HTTPStatus.INTERNAL_SERVER_ERROR.value
 
     def __init__(self, message: str):
         message = str(message)
@@ -55,6 +56,21 @@ class InputError(Exception):
 
     def as_json(self) -> dict:
         return {"code": self.status, "type": type(self).__name__, "message": str(self)}
+
+
+class InputError(RequestError):
+    """A request the service refuses: the client's request is at fault (4xx)."""
+
+    status = HTTPStatus.BAD_REQUEST.value
+
+
+class InternalError(RequestError):
+    """Reading the request failed in a way no check foresaw: a fault of the service, logged with its
+    traceback; the request is answered 500 alone."""
+
+    def __init__(self, message: str = "reading the picture failed inside the service; the fault is logged. "
+                 "The same picture in another format (PNG or JPEG) may be read"):
+        super().__init__(message)
 
 
 class InvalidInput(InputError):

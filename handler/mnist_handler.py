@@ -2,7 +2,7 @@
 
 It overrides only the three steps that differ from TorchServe's BaseHandler, which loads the model
 (the archive's --model-file and state_dict weights; torch >= 2.6 loads them with weights_only=True):
-- preprocess: each request -> its images as MNIST tensors, or the InputError that refuses it
+- preprocess: each request -> its images as MNIST tensors, or the RequestError that answers it instead
   (request_pipeline.prepare_request, where a request's whole path is);
 - inference: one forward pass over every valid image of the batch, softmaxed;
 - postprocess: one compact JSON answer per request, with a 4xx status for refused ones, each refusal
@@ -26,7 +26,7 @@ from ts.metrics.metric_cache_errors import MetricsCacheKeyError
 from ts.metrics.metric_type_enum import MetricTypes
 from ts.torch_handler.base_handler import BaseHandler
 
-from input_errors import InputError, InvalidInput
+from input_errors import InvalidInput, RequestError
 from mnist_cnn import ONNX_INPUT, ONNX_OUTPUT
 from request_pipeline import MnistRequest, prepare_request
 
@@ -93,7 +93,7 @@ class MnistHandler(BaseHandler):
 
     @timed
     def inference(self, data, *args, **kwargs):
-        accepted = [request.images for request in data if request.error is None]
+        accepted = [request.tensors for request in data if request.error is None]
         if not accepted:
             return data, None
         return data, forward(self.session, accepted)
@@ -107,7 +107,7 @@ class MnistHandler(BaseHandler):
                 self._refuse(index, request.error)
         return [json.dumps(answer) for answer in answers(requests, probabilities)]
 
-    def _refuse(self, index: int, error: InputError) -> None:
+    def _refuse(self, index: int, error: RequestError) -> None:
         request_id = self.context.get_request_id(index) or ""
         error_type = type(error).__name__
         logger.debug("refused %s (%d in its batch): %d %s: %s", request_id, index, error.status, error_type, error)
@@ -163,7 +163,7 @@ def answers(requests: list, probabilities: torch.Tensor) -> list:
         if request.error is not None:
             out.append(request.error.as_json())
             continue
-        count = len(request.images)
+        count = len(request.tensors)
         predictions = [_prediction(row) for row in probabilities[next_image : next_image + count]]
         next_image += count
         out.append({"predictions": predictions} if request.many else predictions[0])

@@ -21,7 +21,7 @@ unreliable digit.
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -35,13 +35,13 @@ from image_operations import (
     enlarged,
     eroded,
     grey_closing,
-    label_marks,
     mask_enlarged,
+    label_marks,
     max_filter,
     otsu_threshold,
     run_lengths,
 )
-from input_errors import NoDigitFound
+from input_errors import InvalidInput, NoDigitFound
 # By bare name, as everywhere the handler runs: TorchServe unpacks the .mar flat and imports the handler
 # and the model file (--model-file mnist_cnn.py) as top-level modules; pytest.ini's pythonpath mirrors that.
 from mnist_cnn import normalised
@@ -53,6 +53,8 @@ INK_LEVEL = 0.25  # share of the strongest stroke that counts as ink when findin
 # Larger pictures are first box-reduced to this size: the digit ends up 20 px anyway, and the float
 # arrays of a 4096x4096 picture would cost ~10x more time than the rest of the request.
 WORKING_SIDE = 1024
+# Pixels of the picture reduced at a time (a strip of whole rows), whatever its size.
+REDUCTION_STRIP_PIXELS = 1 << 20
 # Photos: the digit is looked for on a copy at most this size (the grey levels kept come from the full one).
 ANALYSIS_SIDE = 320
 MIN_PHOTO_SIDE = 32  # smaller pictures (but 28x28) have no room for paper around a digit: read as MNIST's
@@ -71,13 +73,14 @@ RAMP_LOW = 0.5  # thin strokes: ink weaker than this share of the threshold is l
 THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
 GROWN_STROKE = 3.0  # ... to about this width (MNIST's are ~2.7; the grown edges are faint)
 WIDE_STROKE_TOP = 0.9  # other strokes reach full brightness only at this quantile of the marks' strength
-# Modes PIL cannot reduce (or would average palette indices of) -> the mode to convert them to first.
-_REDUCIBLE_AS = {"1": "L", "P": "RGBA", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+_WITH_ALPHA = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
-def to_mnist_tensor(image: Image.Image) -> torch.Tensor:
+def to_mnist_tensor(image: Image.Image, size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
     """One PIL image of any size and mode -> a normalised float tensor of shape (1, 28, 28); NoDigitFound
-    if nothing on it stands out from the background."""
+    if nothing on it stands out from the background. `size` is the picture's size as sent, when it was
+    decoded at a reduced scale (image_decoding decodes a large JPEG so): the refusal names it."""
     grey = to_grey(reduced(image))
     if grey.shape == (MNIST_SIDE, MNIST_SIDE):
         grey = bright_on_dark(grey)
@@ -88,26 +91,49 @@ def to_mnist_tensor(image: Image.Image) -> torch.Tensor:
         digit = find_digit(grey)
         pixels = None if digit is None else centre_digit(digit)
     if pixels is None:
-        raise NoDigitFound(_blank_message(image.width, image.height))
+        raise NoDigitFound(_blank_message(*(size or image.size)))
     return torch.from_numpy(normalised(pixels)).to(torch.float32).unsqueeze(0)
 
 
 def reduced(image: Image.Image) -> Image.Image:
+    """A picture larger than WORKING_SIDE box-averaged down to it, strip by strip (so the reduction holds a
+    strip, not a second copy of the picture), in a mode PIL reduces meaningfully: palette and bilevel
+    pictures become grey (with alpha where they have transparency), 16-bit grey becomes 32-bit."""
     factor = math.ceil(max(image.size) / WORKING_SIDE)
     if factor <= 1:
         return image
-    if image.mode in _REDUCIBLE_AS:
-        image = image.convert(_REDUCIBLE_AS[image.mode])
-    return image.reduce(factor)
+    rows = factor * max(1, REDUCTION_STRIP_PIXELS // (image.width * factor))  # whole blocks per strip
+    strips = []
+    for top in range(0, image.height, rows):
+        strip = _reducible(image.crop((0, top, image.width, min(top + rows, image.height))))
+        strips.append(strip.reduce(factor))
+    out = Image.new(strips[0].mode, (strips[0].width, sum(strip.height for strip in strips)))
+    for index, strip in enumerate(strips):
+        out.paste(strip, (0, index * rows // factor))
+    return out
+
+
+def _reducible(image: Image.Image) -> Image.Image:
+    """The image in a mode PIL's reduce averages as pixels (a crop keeps the palette's transparency)."""
+    if image.mode in _SIXTEEN_BIT:
+        return image.convert("I")
+    if image.mode in ("1", "P", "PA"):
+        return image.convert("LA" if image.mode == "PA" or "transparency" in image.info else "L")
+    return image
 
 
 def to_grey(image: Image.Image) -> np.ndarray:
-    """Luminance as float32 in [0, 255]; transparency becomes the background colour opposite the ink."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit and float scans: stretch to 8-bit range
+    """Luminance as float32 in [0, 255]; transparency becomes the background colour opposite the ink.
+    InvalidInput for a float picture with NaN or infinite pixels (no grey level stands for them)."""
+    if image.mode in ("I", "F", *_SIXTEEN_BIT):  # 16-bit, 32-bit and float scans: stretch to 8-bit range
         values = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise InvalidInput("the image has NaN or infinite pixel values; a float image needs finite ones")
         low, high = values.min(), values.max()
         return (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode == "LAB":  # CIELab: its L* channel is the lightness (PIL converts LAB to nothing else)
+        return np.asarray(image.getchannel(0), dtype=np.float32)
+    if image.mode in _WITH_ALPHA or (image.mode == "P" and "transparency" in image.info):
         # Canvas drawings often have dark strokes on a transparent background whose hidden colour is black;
         # compositing onto the colour that contrasts with the strokes keeps the digit visible.
         grey_alpha = np.asarray(image.convert("LA"), dtype=np.float32)

@@ -1,18 +1,21 @@
-"""The one type a request becomes on its way through request_pipeline.prepare_request.
+"""What a request becomes on its way to the model: request_pipeline.prepare_request's answer.
 
-A leaf module (it imports no other handler module), so every step can return it without import cycles.
+A leaf module (it imports no other handler module but the errors), so every step can return it without
+import cycles.
 """
 
 from dataclasses import dataclass
 
-from input_errors import InputError
+import torch
+
+from input_errors import RequestError
 
 
 @dataclass
 class MnistRequest:
-    """One request: what it carries at this step (image_decoding.decode_request: a list of PIL images;
-    request_pipeline.prepare_request: one (n, 1, 28, 28) float tensor), or the InputError that refuses it."""
+    """One request, prepared: its pictures as one (n, 1, 28, 28) float tensor in MNIST's form, or the
+    RequestError that answers it instead."""
 
-    images: object = None
+    tensors: torch.Tensor = None
     many: bool = False  # an "instances" request, answered with {"predictions": [...]}
-    error: InputError = None
+    error: RequestError = None

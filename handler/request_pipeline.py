@@ -1,33 +1,50 @@
 """A request's whole path before the model, in one place:
 
     request (TorchServe's payload dict)
-      -> image_decoding.decode_request -> PIL images
-      -> mnist_preprocessing.to_mnist_tensor, per image -> MNIST tensors, stacked (n, 1, 28, 28)
-    or, at any step, the input_errors.InputError that refuses the request.
+      -> image_decoding.open_request -> the pictures, opened (headers read, every bound checked)
+      -> per picture, one at a time: decoded -> mnist_preprocessing.to_mnist_tensor -> released
+      -> the MNIST tensors, stacked (n, 1, 28, 28)
+    or the error that answers the request instead.
 
-image_decoding turns the request into images (bounding what it may cost first); mnist_preprocessing turns
-one image into MNIST's form and knows nothing of requests; input_errors holds every refusal. Only
-InputError is caught: anything else is a bug, left to TorchServe. The handler (mnist_handler) logs and
-counts the refusals, and answers each request with its own status.
+image_decoding turns the request into pictures (bounding what they may cost first); mnist_preprocessing
+turns one image into MNIST's form and knows nothing of requests; input_errors holds every answer that is
+not a prediction. prepare_request never raises: a refusal (InputError, 4xx) or anything else raised while
+reading the request (a fault: InternalError, 500, logged with its traceback) answers this request alone,
+and the other requests of its batch go on. The handler (mnist_handler) logs and counts the errors, and
+answers each request with its own status.
 """
 
-from dataclasses import replace
+import logging
 
 import torch
 
-from image_decoding import decode_request
-from input_errors import InputError
+from image_decoding import OpenedRequest, Picture, open_request
+from input_errors import InputError, InternalError
 from mnist_preprocessing import to_mnist_tensor
 from mnist_request import MnistRequest
 
 __all__ = ["MnistRequest", "prepare_request"]
 
+logger = logging.getLogger(__name__)
+
 
 def prepare_request(request: dict) -> MnistRequest:
-    """One TorchServe request (its payload dict) -> its images as MNIST tensors, or the refusal."""
+    """One TorchServe request (its payload dict) -> its pictures as MNIST tensors, or the error that answers it."""
     try:
-        decoded = decode_request(request)
-        tensors = torch.stack([to_mnist_tensor(image) for image in decoded.images])
+        opened = open_request(request)
+        tensors = torch.stack([_prepared(opened, picture) for picture in opened.pictures])
     except InputError as error:
         return MnistRequest(error=error)
-    return replace(decoded, images=tensors)
+    except Exception:  # a fault no check foresaw: this request's 500, never the batch's
+        logger.exception("reading a request failed")
+        return MnistRequest(error=InternalError())
+    return MnistRequest(tensors, many=opened.many)
+
+
+def _prepared(opened: OpenedRequest, picture: Picture) -> torch.Tensor:
+    """One picture decoded, brought into MNIST's form and released before the next is decoded."""
+    image = opened.decode(picture)
+    try:
+        return to_mnist_tensor(image, size=picture.size)
+    finally:
+        image.close()

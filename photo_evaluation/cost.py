@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
 import mnist_preprocessing  # noqa: E402
-from image_decoding import decode_request  # noqa: E402
+from image_decoding import open_image  # noqa: E402
 from photo_evaluation import baseline_preprocessing  # noqa: E402
 from photo_evaluation.make_photos import encode, ink_alpha, light_falloff, mnist_test_digits  # noqa: E402
 
@@ -56,8 +56,8 @@ def main() -> None:
     big = photo_12mp(digits[1][0])
     print(f"12 MP JPEG: {len(big) / 1e6:.1f} MB")
     for name, body, repeat in (("28x28 PNG", small, 1000), ("4000x3000 JPEG", big, 2)):
-        decode_ms = cpu_ms(lambda: decode_request({"body": body}), repeat)
-        (image,) = decode_request({"body": body}).images
+        decode_ms = cpu_ms(lambda: open_image(body), repeat)
+        image = open_image(body)
         for which, function in (("before #11", baseline_preprocessing.to_mnist_tensor), ("now", mnist_preprocessing.to_mnist_tensor)):
             print(f"{name}: decoding {decode_ms:.3f} ms, preprocessing ({which}) {cpu_ms(lambda: function(image), repeat):.3f} ms CPU")
 

@@ -58,7 +58,7 @@ def run(photos, model=None) -> List[Outcome]:
             outcomes.append(Outcome(photo, REFUSED, cpu, type(prepared.error).__name__))
             continue
         with torch.inference_mode():
-            predicted = int(model(prepared.images).argmax(1)[0])
+            predicted = int(model(prepared.tensors).argmax(1)[0])
         outcomes.append(Outcome(photo, predicted, cpu))
     return outcomes
 

@@ -6,10 +6,8 @@ be read as a seven. Below them, the payloads of the security review (docs/securi
 made here once and sent both in-process and over HTTP.
 """
 
-import base64
 import functools
 import io
-import json
 import struct
 import urllib.parse
 import zlib
@@ -17,6 +15,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
+from bench.hostile_corpus import instances, png_chunk, progressive_jpeg_with_scans
 from client.images import encode
 from tests.conftest import IMAGES
 
@@ -25,15 +24,8 @@ SEVEN = Image.open(IMAGES / "seven.png").resize((112, 112), Image.Resampling.LAN
 
 def png_header_claiming(width: int, height: int) -> bytes:
     """A PNG that is only a header announcing width x height 8-bit grey pixels, and no pixel data."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + png_chunk(b"IEND", b"")
 
 
 def animated(format: str) -> bytes:
@@ -79,42 +71,10 @@ def payload(name: str) -> bytes:
 # --- Finding 1: a progressive JPEG that repeats one cheap scan -------------------------------------------
 
 
-def jpeg_segments(data: bytes) -> list:
-    """(marker, bytes) for each segment of a JPEG written by Pillow, a scan's entropy-coded data included."""
-    segments, position = [], 2
-    while position < len(data):
-        marker = data[position + 1]
-        if marker == 0xD9:
-            segments.append((marker, data[position:]))
-            break
-        end = position + 2 + int.from_bytes(data[position + 2 : position + 4], "big")
-        if marker == 0xDA:  # entropy-coded data runs to the next 0xFF that is not 0xFF00 or RSTn
-            while not (data[end] == 0xFF and data[end + 1] not in (0x00, *range(0xD0, 0xD8))):
-                end += 1
-        segments.append((marker, data[position:end]))
-        position = end
-    return segments
-
-
-def progressive_scan_bomb(side: int = 4096, repeats: int = 2_500) -> bytes:
-    """A grey side x side progressive JPEG whose one AC scan (with its Huffman table) is repeated `repeats`
-    times: libjpeg walks every block once per scan, so 4096x4096 with 2,500 repeats (206 kB) took 17 s to
-    decode here (the review's 689 kB variant more than 30 s). The repeats only make libjpeg warn ("bogus
-    progression"), so it decodes them all."""
-    plain = encode(Image.new("L", (side, side), 128), "JPEG", progressive=True, quality=90)
-    segments = jpeg_segments(plain)
-    # The last AC refinement scan (spectral start Ss > 0, successive approximation Ah > 0: the bytes after
-    # the Ns component selectors are Ss, Se, Ah|Al), with its Huffman table: a refinement walks every
-    # coefficient of every block, the costliest kind of scan for its few bytes.
-    index = max(
-        i
-        for i, (marker, segment) in enumerate(segments)
-        if marker == 0xDA and segment[5 + 2 * segment[4]] > 0 and segment[7 + 2 * segment[4]] >> 4 > 0
-    )
-    cheap_scan = segments[index - 1][1] + segments[index][1]
-    assert segments[index - 1][0] == 0xC4  # DHT
-    head = b"".join(segment for _, segment in segments[:-1])
-    return b"\xff\xd8" + head + cheap_scan * repeats + b"\xff\xd9"
+def progressive_scan_bomb() -> bytes:
+    """The review's payload: a grey 4096x4096 progressive JPEG whose full refinement scan is repeated 2,500
+    times (206 kB), 17 s of decoding for libjpeg here (the review's 689 kB variant more than 30 s)."""
+    return progressive_jpeg_with_scans(4096, 2_500)
 
 
 # --- Finding 2: PNG text chunks that inflate to megabytes ------------------------------------------------
@@ -130,19 +90,14 @@ def png_with_text(chunks: int, chunk_size: int, after_pixels: bool = False) -> b
     return seven[:where] + b"".join(text) + seven[where:]
 
 
-def instances(image: bytes, count: int) -> bytes:
-    """A JSON body holding `count` copies of one image as base64 instances."""
-    return json.dumps({"instances": [base64.b64encode(image).decode()] * count}).encode()
-
-
 # The review's payload: 64 instances of one PNG with 63 compressed text chunks of 1 MB each (5.6 MB).
 def text_chunk_amplification() -> bytes:
-    return instances(png_with_text(63, 1_000_000), 64)
+    return instances([png_with_text(63, 1_000_000)] * 64)
 
 
 # Each image within the per-image text bounds, the request over the per-request bound.
 def text_over_the_request_budget() -> bytes:
-    return instances(png_with_text(2, 200_000), 64)
+    return instances([png_with_text(2, 200_000)] * 64)
 
 
 # --- Finding 3: form field names of control bytes ---------------------------------------------------------

@@ -20,7 +20,7 @@ def test_the_sample_response_is_the_served_graph_s_answer_for_seven_png(model_st
     """What the server answers: the archive's (int8) graph, through the handler's own steps."""
     (sample,) = re.findall(r"### Response\n\n```json\n(.+)\n```", README)
     prepared = prepare_request({"body": SEVEN_PNG})
-    (expected,) = answers([prepared], forward(onnx_session(str(served_graph(model_store, tmp_path))), [prepared.images]))
+    (expected,) = answers([prepared], forward(onnx_session(str(served_graph(model_store, tmp_path))), [prepared.tensors]))
     stated = json.loads(sample)
     assert stated["digit"] == expected["digit"]
     assert stated["probabilities"] == pytest.approx(expected["probabilities"], abs=2e-6)

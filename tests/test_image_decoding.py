@@ -3,19 +3,20 @@
 import base64
 import io
 import json
+import math
 
+import numpy as np
 import pytest
-from PIL import Image
-
+import request_pipeline
 from image_decoding import (
+    MAX_DECODING_MEMORY,
     MAX_INSTANCES,
-    MAX_JPEG_SCANS,
     MAX_METADATA_PER_REQUEST,
     MAX_PIXELS,
+    MAX_SAMPLE_BYTES,
     MAX_TEXT_CHUNK,
     MAX_TEXT_PER_IMAGE,
-    decode_request,
-    jpeg_scan_count,
+    open_request,
 )
 from input_errors import (
     ACCEPTED_FORMATS,
@@ -27,17 +28,28 @@ from input_errors import (
     UnsupportedImage,
     quoted,
 )
+from mnist_preprocessing import to_mnist_tensor
+from PIL import Image
+from request_pipeline import prepare_request
+
+from bench.hostile_corpus import instances
 from client.images import encode
 from tests.conftest import IMAGES, SEVEN_PNG
-from tests.hostile_images import SEVEN, instances, jpeg_segments, png_with_text, progressive_scan_bomb
+from tests.hostile_images import SEVEN, png_with_text
 
 SEVEN_B64 = base64.b64encode(SEVEN_PNG).decode()
 
 
+def decode_request(request: dict) -> list:
+    """Every picture of the request, opened and decoded (the pipeline decodes them one at a time)."""
+    opened = open_request(request)
+    return [opened.decode(picture) for picture in opened.pictures]
+
+
 def one_image(request: dict) -> Image.Image:
-    decoded = decode_request(request)
-    assert not decoded.many and len(decoded.images) == 1
-    return decoded.images[0]
+    opened = open_request(request)
+    assert not opened.many and len(opened.pictures) == 1
+    return opened.decode(opened.pictures[0])
 
 
 def same_pixels(image: Image.Image, reference: bytes = SEVEN_PNG) -> bool:
@@ -74,9 +86,9 @@ def test_accepted_single_image_forms(request_):
 
 def test_instances_come_back_in_order():
     other = encode(Image.new("L", (5, 3), 9))
-    decoded = decode_request(json_body({"instances": [{"base64": SEVEN_B64}, base64.b64encode(other).decode(), {"b64": SEVEN_B64}]}))
-    assert decoded.many
-    assert [image.size for image in decoded.images] == [(28, 28), (5, 3), (28, 28)]
+    opened = open_request(json_body({"instances": [{"base64": SEVEN_B64}, base64.b64encode(other).decode(), {"b64": SEVEN_B64}]}))
+    assert opened.many
+    assert [opened.decode(picture).size for picture in opened.pictures] == [(28, 28), (5, 3), (28, 28)]
 
 
 @pytest.mark.parametrize("format", ["JPEG", "GIF", "BMP", "TIFF", "WEBP"])
@@ -140,46 +152,81 @@ def test_pixel_budget_is_per_request_not_per_image():
     """Many large images would each pass the per-image limit, but decoding them all is one slow request."""
     side = 3000  # 9 Mpx each: one is fine, two are over the 16.7 Mpx budget
     big = base64.b64encode(encode(Image.new("1", (side, side)))).decode()
-    assert len(decode_request(json_body({"instances": [big]})).images) == 1
+    assert len(decode_request(json_body({"instances": [big]}))) == 1
     with pytest.raises(PayloadTooLarge, match="pixels in one request"):
         decode_request(json_body({"instances": [big, big]}))
 
 
-# --- JPEG scans (finding 1 of docs/security.md) ---------------------------------------------------
+# --- What decoding a picture costs: pixel data, memory, reduced JPEG decoding -----------------------------
 
 
-def test_scans_of_baseline_and_progressive_jpegs_are_counted():
-    assert jpeg_scan_count(encode(SEVEN, "JPEG")) == 1
-    progressive = encode(SEVEN.convert("RGB"), "JPEG", progressive=True)
-    assert jpeg_scan_count(progressive) == sum(marker == 0xDA for marker, _ in jpeg_segments(progressive)) == 10
-    assert one_image({"body": progressive}).size == SEVEN.size
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_that_divides_the_preprocessings_own():
+    """4000x3000 is reduced 4 times by the preprocessing: libjpeg decodes it at 1/4 scale, as grey. 3000x2000
+    is reduced 3 times: no DCT scale divides 3, so it is decoded whole. The picture keeps its size as sent."""
+    for size, decoded_size, mode in (((4000, 3000), (1000, 750), "L"), ((3000, 2000), (3000, 2000), "RGB"),
+                                     ((6000, 1500), (3000, 750), "L"), ((900, 600), (900, 600), "RGB")):
+        opened = open_request({"body": encode(Image.new("RGB", size, (200, 190, 180)), "JPEG")})
+        (picture,) = opened.pictures
+        image = opened.decode(picture)
+        assert (picture.size, image.size, image.mode) == (size, decoded_size, mode)
 
 
-def test_markers_inside_segments_and_after_the_end_are_not_counted():
-    """An EXIF thumbnail is a whole JPEG inside APP1, and a comment may hold any bytes: skipped by their
-    length. Bytes after EOI are never read by libjpeg."""
-    many_scans = progressive_scan_bomb(side=64, repeats=MAX_JPEG_SCANS)
-    photo = encode(SEVEN.convert("RGB"), "JPEG")
-    # APP1 holding a JPEG thumbnail with 38 scans, and a COM segment of SOS markers.
-    app1 = b"\xff\xe1" + (2 + 6 + len(many_scans)).to_bytes(2, "big") + b"Exif\x00\x00" + many_scans
-    comment = b"\xff\xda" * 100
-    com = b"\xff\xfe" + (2 + len(comment)).to_bytes(2, "big") + comment
-    dressed = photo[:2] + app1 + com + photo[2:] + many_scans
-    assert jpeg_scan_count(many_scans) > MAX_JPEG_SCANS
-    assert jpeg_scan_count(dressed) == 1
-    assert one_image({"body": dressed}).size == SEVEN.size
+def test_a_refusal_names_the_size_sent_not_the_size_decoded():
+    prepared = prepare_request({"body": encode(Image.new("RGB", (4000, 3000), (200, 190, 180)), "JPEG")})
+    assert prepared.error.status == 422 and "the 4000x3000 image" in str(prepared.error)
 
 
-def test_a_jpeg_with_too_many_scans_is_refused_before_decoding():
-    bomb = progressive_scan_bomb(side=64, repeats=MAX_JPEG_SCANS)
-    # The payload is a JPEG that libjpeg decodes in full: only the scan bound refuses it.
-    direct = Image.open(io.BytesIO(bomb))
-    direct.load()
-    assert direct.size == (64, 64) and jpeg_scan_count(bomb) > MAX_JPEG_SCANS
-    with pytest.raises(PayloadTooLarge, match=f"at most {MAX_JPEG_SCANS} scans are accepted"):
-        decode_request({"body": bomb})
-    # Just under the bound: accepted.
-    assert one_image({"body": progressive_scan_bomb(side=64, repeats=MAX_JPEG_SCANS - 10)}).size == (64, 64)
+@pytest.mark.parametrize("image, bits", [
+    (Image.new("RGB", (2900, 2900)), 24),
+    (Image.new("RGBA", (2520, 2520)), 32),
+    (Image.new("LA", (2520, 2520)), 32),  # PIL holds grey and alpha in 4 bytes a pixel, and reduces them as RGBA
+], ids=["rgb", "rgba", "grey-alpha"])
+def test_lossless_pictures_are_accepted_up_to_their_pixel_data_bound(image, bits):
+    with pytest.raises(PayloadTooLarge, match=f"MiB of pixel data \\({bits} bits a pixel\\)"):
+        open_request({"body": encode(image)})
+    smaller = image.resize((image.width - 30, image.height - 30))
+    assert math.ceil(smaller.width * smaller.height * bits / 8) <= MAX_SAMPLE_BYTES
+    open_request({"body": encode(smaller)})
+
+
+def test_sixteen_bit_channels_count_twice_and_a_transparent_palette_counts_as_rgba():
+    grey16 = Image.fromarray(np.zeros((3700, 3700), dtype=np.uint16))
+    with pytest.raises(PayloadTooLarge, match="16 bits a pixel"):
+        open_request({"body": encode(grey16)})
+    open_request({"body": encode(Image.new("L", (3700, 3700)))})
+    palette = Image.new("L", (2600, 2600)).quantize(4)
+    open_request({"body": encode(palette)})
+    with pytest.raises(PayloadTooLarge, match="32 bits a pixel"):
+        open_request({"body": encode(palette, transparency=0)})
+
+
+def test_what_decoding_holds_is_bounded_before_the_decoder_allocates_it():
+    """WebP's decoder allocates two RGBA canvases when the file is opened, a progressive JPEG's decoder
+    buffers all its coefficients: both are refused from their headers."""
+    with pytest.raises(PayloadTooLarge, match=r"\(the decoder's own buffers\)"):  # 12 bytes a pixel: before it is opened
+        open_request({"body": encode(Image.new("RGB", (2400, 2400)), "WEBP", quality=50)})
+    with pytest.raises(PayloadTooLarge, match="image and the decoder's buffers"):  # with the image's 4: once opened
+        open_request({"body": encode(Image.new("RGB", (2100, 2100)), "WEBP", quality=50)})
+    open_request({"body": encode(Image.new("RGB", (2000, 2000)), "WEBP", quality=50)})
+    cmyk = encode(Image.new("CMYK", (3000, 3000)), "JPEG", progressive=True)
+    with pytest.raises(PayloadTooLarge, match=f"at most {MAX_DECODING_MEMORY // 2**20} MiB"):
+        open_request({"body": cmyk})
+
+
+def test_a_requests_pictures_are_decoded_one_at_a_time(monkeypatch):
+    """Each picture is released before the next is decoded: a request holds one decoded picture."""
+    seen = []
+
+    def read(image, size=None):
+        for earlier in seen:
+            with pytest.raises(ValueError, match="closed image"):
+                earlier.getbbox()
+        seen.append(image)
+        return to_mnist_tensor(image, size)
+
+    monkeypatch.setattr(request_pipeline, "to_mnist_tensor", read)
+    prepared = prepare_request(json_body({"instances": [SEVEN_B64] * 3}))
+    assert prepared.error is None and prepared.tensors.shape == (3, 1, 28, 28) and len(seen) == 3
 
 
 # --- PNG text and metadata (finding 2) --------------------------------------------------------------------
@@ -206,9 +253,9 @@ def test_text_chunks_over_the_image_bound_are_refused():
 def test_text_of_a_request_is_bounded_in_all():
     png = png_with_text(chunks=1, chunk_size=MAX_TEXT_CHUNK // 2)
     fit = MAX_METADATA_PER_REQUEST // (MAX_TEXT_CHUNK // 2) - 1
-    assert len(decode_request({"body": instances(png, fit)}).images) == fit
+    assert len(decode_request({"body": instances([png] * fit)})) == fit
     with pytest.raises(PayloadTooLarge, match="per request"):
-        decode_request({"body": instances(png, fit + 2)})
+        decode_request({"body": instances([png] * (fit + 2))})
 
 
 # --- Error messages (finding 3) ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from image_decoding import decode_request
+from image_decoding import open_image
 from client.images import encode
 from mnist_preprocessing import to_mnist_tensor
 from model.loading import MODEL_DIR, load_model
@@ -35,8 +35,7 @@ def test_handler_reads_every_test_png_as_the_model_does(mnist_test_set):
     model = load_model(WEIGHTS)
     through_handler, direct, labels = [], [], []
     for image, label in mnist_test_set:
-        (decoded,) = decode_request({"body": encode(image)}).images
-        through_handler.append(to_mnist_tensor(decoded))
+        through_handler.append(to_mnist_tensor(open_image(encode(image))))
         direct.append(EVAL_TRANSFORM(image))
         labels.append(label)
     through_handler, direct = torch.stack(through_handler), torch.stack(direct)

@@ -29,7 +29,7 @@ def prepare(body) -> MnistRequest:
 def answers(model, requests: list) -> list:
     """One forward pass (the eager model) over every accepted image of `requests` -> [(HTTP status, JSON-able
     answer)], one per request, the answers as the handler words them (mnist_handler.answers)."""
-    accepted = [request.images for request in requests if request.error is None]
+    accepted = [request.tensors for request in requests if request.error is None]
     probabilities = None
     if accepted:
         with torch.inference_mode():
