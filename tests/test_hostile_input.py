@@ -6,6 +6,7 @@ were (same PIDs, peak memory flat) and other clients' requests sent at the same 
 
 import base64
 import json
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,12 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+import request_pipeline
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from input_errors import MAX_MESSAGE_CHARS
+from input_errors import MAX_MESSAGE_CHARS, InternalError
 from PIL import Image
 from request_pipeline import prepare_request
 
+from bench.hostile_corpus import payload as corpus_payload
 from client.images import encode
 from tests.conftest import SEVEN_PNG, assert_healthy
 from tests.hostile_images import (
@@ -45,7 +48,7 @@ json_values = st.recursive(
 def assert_prepared_or_refused(request: dict) -> None:
     prepared = prepare_request(request)  # any other exception fails the test
     if prepared.error is None:
-        assert prepared.images.shape[1:] == (1, 28, 28) and prepared.images.isfinite().all()
+        assert prepared.tensors.shape[1:] == (1, 28, 28) and prepared.tensors.isfinite().all()
     else:
         assert 400 <= prepared.error.status < 500 and str(prepared.error)
 
@@ -72,22 +75,72 @@ def test_a_valid_png_with_corrupted_bytes(edits):
     assert_prepared_or_refused({"body": json.dumps({"base64": base64.b64encode(corrupted).decode()}).encode()})
 
 
+# Pixel values a picture of each kind can hold, odd ones included: extremes, and for floats inf and NaN.
+ODD_VALUES = {
+    "noise": lambda rng, shape: rng.integers(0, 256, shape).astype(np.float64),
+    "flat": lambda rng, shape: np.full(shape, 200.0),
+    "extremes": lambda rng, shape: np.where(rng.random(shape) < 0.5, -(2.0**31), 2.0**31 - 1),
+    "huge-floats": lambda rng, shape: np.where(rng.random(shape) < 0.5, -3e38, 3e38),
+    "inf": lambda rng, shape: np.where(rng.random(shape) < 0.1, np.inf, 1.0),
+    "nan": lambda rng, shape: np.where(rng.random(shape) < 0.1, np.nan, 1.0),
+}
+
+
+def picture_of(mode: str, values: np.ndarray) -> Image.Image:
+    """A PIL image of `mode` holding `values` as far as the mode can (floats as floats, integers clipped to
+    the mode's range, other modes converted from 8-bit grey)."""
+    if mode == "F":
+        return Image.fromarray(values.astype(np.float32), "F")
+    if mode == "I":
+        return Image.fromarray(np.nan_to_num(np.clip(values, -(2.0**31), 2.0**31 - 1)).astype(np.int32), "I")
+    if mode.startswith("I;16"):
+        return Image.fromarray(np.nan_to_num(np.clip(values, 0, 65535)).astype(np.uint16)).convert(mode)
+    grey = Image.fromarray(np.nan_to_num(np.clip(values, 0, 255)).astype(np.uint8))
+    if mode == "LAB":
+        return Image.merge("LAB", [grey] * 3)
+    premultiplied_from = {"La": "LA", "RGBa": "RGBA"}  # PIL reaches these from their plain alpha modes only
+    return grey.convert(premultiplied_from.get(mode, mode)).convert(mode)
+
+
 @FUZZ
 @given(
-    st.sampled_from(["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"]),
+    st.sampled_from(Image.MODES),
     st.integers(1, 300),
     st.integers(1, 300),
     st.sampled_from(["PNG", "TIFF", "GIF", "BMP", "WEBP", "JPEG"]),
+    st.sampled_from(sorted(ODD_VALUES)),
     st.integers(0, 2**32 - 1),
 )
-def test_any_mode_size_and_format(mode, width, height, format, seed):
-    noise = np.random.default_rng(seed).integers(0, 256, (height, width), dtype=np.uint8)
-    image = Image.fromarray(noise).convert(mode)
+def test_any_mode_size_values_and_format(mode, width, height, format, values, seed):
+    """Every pixel layout PIL has, with odd values, in every accepted format that can store it: a tensor or
+    a 4xx, never a fault (which prepare_request would answer with a 500)."""
+    image = picture_of(mode, ODD_VALUES[values](np.random.default_rng(seed), (height, width)))
     try:
         data = encode(image, format)
-    except (OSError, ValueError, KeyError):  # this format cannot store this mode: nothing to send
-        return
+    except (OSError, ValueError, KeyError, TypeError):  # this format cannot store this mode
+        data = None
+    assume(data is not None)
     assert_prepared_or_refused({"body": data})
+
+
+def test_a_fault_answers_its_own_request_with_500_and_its_traceback_is_logged(monkeypatch, caplog):
+    """Anything raised while reading a request that is not a refusal fails that request alone."""
+
+    def faulty(image, size=None):
+        raise IndexError("a fault no check foresaw")
+
+    monkeypatch.setattr(request_pipeline, "to_mnist_tensor", faulty)
+    with caplog.at_level(logging.ERROR, logger=request_pipeline.__name__):
+        prepared = prepare_request({"body": SEVEN_PNG})
+    assert isinstance(prepared.error, InternalError) and prepared.error.as_json()["code"] == 500
+    assert "IndexError: a fault no check foresaw" in caplog.text  # the traceback, in the worker's log
+
+
+@pytest.mark.parametrize("name", ["tiff-LAB-small", "tiff-F-with-inf", "tiff-F-with-nan"])
+def test_pictures_that_once_raised_are_read_or_refused(name):
+    """A CIELab TIFF (PIL converts LAB to nothing) and float TIFFs with inf or NaN pixels once raised
+    ValueError and IndexError, which failed their whole batch with 503."""
+    assert_prepared_or_refused({"body": corpus_payload(name, quick=True).body})
 
 
 @pytest.mark.parametrize("name", BOMBS)
@@ -118,7 +171,7 @@ def test_form_field_names_of_control_bytes_get_a_short_printable_message():
 def test_only_the_first_page_of_a_tiff_is_decoded():
     """The pixel budget counts the first page: the 400-megapixel second page must stay undecoded."""
     prepared = prepare_request({"body": tiff_seven_then_bomb()})
-    assert prepared.error is None and prepared.images.shape == (1, 1, 28, 28)
+    assert prepared.error is None and prepared.tensors.shape == (1, 1, 28, 28)
 
 
 @pytest.mark.parametrize("name", UNUSUAL_SEVENS)

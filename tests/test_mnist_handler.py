@@ -9,10 +9,12 @@ from http import HTTPStatus
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from ts.context import Context, RequestProcessor
 from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
 
 import ts
+from client.images import encode
 from mnist_handler import MnistHandler
 from tests.conftest import IMAGES, SEVEN_PNG
 
@@ -73,6 +75,26 @@ def test_one_bad_request_fails_alone_in_its_batch(handler):
     assert [p["digit"] for p in results[2][1]["predictions"]] == [2, 7]
     assert "empty" in results[3][1]["message"]
     assert results[4][1]["digit"] == 2
+
+
+def test_a_fault_in_one_request_fails_it_alone_with_500(handler, monkeypatch):
+    """Whatever reading a request raises, the batch's other requests are answered: here a fault injected
+    into the preprocessing of one picture size."""
+    import request_pipeline
+
+    read = request_pipeline.to_mnist_tensor
+
+    def faulty_for_5x3(image, size=None):
+        if image.size == (5, 3):
+            raise ValueError("a fault no check foresaw")
+        return read(image, size)
+
+    monkeypatch.setattr(request_pipeline, "to_mnist_tensor", faulty_for_5x3)
+    odd = json.dumps({"base64": base64.b64encode(encode(Image.new("L", (5, 3), 9))).decode()}).encode()
+    results = handle_batch(handler, [{"body": SEVEN_PNG}, {"body": odd}, {"body": TWO_JPEG}])
+    assert [status for status, _ in results] == [200, 500, 200]
+    assert results[1][1]["type"] == "InternalError" and "fault is logged" in results[1][1]["message"]
+    assert (results[0][1]["digit"], results[2][1]["digit"]) == (7, 2)
 
 
 def test_a_batch_of_only_bad_requests_answers_each(handler):
