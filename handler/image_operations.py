@@ -15,6 +15,7 @@ from scipy import ndimage
 
 # 8-connectivity: pixels touching by a corner belong to one mark, as a pen stroke's diagonal steps do.
 _EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
+_ROW_NEIGHBOURS = np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]], dtype=bool)
 
 
 def max_filter(values: np.ndarray, radius: int) -> np.ndarray:
@@ -78,18 +79,11 @@ def label_marks(mask: np.ndarray, min_area: int = 1) -> Tuple[np.ndarray, np.nda
 
 def run_lengths(mask: np.ndarray) -> np.ndarray:
     """For each pixel of a boolean mask, the length of the horizontal run of the mask it belongs to (0 off
-    the mask)."""
-    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    steps = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(steps == 1)
-    _, ends = np.nonzero(steps == -1)  # same order as the starts
-    lengths = ends - starts
-    out = np.zeros(mask.shape, dtype=np.int32)
-    first = np.repeat(rows * mask.shape[1] + starts, lengths)
-    offset = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    out.flat[first + offset] = np.repeat(lengths, lengths)
-    return out
+    the mask): each run labelled as a mark of its own row, then its pixels counted."""
+    runs, _ = ndimage.label(mask, structure=_ROW_NEIGHBOURS)
+    lengths = np.bincount(runs.ravel())
+    lengths[0] = 0
+    return lengths[runs].astype(np.int32)
 
 
 def otsu_threshold(values: np.ndarray) -> float:

@@ -401,8 +401,9 @@ def _long_runs(ink: np.ndarray) -> np.ndarray:
     the digit crosses a line the ink is taller than a line, and stays."""
     height, width = ink.shape
     thickness = max(3, round(LINE_THICKNESS * min(height, width)))
-    horizontal = (run_lengths(ink) >= LINE_RUN * width) & (run_lengths(ink.T).T <= thickness)
-    vertical = (run_lengths(ink.T).T >= LINE_RUN * height) & (run_lengths(ink) <= thickness)
+    across, down = run_lengths(ink), run_lengths(ink.T).T
+    horizontal = (across >= LINE_RUN * width) & (down <= thickness)
+    vertical = (down >= LINE_RUN * height) & (across <= thickness)
     return horizontal | vertical
 
 
