@@ -19,4 +19,6 @@ for template in /etc/nginx/templates/*.template; do
     # shellcheck disable=SC2016,SC2094  # the literal name is envsubst's argument; template and output differ
     envsubst '${INFERENCE_TOKEN}' <"$template" >"/etc/nginx/conf.d/$(basename "$template" .template)"
 done
-exec nginx -g 'daemon off;'
+# -e: nginx's own error log from the first moment, before it reads nginx.conf (its built-in path is on the
+# read-only root, and trying it logged an alert at every start).
+exec nginx -e stderr -g 'daemon off;'

@@ -98,6 +98,17 @@ def run_probe(server: TorchServe, *args, cwd=None, environment=None) -> subproce
     return subprocess.run([sys.executable, "-I", str(probe), *args], env=env, cwd=cwd or server.workdir, capture_output=True, text=True)
 
 
+def require_tool(name: str, find) -> None:
+    """`find()` locates a tool a test needs (make setup installs it). Missing, the test is skipped with the
+    reason; under CI=true, where setup has run, it fails instead: a green run never hides an untested part."""
+    try:
+        find()
+    except (FileNotFoundError, LookupError) as missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is missing under CI=true: {missing}")
+        pytest.skip(f"{name} is missing: {missing}")
+
+
 def assert_healthy(torchserve, predict):
     assert predict(data=SEVEN_PNG).json()["digit"] == 7
     assert torchserve.client().ready_workers() >= 1

@@ -6,80 +6,67 @@ The same template in the auth-proxy image, in the pod, is tested by tests/test_p
 import concurrent.futures
 import http.client
 import secrets
-import shutil
 import socket
-import string
-import subprocess
 import time
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
-from tests.conftest import SERVING, SEVEN_PNG
-from torchserve_runner import REPO, TorchServe, free_port
+from tests.conftest import SERVING, SEVEN_PNG, require_tool
+from torchserve_runner import TorchServe
+from torchserve_runner.auth_proxy import AuthProxy, nginx_binary
 
 pytestmark = pytest.mark.server
 
 TOKEN = secrets.token_urlsafe(32)  # as scripts/deploy_minikube.sh makes it: 43 characters
 
 
-def render(template: str, listen_port: int, torchserve_port: int) -> str:
-    """As auth_proxy/start.sh does it (envsubst of the token only), then the test's own ports."""
-    conf = string.Template(template).safe_substitute(INFERENCE_TOKEN=TOKEN)
-    assert "listen 8000;" in conf and "server 127.0.0.1:8080;" in conf
-    return conf.replace("listen 8000;", f"listen 127.0.0.1:{listen_port};").replace(
-        "server 127.0.0.1:8080;", f"server 127.0.0.1:{torchserve_port};"
-    )
+class SourceAddressAdapter(HTTPAdapter):
+    """Connections from one address of the loopback range: another client, as the proxy sees it."""
+
+    def __init__(self, source: str):
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, source_address=(self.source, 0), **kwargs)
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory, model_store):
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not shutil.which(nginx):
-        pytest.skip("nginx is not installed (make setup installs nginx-light when run as root)")
-    workdir = tmp_path_factory.mktemp("auth_proxy")
-    server = TorchServe(workdir / "torchserve", model_store, extra_env={"TS_DISABLE_TOKEN_AUTHORIZATION": "true"})
-    port = free_port()
-    site = render((REPO / "k8s" / "auth-proxy.conf.template").read_text(), port, int(server.inference_url.rsplit(":", 1)[1]))
-    (workdir / "mnist.conf").write_text(site)
-    temp_paths = "".join(f"    {kind}_temp_path {workdir}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    (workdir / "nginx.conf").write_text(
-        f"daemon off;\nuser root;\nworker_processes 1;\npid {workdir}/nginx.pid;\nerror_log {workdir}/error.log;\n"
-        f"events {{}}\nhttp {{\n    default_type application/json;\n    access_log off;\n{temp_paths}"
-        f"    include {workdir}/mnist.conf;\n}}\n"
-    )
-    server.start()
-    process = None
+def torchserve_of_proxy(tmp_path_factory, model_store):
+    """A TorchServe as in the pod: token auth off, loopback only."""
+    server = TorchServe(tmp_path_factory.mktemp("torchserve"), model_store, extra_env={"TS_DISABLE_TOKEN_AUTHORIZATION": "true"})
     try:
-        process = subprocess.Popen([nginx, "-c", str(workdir / "nginx.conf"), "-p", str(workdir)], stderr=subprocess.PIPE)
-        server.wait_until_ready(min_workers=SERVING.workers)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read().decode()
-                time.sleep(0.1)
-        yield port
+        server.start().wait_until_ready(min_workers=SERVING.workers)
+        yield server
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait()
         server.stop()
 
 
-def url(port: int, path: str = "/predictions/mnist") -> str:
-    return f"http://127.0.0.1:{port}{path}"
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory, torchserve_of_proxy):
+    """The auth proxy (the image's nginx.conf and the site template) in front of it."""
+    require_tool("nginx", nginx_binary)
+    proxy = AuthProxy(tmp_path_factory.mktemp("nginx"), int(torchserve_of_proxy.inference_url.rsplit(":", 1)[1]), TOKEN)
+    try:
+        yield proxy.start()
+    finally:
+        proxy.stop()
 
 
-def post(port, token=TOKEN, data=SEVEN_PNG, path="/predictions/mnist", headers=None) -> requests.Response:
+def url(proxy: AuthProxy, path: str = "/predictions/mnist") -> str:
+    return f"{proxy.url}{path}"
+
+
+def post(proxy, token=TOKEN, data=SEVEN_PNG, path="/predictions/mnist", headers=None) -> requests.Response:
     headers = {"Content-Type": "image/png", **({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
-    return requests.post(url(port, path), data=data, headers=headers, timeout=30)
+    return requests.post(url(proxy, path), data=data, headers=headers, timeout=30)
 
 
-def raw_request(port: int, method: str, path: str, headers: dict = None, body: bytes = SEVEN_PNG):
+def raw_request(proxy, method: str, path: str, headers: dict = None, body: bytes = SEVEN_PNG):
     """A request whose path goes out exactly as written (requests would resolve the dot segments first)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=30)
     try:
         connection.request(method, path, body=body, headers={"Authorization": f"Bearer {TOKEN}", **(headers or {})})
         answer = connection.getresponse()
@@ -154,44 +141,129 @@ def test_oversized_body_is_refused_at_the_proxy(proxy):
 
 
 def test_slow_clients_are_cut_off(proxy):
-    """A body or a header that stops coming is given up on after nginx's 10 s timeouts: the connection is
-    closed; meanwhile other clients are served."""
-    slow_body = socket.create_connection(("127.0.0.1", proxy), timeout=60)
-    slow_body.sendall(
-        f"POST /predictions/mnist HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-        f"Content-Length: 100000\r\n\r\n".encode() + b"\x89PNG"
-    )
-    slow_header = socket.create_connection(("127.0.0.1", proxy), timeout=60)
+    """A body that stops coming is given up on after 10 s, a header after 5 s: the connection is closed;
+    meanwhile other clients are served."""
+    slow_body = unfinished(proxy, content_length=100_000, body=b"\x89PNG")
+    slow_header = socket.create_connection(("127.0.0.1", proxy.port), timeout=60)
     slow_header.sendall(b"POST /predictions/mnist HTTP/1.1\r\nHost: x\r\n")
     try:
         assert post(proxy).status_code == 200
-        assert slow_body.recv(4096) == b""
-        assert slow_header.recv(4096) == b""
+        assert closed_by_proxy(slow_body) and closed_by_proxy(slow_header)
     finally:
         slow_body.close()
         slow_header.close()
 
 
-def test_requests_in_progress_are_limited(proxy):
-    """32 requests at once, the 33rd gets a JSON 503: 32 bodies of 8 MiB fit TorchServe's direct buffers."""
-    def unfinished_request() -> socket.socket:
-        stalled = socket.create_connection(("127.0.0.1", proxy), timeout=30)
-        stalled.sendall(f"POST /predictions/mnist HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-                        f"Content-Length: 1000\r\n\r\n".encode())
-        return stalled
-
-    stalled = [unfinished_request() for _ in range(32)]
+def closed_by_proxy(connection: socket.socket) -> bool:
+    """Whether nginx closes the connection (within the socket's timeout): a timed-out one is reset
+    (reset_timedout_connection), so its memory is freed at once."""
     try:
-        for _ in range(20):  # until nginx has read all 32 headers (their bodies may wait 10 s)
-            answer = post(proxy)
-            if answer.status_code != 200:
-                break
-            time.sleep(0.1)
-        assert answer.status_code == 503 and answer.json()["code"] == 503 and answer.headers["Retry-After"] == "1"
+        return connection.recv(4096) == b""
+    except ConnectionResetError:
+        return True
+
+
+def unfinished(proxy, content_length: int = 100_000, body: bytes = b"", source: str = "127.0.0.1") -> socket.socket:
+    """A request with the token whose headers are complete and whose body is not, from `source` (any
+    address of the loopback range stands for another client)."""
+    connection = socket.create_connection(("127.0.0.1", proxy.port), timeout=60, source_address=(source, 0))
+    connection.sendall(f"POST /predictions/mnist HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                       f"Content-Type: image/png\r\nContent-Length: {content_length}\r\n\r\n".encode() + body)
+    return connection
+
+
+def in_progress(proxy, count: int) -> None:
+    """Wait until nginx counts at least `count` requests in progress (headers read: their slots are taken)."""
+    proxy.wait_for(lambda counts: counts["writing"] >= count)
+
+
+def good_clients_meanwhile(proxy, clients: int = 4, each: int = 5, source: str = "127.0.0.1") -> list:
+    """Status codes of `clients` x `each` good requests sent at once."""
+    session = requests.Session()
+    session.mount("http://", SourceAddressAdapter(source))
+    def client(_):
+        return [session.post(url(proxy), data=SEVEN_PNG, headers={"Content-Type": "image/png", "Authorization": f"Bearer {TOKEN}"},
+                             timeout=30).status_code for _ in range(each)]
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        return [status for statuses in pool.map(client, range(clients)) for status in statuses]
+
+
+def test_slow_bodies_hold_only_their_own_receiving_slots(proxy):
+    """Finding 5 of the second review: 32 clients with the token trickling 100 kB bodies held all 32 slots
+    and every other client got 503. Bodies are read whole here before TorchServe sees them, so a slow one
+    holds a cheap receiving slot; the others are served. The trickle keeps under the 10 s read timeout."""
+    slow = [unfinished(proxy) for _ in range(32)]
+    try:
+        in_progress(proxy, 32)
+        for connection in slow:
+            connection.sendall(b"\x00")  # one byte each: still coming, not timed out
+        assert good_clients_meanwhile(proxy) == [200] * 20
+        assert proxy.connections()["writing"] >= 32  # the slow ones are all still there
     finally:
-        for connection in stalled:
+        for connection in slow:
             connection.close()
-    assert post(proxy).status_code == 200
+
+
+def test_large_bodies_are_received_eight_at_a_time(proxy):
+    """Bodies over 1 MB (temp files here, 8 MiB each in TorchServe) share 8 slots; small ones go on."""
+    large = [unfinished(proxy, content_length=5_000_000) for _ in range(8)]
+    try:
+        in_progress(proxy, 8)
+        refused = unfinished(proxy, content_length=5_000_000)
+        answer = refused.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in answer and b'"code": 503' in answer
+        assert good_clients_meanwhile(proxy, clients=2) == [200] * 10
+    finally:
+        for connection in large:
+            connection.close()
+
+
+def test_one_address_gets_at_most_its_share_of_the_slots(proxy):
+    """128 requests in progress from one address (127.0.0.2 here): its 129th gets 503, another address
+    (127.0.0.3) is served."""
+    hogging = [unfinished(proxy, source="127.0.0.2") for _ in range(128)]
+    try:
+        in_progress(proxy, 128)
+        answer = unfinished(proxy, source="127.0.0.2").recv(4096)
+        assert answer.startswith(b"HTTP/1.1 503")
+        assert good_clients_meanwhile(proxy, clients=2, source="127.0.0.3") == [200] * 10
+    finally:
+        for connection in hogging:
+            connection.close()
+
+
+def test_requests_in_torchserve_are_limited_to_32(proxy, torchserve_of_proxy):
+    """With TorchServe's frontend stopped (SIGSTOP), 32 whole requests wait in it; the 33rd is not queued
+    by the proxy but answered 503 at once; once the frontend runs again the 32 are answered."""
+    frontend = torchserve_of_proxy.frontend()
+    frontend.suspend()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            waiting = [pool.submit(post, proxy) for _ in range(32)]
+            in_progress(proxy, 32)
+            refused = post(proxy)
+            assert refused.status_code == 503 and refused.json()["code"] == 503 and refused.headers["Retry-After"] == "1"
+            frontend.resume()
+            assert [answer.result().status_code for answer in waiting] == [200] * 32
+    finally:
+        frontend.resume()
+
+
+def test_partial_headers_without_a_token_do_not_exhaust_the_connections(proxy):
+    """Finding 6: a stream of partial headers ran nginx's 1,024 connections out and every other client
+    was reset. 3,000 such connections now leave room for the clients; each is closed after 5 s."""
+    partial = []
+    try:
+        for _ in range(3_000):
+            connection = socket.create_connection(("127.0.0.1", proxy.port), timeout=30)
+            connection.sendall(b"POST /predictions/mnist HTTP/1.1\r\nHost: x\r\n")
+            partial.append(connection)
+        proxy.wait_for(lambda counts: counts["active"] >= 3_000)
+        assert good_clients_meanwhile(proxy) == [200] * 20
+        assert closed_by_proxy(partial[0])  # after client_header_timeout
+    finally:
+        for connection in partial:
+            connection.close()
 
 
 def test_proxy_health_endpoint(proxy):

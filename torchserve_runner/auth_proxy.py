@@ -1,0 +1,109 @@
+"""The pod's auth proxy run on this machine: Debian's nginx with the image's own main config
+(auth_proxy/nginx.conf) and the site template k8s/ mounts (k8s/auth-proxy.conf.template), rendered as
+auth_proxy/start.sh renders it, in front of a TorchServe on loopback. Only the paths change: the listening
+and upstream ports, and where nginx writes (its pid, temp files and log go into a working directory).
+
+    proxy = AuthProxy(workdir, torchserve_port=8080, token=token).start()   # proxy.url, proxy.port
+    proxy.connections()    # nginx's own counts (stub_status on a second loopback port, not the pod's)
+    proxy.stop()
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import time
+from pathlib import Path
+
+from torchserve_runner.server import REPO, free_port
+
+MAIN_CONFIG = REPO / "auth_proxy" / "nginx.conf"
+SITE_TEMPLATE = REPO / "k8s" / "auth-proxy.conf.template"
+
+
+def nginx_binary() -> str:
+    """Debian's nginx (make setup installs nginx-light); raises with the remedy if it is missing."""
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if not found:
+        raise FileNotFoundError("nginx is not installed: make setup installs nginx-light (as root on Debian)")
+    return found
+
+
+class AuthProxy:
+    def __init__(self, workdir: Path, torchserve_port: int, token: str, port: int = None):
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.torchserve_port = torchserve_port
+        self.token = token
+        self.status_port = free_port()
+        self.process = None
+
+    def site(self) -> str:
+        """The template as start.sh renders it (envsubst of the token only), on this machine's ports."""
+        site = string.Template(SITE_TEMPLATE.read_text()).safe_substitute(INFERENCE_TOKEN=self.token)
+        assert "listen 8000 " in site and "server 127.0.0.1:8080 " in site
+        site = site.replace("listen 8000 ", f"listen 127.0.0.1:{self.port} ").replace(
+            "server 127.0.0.1:8080 ", f"server 127.0.0.1:{self.torchserve_port} ")
+        # For the tests and the bench only: nginx's connection counts, on a port of their own.
+        return site + f"\nserver {{\n    listen 127.0.0.1:{self.status_port};\n    location / {{ stub_status; }}\n}}\n"
+
+    def main_config(self) -> str:
+        """The image's nginx.conf, writing into the working directory instead of /tmp."""
+        main = MAIN_CONFIG.read_text()
+        assert "/tmp/" in main and "include /etc/nginx/conf.d/*.conf;" in main
+        main = main.replace("/tmp/", f"{self.workdir}/").replace("include /etc/nginx/conf.d/*.conf;", f"include {self.workdir}/site.conf;")
+        # As root, nginx would hand its workers to an unprivileged user that cannot write into the workdir.
+        return ("daemon off;\n" + ("user root;\n" if os.geteuid() == 0 else "")) + main
+
+    def start(self, timeout: float = 10) -> "AuthProxy":
+        (self.workdir / "site.conf").write_text(self.site())
+        (self.workdir / "nginx.conf").write_text(self.main_config())
+        self.log_file = self.workdir / "nginx.log"
+        with open(self.log_file, "wb") as log:
+            self.process = subprocess.Popen([nginx_binary(), "-e", "stderr", "-c", str(self.workdir / "nginx.conf"),
+                                             "-p", str(self.workdir)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"nginx did not start:\n{self.log()}") from None
+                time.sleep(0.05)
+
+    def connections(self) -> dict:
+        """nginx's counts now: active, reading (request headers), writing (requests in progress), waiting."""
+        with socket.create_connection(("127.0.0.1", self.status_port), timeout=5) as status:
+            status.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            text = b"".join(iter(lambda: status.recv(4096), b"")).decode()
+        counts = dict(zip(("reading", "writing", "waiting"), map(int, re.findall(r"(?:Reading|Writing|Waiting): (\d+)", text))))
+        return {"active": int(re.search(r"Active connections: (\d+)", text).group(1)), **counts}
+
+    def wait_for(self, condition, timeout: float = 10) -> dict:
+        """Poll connections() until condition(counts) holds; returns the counts, or raises TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while not condition(counts := self.connections()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nginx's counts never met the condition: {counts}")
+            time.sleep(0.02)
+        return counts
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")[-20_000:]
+
+    def stop(self) -> None:
+        """SIGQUIT, nginx's graceful stop (the image's STOPSIGNAL), then SIGKILL after 10 s."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGQUIT)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
