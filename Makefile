@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
 
-.PHONY: setup mar run test test-fast train evaluate evaluate-photos score bench profile soak audit image deploy minikube scale clean
+.PHONY: setup mar run test test-fast train evaluate evaluate-photos score bench hostile-cost profile soak audit image deploy minikube scale clean
 
 setup: .venv/.installed
 
@@ -40,6 +40,10 @@ score: setup
 # ~11 minutes on 127.0.0.1, the peers included: writes bench/results/ and prints the table (stop other work first).
 bench: setup
 	$(PYTHON) -m bench.run_bench
+
+# What reading each picture of the adversarial corpus costs a worker (CPU, peak memory): bench/results/hostile_cost.md.
+hostile-cost: setup
+	$(PYTHON) -m bench.hostile_cost
 
 # 20 s of load while py-spy samples the workers: where the CPU and the workers' time go (bench/results/profile.md).
 profile: setup

@@ -3,7 +3,8 @@
 Every payload is made here, deterministically, by a generator of our own (nothing is committed or
 downloaded); each is a request body the service accepts in size (under 8 MiB). Five families:
 
-- patterns: what makes finding the digit costly: 1-px checkerboards of two greys, salt noise, grids of
+- patterns: what makes finding the digit costly: 1-px checkerboards of two greys (one of them inset so
+  that the preprocessing takes it for a digit and reads all of it), salt noise, grids of
   thousands of tiny marks, fine stripes, in palette, bilevel, grey and RGBA PNGs, up to 4096x4096;
 - modes: every pixel layout the formats can carry at the 4096x4096 cap (grey, grey+alpha, palette, RGB,
   RGBA, 16-bit grey and RGBA, Adam7-interlaced, 32-bit integer, float with inf/NaN, CMYK, CIELab);
@@ -271,6 +272,7 @@ def _generators(quick: bool) -> Iterator[tuple]:
     sides = (320, 1024) if quick else (320, 1024, CAP_SIDE)
     for side in sides:
         yield "patterns", f"checkerboard-1px-{side}-palette-2bit", lambda s=side: palette_png(checkerboard(s), 2), 1
+        yield "patterns", f"checkerboard-read-as-a-digit-{side}", lambda s=side: palette_png(checkerboard(s, 1, 190, 235, inset=s * 5 // 64), 2), 1
         yield "patterns", f"checkerboard-1px-{side}-grey", lambda s=side: encode(Image.fromarray(checkerboard(s))), 1
         yield "patterns", f"salt-50%-{side}-bilevel", lambda s=side: encode(Image.fromarray(salt(s, 0.5)).convert("1")), 1
         yield "patterns", f"salt-2%-{side}-grey", lambda s=side: encode(Image.fromarray(salt(s, 0.02))), 1
@@ -336,6 +338,7 @@ def _generators(quick: bool) -> Iterator[tuple]:
     yield "structures", "jpeg-1M-comment-markers", lambda: jpeg_with_comments(1_000_000 if not quick else 200_000), 1
     yield "structures", "gif-1M-extension-blocks", lambda: gif_with_extension_blocks(1_000_000 if not quick else 200_000), 1
     yield "structures", "bmp-rle8-one-pixel-runs", lambda: rle8_bmp(4096, 1000 if not quick else 200), 1
+    yield "batches", "64-instances-checkerboard-read-as-a-digit-320", lambda: instances([palette_png(checkerboard(320, 1, 190, 235, inset=25), 2)] * 64), 64
     yield "batches", "64-instances-checkerboard-512", lambda: instances([palette_png(checkerboard(512), 2)] * 64), 64
     yield "batches", "64-instances-salt-512", lambda: instances([encode(Image.fromarray(salt(512, 0.3)))] * 64), 64
 

@@ -249,6 +249,22 @@ def test_requests_in_torchserve_are_limited_to_32(proxy, torchserve_of_proxy):
         frontend.resume()
 
 
+def test_a_burst_of_twice_what_the_proxy_admits_in_largest_bodies_leaves_torchserve_as_it_was(proxy, torchserve_of_proxy):
+    """Finding 3 in the pod: twice the 32 requests the proxy lets into TorchServe, each the largest body
+    accepted, all at once. Each is answered (200, or the JSON 503 of a full share), TorchServe's frontend
+    and workers are the same processes, and the next request is answered."""
+    frontend, workers = torchserve_of_proxy.frontend().pid, [worker.pid for worker in torchserve_of_proxy.workers()]
+    largest = SEVEN_PNG + bytes(SERVING.max_request_size - len(SEVEN_PNG) - 1024)
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        answers = list(pool.map(lambda _: post(proxy, data=largest), range(64)))
+    statuses = [answer.status_code for answer in answers]
+    print(f"\n64 concurrent {len(largest):,}-byte bodies through the proxy: { {s: statuses.count(s) for s in set(statuses)} }")
+    assert set(statuses) <= {200, 503} and statuses.count(200) >= 8
+    assert all(answer.json()["code"] == 503 for answer in answers if answer.status_code == 503)
+    assert torchserve_of_proxy.frontend().pid == frontend and [worker.pid for worker in torchserve_of_proxy.workers()] == workers
+    assert post(proxy).status_code == 200
+
+
 def test_partial_headers_without_a_token_do_not_exhaust_the_connections(proxy):
     """Finding 6: a stream of partial headers ran nginx's 1,024 connections out and every other client
     was reset. 3,000 such connections now leave room for the clients; each is closed after 5 s."""

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from client.torchserve_api import read_keys
-from tests.conftest import SEVEN_PNG
+from tests.conftest import SERVING, SEVEN_PNG
 from tests.stalling_handler import STALL
 from torchserve_runner import REPO, TorchServe, built_model_store, copy_build_inputs
 
@@ -78,6 +78,34 @@ def test_flood_past_the_queue_gets_503_and_the_service_recovers(own_server):
     assert set(statuses) <= {200, 503}
     assert statuses.count(503) > 0 and statuses.count(200) > 0
     assert predict(server, session) == (200, 7)
+
+
+def test_a_burst_of_twice_what_the_frontend_admits_in_largest_bodies_leaves_it_up(own_server):
+    """The second review's finding 3: 16 concurrent 8 MiB bodies ended the JVM ("Java heap space") and every
+    later connection was refused. Twice what the frontend admits (config.properties: queued + in the
+    workers' batches + being parsed), each body the largest accepted, all at once, straight at TorchServe
+    as `make run` serves it: each gets an answer or a closed connection, the frontend and the workers are
+    the same processes, and the service answers right after."""
+    server = own_server()
+    server.wait_until_ready(min_workers=SERVING.workers)
+    frontend, workers = server.frontend().pid, [worker.pid for worker in server.workers()]
+    largest = SEVEN_PNG + bytes(SERVING.max_request_size - len(SEVEN_PNG) - 1024)  # a valid PNG, then padding
+    url, headers = f"{server.inference_url}/predictions/mnist", server.inference_headers("image/png")
+
+    def send(_):
+        try:
+            return requests.post(url, data=largest, headers=headers, timeout=120).status_code
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):  # closed: direct buffers ran out
+            return "closed"
+
+    burst = 2 * SERVING.admitted
+    with concurrent.futures.ThreadPoolExecutor(burst) as pool:
+        outcomes = list(pool.map(send, range(burst)))
+    print(f"\n{burst} concurrent {SERVING.max_request_size:,}-byte bodies: "
+          f"{ {outcome: outcomes.count(outcome) for outcome in set(outcomes)} }")
+    assert set(outcomes) <= {200, 503, 507, "closed"}, outcomes
+    assert server.frontend().pid == frontend and [worker.pid for worker in server.workers()] == workers
+    assert predict(server, requests.Session()) == (200, 7)
 
 
 def test_model_that_cannot_load_never_becomes_ready(tmp_path, own_server, model_store):

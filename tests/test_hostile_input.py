@@ -22,6 +22,7 @@ from PIL import Image
 from request_pipeline import prepare_request
 
 from bench.hostile_corpus import payload as corpus_payload
+from bench.hostile_cost import CPU_SECONDS_PER_IMAGE, PEAK_GROWTH_MIB
 from client.images import encode
 from tests.conftest import SEVEN_PNG, assert_healthy
 from tests.hostile_images import (
@@ -34,7 +35,7 @@ from tests.hostile_images import (
     payload,
     tiff_seven_then_bomb,
 )
-from torchserve_runner.process_tree import peak_rss_bytes
+from torchserve_runner.process_tree import cpu_seconds, peak_rss_bytes, reset_peak_rss
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -181,7 +182,7 @@ def test_unusual_images_are_prepared(name):
 
 def test_through_http_bombs_get_their_4xx_and_worker_memory_stays_flat(torchserve, predict):
     worker_pids = [worker.pid for worker in torchserve.workers()]
-    peaks_before = [peak_rss_bytes(pid) for pid in worker_pids]
+    peaks_before = [reset_peak_rss(pid) for pid in worker_pids]
     for name, (_, status, words) in BOMBS.items():
         answer = predict(data=payload(name))
         assert answer.status_code == status and words in answer.json()["message"], (name, answer.text)
@@ -218,7 +219,7 @@ class Attack:
     good_answers: list  # every answer the other clients got meanwhile
     pids_before: list
     pids_after: list
-    peak_growth: int  # the largest growth of a worker's peak resident memory (VmHWM), in bytes
+    peak_growth: int  # the largest growth of a worker's peak resident memory (VmHWM) above its RSS at the start, bytes
 
     def assert_contained(self, max_growth_mib: int) -> None:
         """No worker restarted, every other client got its digit, no worker's peak memory grew much."""
@@ -233,7 +234,7 @@ def under_attack(torchserve, keys, hostile, clients: int = 3) -> Attack:
     """Run hostile() while `clients` threads each send the seven, over and over, until it has returned
     (at least twice each), so their requests share batches with the hostile ones."""
     pids_before = worker_pids(torchserve)
-    peaks_before = {pid: peak_rss_bytes(pid) for pid in pids_before}
+    peaks_before = {pid: reset_peak_rss(pid) for pid in pids_before}  # VmHWM := RSS now
     url = f"{torchserve.inference_url}/predictions/mnist"
     hostile_done = threading.Event()
 
@@ -254,6 +255,15 @@ def under_attack(torchserve, keys, hostile, clients: int = 3) -> Attack:
     survivors = [pid for pid in pids_before if pid in pids_after]
     growth = max((peak_rss_bytes(pid) - peaks_before[pid] for pid in survivors), default=0)
     return Attack(result, good_answers, pids_before, pids_after, growth)
+
+
+def workers_cpu_of(torchserve, hostile) -> tuple:
+    """(hostile()'s result, the CPU seconds the workers spent meanwhile), with no other client sending:
+    from /proc/<pid>/stat, not wall time."""
+    pids = worker_pids(torchserve)
+    before = sum(cpu_seconds(pid) for pid in pids)
+    result = hostile()
+    return result, sum(cpu_seconds(pid) for pid in pids) - before
 
 
 @pytest.mark.parametrize("name", REVIEW_PAYLOADS)
@@ -313,3 +323,41 @@ def test_through_http_only_the_first_page_of_a_tiff_is_decoded(torchserve, keys,
     attack = under_attack(torchserve, keys, lambda: predict(data=tiff_seven_then_bomb()))
     assert attack.result.status_code == 200 and attack.result.json()["digit"] == 7, attack.result.text
     attack.assert_contained(max_growth_mib=32)  # the second page would take 400 MB decoded
+
+
+# --- The second review (issue #19), and what bench/hostile_corpus.py found beside it ------------------------
+
+# name: (payload of bench/hostile_corpus.py, HTTP status, words the message must contain); each is sent as
+# the raw body, alone for the workers' CPU, then among other clients for PIDs, answers and peak memory.
+SECOND_REVIEW = {
+    "1-checkerboard-read-as-a-digit": ("checkerboard-read-as-a-digit-320", 200, "digit"),
+    "1-64-checkerboards-in-one-request": ("64-instances-checkerboard-read-as-a-digit-320", 200, "predictions"),
+    "2-tiff-listing-a-million-strips": ("tiff-1x2-listing-1M-strips", 413, "bytes; at most"),
+    "4-cielab-tiff": ("tiff-LAB-small", 422, "no digit found"),
+    "4-float-tiff-with-inf": ("tiff-F-with-inf", 400, "NaN or infinite"),
+    "7-lossless-rgba-webp-4096": ("webp-lossless-RGBA-4096", 413, "decoder's own buffers"),
+    "7-cmyk-progressive-jpeg-4096": ("jpeg-CMYK-progressive-4096", 413, "so it was not decoded"),
+    "8-jpeg-tiles-in-a-tiff": ("tiff-256-jpeg-tiles-of-one-99-scan-jpeg", 415, "compressed with JPEG"),
+    "png-of-600k-chunks": ("png-600k-empty-idat-chunks", 413, "chunks"),
+    "jpeg-of-1M-comments": ("jpeg-1M-comment-markers", 413, "marker segments"),
+    "gif-of-1M-extension-blocks": ("gif-1M-extension-blocks", 413, "extension blocks"),
+    "bmp-of-one-pixel-runs": ("bmp-rle8-one-pixel-runs", 415, "RLE8"),
+}
+
+
+@pytest.mark.parametrize("name", SECOND_REVIEW)
+def test_through_http_second_review_payloads_cost_what_a_picture_may(torchserve, keys, predict, name):
+    """Before: 0.26 CPU-s for a checkerboard read as a digit (64 in one request: 16 CPU-s, the review's
+    variant past responseTimeout, 500 Worker died), 5 CPU-s and +250 MiB for the strip list, 0.7 CPU-s for 5.6 kB of JPEG tiles, ~1 CPU-s each for
+    the chunks, comments and runs, +190-257 MiB for the WebP and the CMYK JPEG, 503 for the batch of the
+    CIELab and inf TIFFs. Now: its status, at most CPU_SECONDS_PER_IMAGE a picture (+0.5 s for the
+    request), the workers unchanged, every other client answered, the peak within a few MiB."""
+    payload_name, status, words = SECOND_REVIEW[name]
+    hostile = corpus_payload(payload_name)
+    answer, cpu = workers_cpu_of(torchserve, lambda: predict(data=hostile.body))
+    assert answer.status_code == status and words in (answer.json() if status == 200 else answer.json()["message"]), answer.text[:500]
+    print(f"\n{name}: {len(hostile.body):,} bytes, workers' CPU {cpu:.2f} s")
+    assert cpu <= hostile.images * CPU_SECONDS_PER_IMAGE + 0.5, cpu
+    attack = under_attack(torchserve, keys, lambda: predict(data=hostile.body))
+    assert attack.result.status_code == status
+    attack.assert_contained(max_growth_mib=PEAK_GROWTH_MIB)

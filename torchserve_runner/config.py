@@ -15,6 +15,14 @@ class ServingConfig:
     batch_size: int
     max_batch_delay_ms: int
     response_timeout_s: int
+    job_queue_size: int  # requests waiting for a worker; more get 503
+    netty_threads: int  # number_of_netty_threads: requests read (and copied into the heap) at once
+
+    @property
+    def admitted(self) -> int:
+        """Requests the frontend holds at most, each with its body in the heap: queued, in the workers'
+        batches, being parsed."""
+        return self.job_queue_size + self.workers * self.batch_size + self.netty_threads
 
 
 def read_properties(path: Path = CONFIG) -> dict:
@@ -37,4 +45,6 @@ def serving_config(path: Path = CONFIG) -> ServingConfig:
         batch_size=model["batchSize"],
         max_batch_delay_ms=model["maxBatchDelay"],
         response_timeout_s=model["responseTimeout"],
+        job_queue_size=int(properties["job_queue_size"]),
+        netty_threads=int(properties["number_of_netty_threads"]),
     )

@@ -32,6 +32,20 @@ def peak_rss_bytes(pid: int) -> int:
     return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) * 1024
 
 
+def reset_peak_rss(pid: int) -> int:
+    """Set the process's peak resident memory (VmHWM) to its resident memory now, and return that (bytes):
+    growth measured from here is this moment's, not a peak an earlier request left (Linux >= 4.0; the
+    process must be this user's, or root's to touch)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return peak_rss_bytes(pid)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far, from /proc/<pid>/stat (not wall time)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
+
+
 def stop_session(process: subprocess.Popen, grace_seconds: float) -> None:
     """SIGTERM to the process's session (as Kubernetes or Ctrl-C would send it), then SIGKILL to whatever
     of the family outlived it by `grace_seconds`; returns once the process is reaped."""
