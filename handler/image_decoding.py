@@ -102,11 +102,15 @@ class _Budget:
     """What the pictures of one request have cost so far, checked after each is inspected, opened or decoded."""
 
     pixels: int = 0
+    held_from_open: int = 0  # bytes decoders allocated when their files were opened (WebP), held until read
     metadata: dict = field(default_factory=dict)  # id(image) -> bytes of metadata it holds
 
     def open(self, data: bytes) -> Picture:
         structure = inspect(data)
-        _check_memory(structure.extra_bytes, "the decoder's own buffers")  # WebP allocates them at open
+        # Before Pillow opens it: WebP's decoder allocates its canvases at once, and every picture of the
+        # request is opened before the first is read, so these add up over the request.
+        self.held_from_open += structure.open_bytes
+        _check_memory(self.held_from_open, "the canvases its decoder allocates when opened, with the request's other pictures'")
         image = _open(data)
         size = image.size
         self.pixels += image.width * image.height
@@ -117,7 +121,7 @@ class _Budget:
             )
         _check_samples(image, structure)
         _decode_jpeg_reduced(image)
-        memory = image.width * image.height * _STORED_BYTES.get(image.mode, 4) + structure.extra_bytes
+        memory = image.width * image.height * _STORED_BYTES.get(image.mode, 4) + structure.extra_bytes + structure.open_bytes
         _check_memory(memory, f"the {image.width}x{image.height} {image.mode} image and the decoder's buffers")
         self.charge_metadata(image)
         return Picture(image, size)

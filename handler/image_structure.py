@@ -63,12 +63,14 @@ _TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8,
 @dataclass(frozen=True)
 class Structure:
     """What inspect() learnt that the decoding budget needs: the bits a pixel takes in the file (16-bit
-    channels are inflated and unpacked at twice the bytes Pillow keeps of them), and the bytes a decoder
-    holds beyond the decoded image itself (a progressive JPEG's coefficients, a TIFF's strip buffer, WebP's
-    canvases)."""
+    channels are inflated and unpacked at twice the bytes Pillow keeps of them), the bytes a decoder holds
+    beyond the decoded image itself while it decodes (a progressive JPEG's coefficients, a TIFF's strip
+    buffer), and those it allocates as soon as the file is opened and holds until the picture is released
+    (WebP's canvases)."""
 
     extra_bytes: int = 0
     bits_per_pixel: int = 0
+    open_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -378,4 +380,4 @@ def webp_size(data: bytes) -> tuple:
 
 def _checked_webp(data: bytes) -> Structure:
     width, height = webp_size(data)
-    return Structure(extra_bytes=WEBP_BYTES_PER_PIXEL * width * height, bits_per_pixel=32)
+    return Structure(bits_per_pixel=32, open_bytes=WEBP_BYTES_PER_PIXEL * width * height)

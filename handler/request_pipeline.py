@@ -32,13 +32,18 @@ def prepare_request(request: dict) -> MnistRequest:
     """One TorchServe request (its payload dict) -> its pictures as MNIST tensors, or the error that answers it."""
     try:
         opened = open_request(request)
-        tensors = torch.stack([_prepared(opened, picture) for picture in opened.pictures])
+        tensors = []
+        while opened.pictures:  # each picture leaves the request as it is read: nothing holds it after
+            tensors.append(_prepared(opened, opened.pictures.pop(0)))
+        many = opened.many
     except InputError as error:
-        return MnistRequest(error=error)
+        # Without its traceback: the frames it holds would keep the request's pictures, and their
+        # decoders' buffers, alive until the batch is answered.
+        return MnistRequest(error=error.with_traceback(None))
     except Exception:  # a fault no check foresaw: this request's 500, never the batch's
         logger.exception("reading a request failed")
         return MnistRequest(error=InternalError())
-    return MnistRequest(tensors, many=opened.many)
+    return MnistRequest(torch.stack(tensors), many=many)
 
 
 def _prepared(opened: OpenedRequest, picture: Picture) -> torch.Tensor:

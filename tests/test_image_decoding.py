@@ -203,11 +203,16 @@ def test_sixteen_bit_channels_count_twice_and_a_transparent_palette_counts_as_rg
 def test_what_decoding_holds_is_bounded_before_the_decoder_allocates_it():
     """WebP's decoder allocates two RGBA canvases when the file is opened, a progressive JPEG's decoder
     buffers all its coefficients: both are refused from their headers."""
-    with pytest.raises(PayloadTooLarge, match=r"\(the decoder's own buffers\)"):  # 12 bytes a pixel: before it is opened
+    with pytest.raises(PayloadTooLarge, match="canvases its decoder allocates when opened"):  # 12 bytes a pixel: before opening
         open_request({"body": encode(Image.new("RGB", (2400, 2400)), "WEBP", quality=50)})
     with pytest.raises(PayloadTooLarge, match="image and the decoder's buffers"):  # with the image's 4: once opened
         open_request({"body": encode(Image.new("RGB", (2100, 2100)), "WEBP", quality=50)})
     open_request({"body": encode(Image.new("RGB", (2000, 2000)), "WEBP", quality=50)})
+    # Every picture of a request is opened before the first is read: their canvases add up.
+    webp = base64.b64encode(encode(Image.new("RGB", (600, 600)), "WEBP", quality=50)).decode()
+    open_request(json_body({"instances": [webp] * 15}))
+    with pytest.raises(PayloadTooLarge, match="with the request's other pictures'"):
+        open_request(json_body({"instances": [webp] * 16}))
     cmyk = encode(Image.new("CMYK", (3000, 3000)), "JPEG", progressive=True)
     with pytest.raises(PayloadTooLarge, match=f"at most {MAX_DECODING_MEMORY // 2**20} MiB"):
         open_request({"body": cmyk})

@@ -128,7 +128,7 @@ def test_run_length_bmps_are_refused_and_uncompressed_ones_pass():
 def test_a_webps_canvas_size_is_read_from_its_first_chunk(options):
     data = encode(Image.new("RGB", (123, 45), (9, 9, 9)), "WEBP", **options)
     assert webp_size(data) == (123, 45)
-    assert inspect(data).extra_bytes == 12 * 123 * 45
+    assert inspect(data).open_bytes == 12 * 123 * 45
 
 
 # --- TIFF --------------------------------------------------------------------------------------------------
