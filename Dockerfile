@@ -38,14 +38,14 @@ COPY model/__init__.py model/loading.py model/export_onnx.py model/quantize_int8
 COPY handler/ handler/
 RUN PATH="/opt/venv/bin:$PATH" EXPORT_DIR=/build/model_store ./build_mar.sh
 
-# The service: the runtime, the venv, the archive, the config and the two scripts the container runs.
+# The service: the runtime, the venv, the archive, the config and the scripts the container runs.
 FROM runtime
 # uid 1000 is what k8s/deployment.yaml runs it as.
 RUN useradd --uid 1000 --user-group --create-home --shell /usr/sbin/nologin model-server
 COPY --from=serving-venv /opt/venv /opt/venv
 WORKDIR /home/model-server
 COPY config/config.properties config/log4j2.xml ./
-COPY scripts/torchserve_foreground.sh scripts/model_ready.py ./
+COPY scripts/torchserve_foreground.sh scripts/memory_budget.sh scripts/model_ready.py ./
 COPY --from=model-archive /build/model_store/mnist.mar model-store/
 # Where TorchServe writes: unpacked archives and worker sockets (TEMP), logs. Read-only everything else.
 ENV PATH=/opt/venv/bin:$PATH \
