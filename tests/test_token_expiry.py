@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from client.torchserve_api import read_keys
-from tests.conftest import SEVEN_PNG
+from tests.conftest import SEVEN_PNG, run_probe
 from torchserve_runner import TorchServe
 
 pytestmark = pytest.mark.server
@@ -45,3 +45,16 @@ def test_client_renews_expired_keys(short_lived_keys_server):
     renewed = read_keys(server.key_file)
     assert renewed["inference"] != first_keys["inference"]
     assert renewed["management"] != first_keys["management"]
+
+
+def test_the_probe_renews_an_expired_key_and_passes(short_lived_keys_server):
+    """The image's HEALTHCHECK and Kubernetes probes run scripts/model_ready.py with token auth on (docker
+    run): once the keys expire it renews the one it needs with the API key, as the client does, and passes."""
+    server = short_lived_keys_server
+    first_keys = read_keys(server.key_file)
+    time.sleep(KEY_LIFETIME_S + 1)  # past the keys' lifetime: waiting for expiry, nothing is timed
+    for args in ((), ("--frontend",)):
+        result = run_probe(server, *args)
+        assert result.returncode == 0, result.stderr
+    renewed = read_keys(server.key_file)
+    assert renewed["management"] != first_keys["management"] and renewed["inference"] != first_keys["inference"]
