@@ -1,37 +1,39 @@
 #!/usr/bin/env bash
-# Change the TorchServe workers of one pod through its management API and show the result.
+# Set how many TorchServe workers every pod runs: the Deployment's TS_DEFAULT_WORKERS_PER_MODEL, changed on
+# the live Deployment (one rolling update: every replica, and every pod started later, has the new count),
+# after checking that the pod's memory limit holds that many (scripts/memory_budget.sh; the entrypoint
+# checks again in each pod and refuses to start an unsafe count).
 #   usage: scale_workers.sh COUNT
-# The management API listens on the pod's loopback only; kubectl port-forward reaches it there.
+# `make deploy` applies k8s/deployment.yaml again, with its own count: change it there to keep a new one.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/memory_budget.sh
+source scripts/memory_budget.sh
 
-# At most MAX_WORKERS workers per pod: TorchServe itself accepts any count (min_worker=200 too) and would
-# try to start them all in one pod. 4 is a ceiling, not a target. Each worker runs one torch thread
-# (handler/mnist_handler.py) and the pod has a small CPU limit (k8s/deployment.yaml: 1 CPU, 2 workers):
-# beyond a few workers per core they only fight over the cores (bench/README.md). Each worker also needs
-# ~700 MiB, so more than the deployment's workers needs the pod's memory limit raised first. Raise this
-# ceiling only together with the pod's limits.
-MAX_WORKERS=4
-
-[[ $# -eq 1 ]] || { echo "usage: $0 WORKER_COUNT (1 to $MAX_WORKERS)" >&2; exit 2; }
-if ! [[ $1 =~ ^[1-9][0-9]{0,2}$ ]] || (($1 > MAX_WORKERS)); then
-    echo "scale_workers.sh: WORKER_COUNT must be a whole number from 1 to $MAX_WORKERS (workers per pod," \
-        "see MAX_WORKERS in scripts/scale_workers.sh), got '$1'" >&2
+usage="usage: $0 WORKER_COUNT (a whole number from 1; at most what the pod's memory limit holds)"
+[[ $# -eq 1 ]] || { echo "$usage" >&2; exit 2; }
+if ! [[ $1 =~ ^[1-9][0-9]{0,2}$ ]]; then
+    echo "scale_workers.sh: WORKER_COUNT must be a whole number from 1, got '$1'; $usage" >&2
     exit 2
 fi
-for tool in kubectl curl; do
-    command -v "$tool" >/dev/null || { echo "scale_workers.sh: $tool is not installed" >&2; exit 1; }
-done
+command -v kubectl >/dev/null || { echo "scale_workers.sh: kubectl is not installed" >&2; exit 1; }
 NAMESPACE=mnist
-LOCAL_PORT=${LOCAL_PORT:-18081}
+container='{.spec.template.spec.containers[?(@.name=="torchserve")]'
 
-kubectl -n "$NAMESPACE" port-forward deployment/mnist "$LOCAL_PORT:8081" >/dev/null &
-forward=$!
-trap 'kill "$forward" 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-    curl -s --noproxy "*" -o /dev/null "http://127.0.0.1:$LOCAL_PORT/" && break
-    sleep 0.2
-done
-
-curl -sf --noproxy "*" -X PUT "http://127.0.0.1:$LOCAL_PORT/models/mnist?min_worker=$1&max_worker=$1&synchronous=true"
-echo
-curl -sf --noproxy "*" "http://127.0.0.1:$LOCAL_PORT/models/mnist"
+limit=$(kubectl -n "$NAMESPACE" get deployment mnist -o jsonpath="$container.resources.limits.memory}")
+vmargs=$(kubectl -n "$NAMESPACE" get deployment mnist -o jsonpath="$container.env[?(@.name==\"TS_VMARGS\")].value}")
+case $limit in
+    *Gi) limit_mib=$((${limit%Gi} * 1024)) ;;
+    *Mi) limit_mib=${limit%Mi} ;;
+    *) echo "scale_workers.sh: cannot read the torchserve container's memory limit ('$limit')" >&2; exit 1 ;;
+esac
+frontend=$(frontend_mib "${vmargs:-$(sed -n 's/^vmargs=//p' config/config.properties | tail -1)}")
+fit=$(workers_that_fit "$limit_mib" "$frontend")
+if (($1 > fit)); then
+    echo "scale_workers.sh: $1 workers do not fit the pod's ${limit} memory limit (frontend up to $frontend MiB," \
+        "each worker $WORKER_MIB, $MARGIN_PERCENT % kept free: scripts/memory_budget.sh); $fit fit. $1 need" \
+        "$(memory_for_workers "$1" "$frontend") MiB: raise the limit in k8s/deployment.yaml first" >&2
+    exit 2
+fi
+kubectl -n "$NAMESPACE" set env deployment/mnist -c torchserve "TS_DEFAULT_WORKERS_PER_MODEL=$1"
+kubectl -n "$NAMESPACE" rollout status deployment/mnist --timeout=300s

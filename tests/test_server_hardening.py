@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 import requests
 
 from client.torchserve_api import read_keys
@@ -236,19 +237,52 @@ def test_probe_never_hands_the_key_to_a_proxy(torchserve, tmp_path):
         thread.join()
 
 
-# Finding 11: worker counts a pod cannot carry are refused before anything is contacted.
+# Finding 11 (and the deployment review's finding 2): `make scale` changes the count every replica starts
+# with, and refuses what the pod's memory limit cannot hold.
 
 
-@pytest.mark.parametrize("count", ["0", "5", "200", "-1", "04", "2.5", "two", ""])
-def test_scale_workers_refuses_counts_outside_one_to_four(tmp_path, count):
-    # kubectl on PATH is a tripwire: the refusal must come before any cluster is contacted.
-    bin_dir = tmp_path / "bin"
+@pytest.fixture
+def cluster_stand_in(tmp_path):
+    """No cluster runs here: kubectl on PATH is a stand-in that answers the two reads of the live
+    Deployment as k8s/deployment.yaml sets them (memory limit, JVM options) and records any other call."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "kubectl-calls"
     bin_dir.mkdir()
-    tripwire = tmp_path / "kubectl-was-run"
-    (bin_dir / "kubectl").write_text(f"#!/bin/sh\ntouch {tripwire}\nexit 1\n")
+    pod = yaml.safe_load_all(subprocess.run([str(REPO / ".venv" / "bin" / "kubectl"), "kustomize", str(REPO / "k8s")],
+                                            capture_output=True, text=True, check=True).stdout)
+    (torchserve,) = [c for doc in pod if doc["kind"] == "Deployment" for c in doc["spec"]["template"]["spec"]["containers"]
+                     if c["name"] == "torchserve"]
+    vmargs = next(env["value"] for env in torchserve["env"] if env["name"] == "TS_VMARGS")
+    (bin_dir / "kubectl").write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *limits.memory*) echo "{torchserve["resources"]["limits"]["memory"]}" ;; '
+        f'*TS_VMARGS*) echo "{vmargs}" ;; *) echo "$*" >> {calls} ;; esac\n'
+    )
     (bin_dir / "kubectl").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}, calls
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "04", "2.5", "two", ""])
+def test_scale_workers_refuses_what_is_not_a_count_before_anything_is_contacted(cluster_stand_in, count):
+    env, calls = cluster_stand_in
     result = subprocess.run([str(SCALE_WORKERS), count], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "WORKER_COUNT must be a whole number from 1 to 4" in result.stderr and f"got '{count}'" in result.stderr
-    assert not tripwire.exists()
+    assert "WORKER_COUNT must be a whole number from 1" in result.stderr and f"got '{count}'" in result.stderr
+    assert not calls.exists()
+
+
+def test_scale_workers_sets_the_deployments_count_up_to_what_its_memory_limit_holds(cluster_stand_in):
+    """The manifest's limit holds its 2 workers: 2 (and 1) are set on the Deployment, 3 is refused with
+    what it would need; nothing scales through the management API of a single pod any more."""
+    env, calls = cluster_stand_in
+    for count in ("1", "2"):
+        result = subprocess.run([str(SCALE_WORKERS), count], env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+    assert calls.read_text().splitlines() == [
+        "-n mnist set env deployment/mnist -c torchserve TS_DEFAULT_WORKERS_PER_MODEL=1",
+        "-n mnist rollout status deployment/mnist --timeout=300s",
+        "-n mnist set env deployment/mnist -c torchserve TS_DEFAULT_WORKERS_PER_MODEL=2",
+        "-n mnist rollout status deployment/mnist --timeout=300s",
+    ]
+    refused = subprocess.run([str(SCALE_WORKERS), "3"], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "3 workers do not fit the pod's" in refused.stderr and "2 fit" in refused.stderr
+    assert len(calls.read_text().splitlines()) == 4
