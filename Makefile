@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
 
-.PHONY: setup mar run test test-fast train evaluate evaluate-photos score bench hostile-cost profile soak audit image deploy minikube scale clean
+.PHONY: setup mar run test test-fast train evaluate evaluate-photos score bench hostile-cost profile soak audit image push deploy minikube scale clean
 
 setup: .venv/.installed
 
@@ -58,16 +58,20 @@ soak: setup
 audit: setup
 	.venv/bin/pip-audit --strict --progress-spinner off
 
-# Kubernetes (minikube): build both images in minikube's Docker, deploy k8s/ (rolling the pods), or both.
+# Kubernetes. minikube: build both images in minikube's Docker, deploy k8s/ (one rolling update), or both.
+# Another cluster: make push REGISTRY=host/path, then make deploy REGISTRY=host/path (docs/kubernetes.md).
 image:
 	scripts/build_in_minikube.sh
 
+push:
+	REGISTRY=$(REGISTRY) scripts/build_images.sh --push
+
 deploy:
-	scripts/deploy_minikube.sh
+	REGISTRY=$(REGISTRY) scripts/deploy.sh
 
 minikube: image deploy
 
-# TorchServe workers of one pod, through its management API: make scale WORKERS=3
+# TorchServe workers of every pod (the Deployment's setting, one rolling update): make scale WORKERS=1
 scale:
 	scripts/scale_workers.sh $(WORKERS)
 

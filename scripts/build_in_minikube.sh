@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the pod's images inside minikube's Docker (so the cluster needs no registry).
+# Build the pod's images inside minikube's Docker (so the cluster needs no registry). Bash 3.2 or later.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +8,7 @@ for tool in docker minikube; do
 done
 # Without minikube's environment the images would land in the host's Docker, where the cluster cannot see them.
 docker_env=$(minikube docker-env) || {
-    echo "build_in_minikube.sh: 'minikube docker-env' failed; start minikube with 'minikube start --cpus 4 --memory 6g'" >&2
+    echo "build_in_minikube.sh: 'minikube docker-env' failed; start minikube with 'minikube start --cpus 5 --memory 11g' (docs/kubernetes.md)" >&2
     exit 1
 }
 eval "$docker_env"
