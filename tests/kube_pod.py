@@ -38,6 +38,7 @@ class KubePod:
         self.name = f"{deployment}-{uuid.uuid4().hex[:8]}"
         self.containers = {container["name"]: container for container in self.spec["containers"]}
         self.network = None  # threads inside the pod's network namespace, once it exists
+        self.network_pid = None  # a process in that namespace, as the host sees it (for nsenter)
 
     # Start and stop
 
@@ -48,7 +49,8 @@ class KubePod:
             podman("run", "--detach", "--pull=never", "--pod", self.name, "--name", self.container_id(container["name"]),
                    *self._run_options(container, volumes), container["image"], *container.get("args", []))
         infra = podman("pod", "inspect", "--format", "{{.InfraContainerID}}", self.name).stdout.strip()
-        netns = f"/proc/{int(podman('inspect', '--format', '{{.State.Pid}}', infra).stdout)}/ns/net"
+        self.network_pid = int(podman("inspect", "--format", "{{.State.Pid}}", infra).stdout)
+        netns = f"/proc/{self.network_pid}/ns/net"
         self.network = concurrent.futures.ThreadPoolExecutor(32, initializer=_enter_network_namespace, initargs=(netns,))
         return self
 
