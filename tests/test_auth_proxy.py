@@ -19,7 +19,7 @@ from torchserve_runner.auth_proxy import AuthProxy, nginx_binary
 
 pytestmark = pytest.mark.server
 
-TOKEN = secrets.token_urlsafe(32)  # as scripts/deploy_minikube.sh makes it: 43 characters
+TOKEN = secrets.token_urlsafe(32)  # as scripts/deploy.sh makes it: 43 characters
 
 
 class SourceAddressAdapter(HTTPAdapter):
