@@ -27,7 +27,7 @@ from torchserve_runner import CONFIG, LOG_CONFIG, built_model_store
 
 
 def parse_variant(text: str) -> tuple:
-    """"name:property=value;property=value" -> (name, {property: value}, log config). ";" because values may be JSON."""
+    """ "name:property=value;property=value" -> (name, {property: value}, log config); ";" as values may be JSON."""
     name, _, assignments = text.partition(":")
     overrides = dict(pair.split("=", 1) for pair in assignments.split(";") if pair)
     return name, overrides, LOG_CONFIG
@@ -36,8 +36,12 @@ def parse_variant(text: str) -> tuple:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variants", nargs="*", type=parse_variant, help='"name:property=value;..."')
-    parser.add_argument("--builtin-logging", action="store_true", help="add a variant with TorchServe's own log4j2 config")
-    parser.add_argument("--float-graph", action="store_true", help="add a variant serving the float ONNX graph, not int8")
+    parser.add_argument(
+        "--builtin-logging", action="store_true", help="add a variant with TorchServe's own log4j2 config"
+    )
+    parser.add_argument(
+        "--float-graph", action="store_true", help="add a variant serving the float ONNX graph, not int8"
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[32], help="one or more, e.g. 1 32")
@@ -51,22 +55,35 @@ def main() -> None:
         if args.builtin_logging:
             setups.append(("builtin-logging", {}, None, store))
         if args.float_graph:
-            setups.append(("float-graph", {}, LOG_CONFIG, built_model_store(workdir / "float_store", precision="float")))
+            setups.append(
+                ("float-graph", {}, LOG_CONFIG, built_model_store(workdir / "float_store", precision="float"))
+            )
         figures = {(name, c): [] for name, *_ in setups for c in args.concurrency}  # LoadResults per round
         body = write_bodies(sample_images(), workdir)[args.body]
         for round_ in range(args.rounds):
             for name, settings, log_config, model_store in setups:
                 workers = int(settings.get("default_workers_per_model", WORKERS))
-                server, _ = start(CONFIG, workdir / f"{name}-{round_}", model_store, {}, log_config=log_config, settings=settings,
-                                  min_workers=workers)
+                server, _ = start(
+                    CONFIG,
+                    workdir / f"{name}-{round_}",
+                    model_store,
+                    {},
+                    log_config=log_config,
+                    settings=settings,
+                    min_workers=workers,
+                )
                 try:
                     url = f"{server.inference_url}/predictions/mnist"
                     for concurrency in args.concurrency:
                         run_hey(url, 2, concurrency, json_headers(server), body)  # warm-up
                         result = run_hey(url, args.seconds, concurrency, json_headers(server), body)
                         figures[name, concurrency].append(result)
-                        print(f"round {round_ + 1} {name:<24} c={concurrency:<3} {result.requests_per_second:8,.0f} req/s  "
-                              f"p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  errors {result.errors}", flush=True)
+                        print(
+                            f"round {round_ + 1} {name:<24} c={concurrency:<3} "
+                            f"{result.requests_per_second:8,.0f} req/s  "
+                            f"p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  errors {result.errors}",
+                            flush=True,
+                        )
                 finally:
                     server.stop()
     for concurrency in args.concurrency:
@@ -74,9 +91,14 @@ def main() -> None:
         print(f"  {'setup':<24} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}   req/s per round")
         for name, *_ in setups:
             results = figures[name, concurrency]
-            median = {field: statistics.median(getattr(r, field) for r in results) for field in ("requests_per_second", "p50_ms", "p99_ms")}
-            print(f"  {name:<24} {median['requests_per_second']:8,.0f} {median['p50_ms']:7.1f} {median['p99_ms']:7.1f}   "
-                  f"({', '.join(f'{r.requests_per_second:,.0f}' for r in results)})")
+            median = {
+                field: statistics.median(getattr(r, field) for r in results)
+                for field in ("requests_per_second", "p50_ms", "p99_ms")
+            }
+            print(
+                f"  {name:<24} {median['requests_per_second']:8,.0f} {median['p50_ms']:7.1f} {median['p99_ms']:7.1f}   "
+                f"({', '.join(f'{r.requests_per_second:,.0f}' for r in results)})"
+            )
 
 
 if __name__ == "__main__":

@@ -92,7 +92,12 @@ def correctness(runners: dict, images: torch.Tensor, labels: torch.Tensor) -> di
             "accuracy": float((predictions == labels).mean()),
             "errors": int((predictions != labels).sum()),
             "differences": [
-                {"index": int(i), "label": int(labels[i]), "torch": int(reference_predictions[i]), name: int(predictions[i])}
+                {
+                    "index": int(i),
+                    "label": int(labels[i]),
+                    "torch": int(reference_predictions[i]),
+                    name: int(predictions[i]),
+                }
                 for i in differ
             ],
             "max_abs_softmax_diff": float(np.abs(softmax(logits) - reference_probabilities).max()),
@@ -128,9 +133,14 @@ def timing(runners: dict, images: torch.Tensor, batches, rounds: int, images_per
                 elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu
                 samples[batch][name].append(elapsed / (len(inputs[batch]) * batch) * 1e6)
                 cpu[batch][name].append(elapsed_cpu / (len(inputs[batch]) * batch) * 1e6)
-        print(f"round {round_ + 1}/{rounds}: " + "  ".join(
-            f"b{batch} " + "/".join(f"{samples[batch][name][-1]:.0f}" for name in names) for batch in batches
-        ) + " µs per image", flush=True)
+        print(
+            f"round {round_ + 1}/{rounds}: "
+            + "  ".join(
+                f"b{batch} " + "/".join(f"{samples[batch][name][-1]:.0f}" for name in names) for batch in batches
+            )
+            + " µs per image",
+            flush=True,
+        )
     return samples, cpu
 
 
@@ -177,7 +187,8 @@ def markdown(summary: dict, cpu_summary: dict, checks: dict, rounds: int) -> str
     for name, c in checks.items():
         if c["differences"]:
             shown = ", ".join(
-                f"#{d['index']} (label {d['label']}: torch {d['torch']}, {name} {d[name]})" for d in c["differences"][:20]
+                f"#{d['index']} (label {d['label']}: torch {d['torch']}, {name} {d[name]})"
+                for d in c["differences"][:20]
             )
             lines.append(f"\n{name} differs from torch on: {shown}" + (" ..." if len(c["differences"]) > 20 else ""))
     return "\n".join(lines)
@@ -242,22 +253,30 @@ def main() -> None:
     print()
     print(markdown(summary, cpu_summary, checks, args.rounds))
     for name, kept in verdicts.items():
-        print(f"{name}: {'may be kept' if kept else 'NOT kept'} (accuracy {checks[name]['accuracy']:.2%} against "
-              f"float {checks['onnx-fp32']['accuracy']:.2%}; floor {ACCURACY_FLOOR:.2%}, at most 0.02 points below)")
+        print(
+            f"{name}: {'may be kept' if kept else 'NOT kept'} (accuracy {checks[name]['accuracy']:.2%} against "
+            f"float {checks['onnx-fp32']['accuracy']:.2%}; floor {ACCURACY_FLOOR:.2%}, at most 0.02 points below)"
+        )
     if args.json:
         import onnxruntime
 
-        args.json.write_text(json.dumps({
-            "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__,
-            "rounds": args.rounds,
-            "samples_us_per_image": {str(b): v for b, v in samples.items()},
-            "summary": {str(b): v for b, v in summary.items()},
-            "cpu_samples_us_per_image": {str(b): v for b, v in cpu_samples.items()},
-            "cpu_summary": {str(b): v for b, v in cpu_summary.items()},
-            "checks": checks,
-            "int8_may_be_kept": verdicts,
-        }, indent=1) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "torch": torch.__version__,
+                    "onnxruntime": onnxruntime.__version__,
+                    "rounds": args.rounds,
+                    "samples_us_per_image": {str(b): v for b, v in samples.items()},
+                    "summary": {str(b): v for b, v in summary.items()},
+                    "cpu_samples_us_per_image": {str(b): v for b, v in cpu_samples.items()},
+                    "cpu_summary": {str(b): v for b, v in cpu_summary.items()},
+                    "checks": checks,
+                    "int8_may_be_kept": verdicts,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

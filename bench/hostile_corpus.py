@@ -111,8 +111,14 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 
 
-def png_file(samples: np.ndarray, colour_type: int, bit_depth: int, interlace: bool = False,
-             idat_size: int = 1 << 20, empty_idats: int = 0) -> bytes:
+def png_file(
+    samples: np.ndarray,
+    colour_type: int,
+    bit_depth: int,
+    interlace: bool = False,
+    idat_size: int = 1 << 20,
+    empty_idats: int = 0,
+) -> bytes:
     """A PNG of `samples` (height, width[, channels], uint8 or big-endian-able uint16) written by hand:
     any bit depth and colour type, optionally Adam7-interlaced, its data cut into idat_size chunks and
     followed by `empty_idats` empty IDAT chunks."""
@@ -124,15 +130,23 @@ def png_file(samples: np.ndarray, colour_type: int, bit_depth: int, interlace: b
         return b"".join(b"\x00" + row.tobytes() for row in rows)
 
     if interlace:
-        data = b"".join(scanlines(raw[top::row_step, left::column_step])
-                        for left, top, column_step, row_step in _ADAM7 if top < height and left < width)
+        data = b"".join(
+            scanlines(raw[top::row_step, left::column_step])
+            for left, top, column_step, row_step in _ADAM7
+            if top < height and left < width
+        )
     else:
         data = scanlines(raw)
     compressed = zlib.compress(data, 6)
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, int(interlace))
     idats = [png_chunk(b"IDAT", compressed[i : i + idat_size]) for i in range(0, len(compressed), idat_size)]
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + b"".join(idats)
-            + png_chunk(b"IDAT", b"") * empty_idats + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + b"".join(idats)
+        + png_chunk(b"IDAT", b"") * empty_idats
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def tiff_file(width: int, height: int, tags: dict, data: bytes, strips: int = 1) -> bytes:
@@ -159,7 +173,15 @@ def tiff_file(width: int, height: int, tags: dict, data: bytes, strips: int = 1)
             extra += packed
             extra += b"\0" * (len(extra) % 2)
         assert value_size[kind]
-    return b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", len(entries)) + b"".join(entry_bytes) + b"\0\0\0\0" + data + bytes(extra)
+    return (
+        b"II*\0"
+        + struct.pack("<I", 8)
+        + struct.pack("<H", len(entries))
+        + b"".join(entry_bytes)
+        + b"\0\0\0\0"
+        + data
+        + bytes(extra)
+    )
 
 
 def tiff_with_many_strips(strips: int) -> bytes:
@@ -181,8 +203,11 @@ def progressive_jpeg_with_scans(side: int, repeats: int, mode: str = "L") -> byt
     `repeats` more times: libjpeg walks every coefficient of every block once per such scan."""
     plain = encode(Image.new(mode, (side, side), 128), "JPEG", progressive=True, quality=90)
     segments = jpeg_segments(plain)
-    index = max(i for i, (marker, segment) in enumerate(segments)
-                if marker == 0xDA and segment[5 + 2 * segment[4]] > 0 and segment[7 + 2 * segment[4]] >> 4 > 0)
+    index = max(
+        i
+        for i, (marker, segment) in enumerate(segments)
+        if marker == 0xDA and segment[5 + 2 * segment[4]] > 0 and segment[7 + 2 * segment[4]] >> 4 > 0
+    )
     cheap_scan = segments[index - 1][1] + segments[index][1]
     head = b"".join(segment for _, segment in segments[:-1])
     return b"\xff\xd8" + head + cheap_scan * repeats + b"\xff\xd9"
@@ -213,7 +238,8 @@ def jpeg_tiles_in_tiff(tile_jpeg: bytes, tiles_across: int = 16, tile: int = 16)
     body = tiff_file(side, side, tags, tile_jpeg, strips=count)
     # The same directory with the strip tags renamed to the tile tags (273 -> 324, 279 -> 325), in order.
     return body.replace(struct.pack("<HHI", 273, 4, count), struct.pack("<HHI", 324, 4, count)).replace(
-        struct.pack("<HHI", 279, 4, count), struct.pack("<HHI", 325, 4, count))
+        struct.pack("<HHI", 279, 4, count), struct.pack("<HHI", 325, 4, count)
+    )
 
 
 def jpeg_with_comments(count: int) -> bytes:
@@ -272,9 +298,19 @@ def _generators(quick: bool) -> Iterator[tuple]:
     sides = (320, 1024) if quick else (320, 1024, CAP_SIDE)
     for side in sides:
         yield "patterns", f"checkerboard-1px-{side}-palette-2bit", lambda s=side: palette_png(checkerboard(s), 2), 1
-        yield "patterns", f"checkerboard-read-as-a-digit-{side}", lambda s=side: palette_png(checkerboard(s, 1, 190, 235, inset=s * 5 // 64), 2), 1
+        yield (
+            "patterns",
+            f"checkerboard-read-as-a-digit-{side}",
+            lambda s=side: palette_png(checkerboard(s, 1, 190, 235, inset=s * 5 // 64), 2),
+            1,
+        )
         yield "patterns", f"checkerboard-1px-{side}-grey", lambda s=side: encode(Image.fromarray(checkerboard(s))), 1
-        yield "patterns", f"salt-50%-{side}-bilevel", lambda s=side: encode(Image.fromarray(salt(s, 0.5)).convert("1")), 1
+        yield (
+            "patterns",
+            f"salt-50%-{side}-bilevel",
+            lambda s=side: encode(Image.fromarray(salt(s, 0.5)).convert("1")),
+            1,
+        )
         yield "patterns", f"salt-2%-{side}-grey", lambda s=side: encode(Image.fromarray(salt(s, 0.02))), 1
         yield "patterns", f"dot-grid-{side}-grey", lambda s=side: encode(Image.fromarray(dot_grid(s))), 1
         yield "patterns", f"stripes-{side}-rgba", lambda s=side: encode(Image.fromarray(stripes(s)).convert("RGBA")), 1
@@ -283,34 +319,144 @@ def _generators(quick: bool) -> Iterator[tuple]:
         yield "modes", "png-L-4096", lambda: encode(Image.fromarray(_cap_pattern())), 1
         yield "modes", "png-LA-4096", lambda: encode(Image.fromarray(_cap_pattern()).convert("LA")), 1
         yield "modes", "png-P-8bit-4096", lambda: palette_png(_cap_pattern(), 8), 1
-        yield "modes", "png-P-transparent-4096", lambda: encode(Image.fromarray(_cap_pattern()).quantize(4), transparency=0), 1
+        yield (
+            "modes",
+            "png-P-transparent-4096",
+            lambda: encode(Image.fromarray(_cap_pattern()).quantize(4), transparency=0),
+            1,
+        )
         yield "modes", "png-1-4096", lambda: encode(Image.fromarray(_cap_pattern()).convert("1")), 1
         yield "modes", "png-RGB-4096", lambda: encode(Image.fromarray(_cap_pattern()).convert("RGB")), 1
         yield "modes", "png-RGBA-4096", lambda: encode(Image.fromarray(_cap_pattern()).convert("RGBA")), 1
         yield "modes", "png-grey-16bit-4096", lambda: png_file(_cap_pattern().astype(np.uint16) * 257, 0, 16), 1
-        yield "modes", "png-RGBA-16bit-4096", lambda: png_file(np.repeat(_cap_pattern()[..., None], 4, 2).astype(np.uint16) * 257, 6, 16), 1
-        yield "modes", "png-RGBA-16bit-interlaced-4096", lambda: png_file(np.repeat(_cap_pattern()[..., None], 4, 2).astype(np.uint16) * 257, 6, 16, interlace=True), 1
-        yield "modes", "tiff-I-32bit-4096", lambda: encode(Image.fromarray(_cap_pattern().astype(np.int32) * 1000, "I"), "TIFF", compression="tiff_adobe_deflate"), 1
-        yield "modes", "tiff-F-4096", lambda: encode(Image.fromarray(_cap_pattern().astype(np.float32), "F"), "TIFF", compression="tiff_adobe_deflate"), 1
-        yield "modes", "tiff-CMYK-4096", lambda: encode(Image.fromarray(_cap_pattern()).convert("CMYK"), "TIFF", compression="tiff_lzw"), 1
-        yield "modes", "tiff-LAB-4096", lambda: encode(Image.merge("LAB", [Image.fromarray(_cap_pattern())] * 3), "TIFF", compression="tiff_lzw"), 1
-        yield "modes", "jpeg-CMYK-progressive-4096", lambda: encode(Image.new("CMYK", (cap, cap), (0, 0, 0, 40)), "JPEG", progressive=True), 1
+        yield (
+            "modes",
+            "png-RGBA-16bit-4096",
+            lambda: png_file(np.repeat(_cap_pattern()[..., None], 4, 2).astype(np.uint16) * 257, 6, 16),
+            1,
+        )
+        yield (
+            "modes",
+            "png-RGBA-16bit-interlaced-4096",
+            lambda: png_file(np.repeat(_cap_pattern()[..., None], 4, 2).astype(np.uint16) * 257, 6, 16, interlace=True),
+            1,
+        )
+        yield (
+            "modes",
+            "tiff-I-32bit-4096",
+            lambda: encode(
+                Image.fromarray(_cap_pattern().astype(np.int32) * 1000, "I"), "TIFF", compression="tiff_adobe_deflate"
+            ),
+            1,
+        )
+        yield (
+            "modes",
+            "tiff-F-4096",
+            lambda: encode(
+                Image.fromarray(_cap_pattern().astype(np.float32), "F"), "TIFF", compression="tiff_adobe_deflate"
+            ),
+            1,
+        )
+        yield (
+            "modes",
+            "tiff-CMYK-4096",
+            lambda: encode(Image.fromarray(_cap_pattern()).convert("CMYK"), "TIFF", compression="tiff_lzw"),
+            1,
+        )
+        yield (
+            "modes",
+            "tiff-LAB-4096",
+            lambda: encode(Image.merge("LAB", [Image.fromarray(_cap_pattern())] * 3), "TIFF", compression="tiff_lzw"),
+            1,
+        )
+        yield (
+            "modes",
+            "jpeg-CMYK-progressive-4096",
+            lambda: encode(Image.new("CMYK", (cap, cap), (0, 0, 0, 40)), "JPEG", progressive=True),
+            1,
+        )
         # The same kinds at the largest size each is accepted at: what an accepted picture can cost.
         yield "largest accepted", "png-RGB-largest", lambda: encode(Image.fromarray(_largest(24)).convert("RGB")), 1
         yield "largest accepted", "png-RGBA-largest", lambda: encode(Image.fromarray(_largest(32)).convert("RGBA")), 1
         yield "largest accepted", "png-LA-largest", lambda: encode(Image.fromarray(_largest(32)).convert("LA")), 1
-        yield "largest accepted", "png-P-transparent-largest", lambda: encode(Image.fromarray(_largest(32)).quantize(4), transparency=0), 1
-        yield "largest accepted", "png-grey-16bit-largest", lambda: png_file(_largest(16).astype(np.uint16) * 257, 0, 16), 1
-        yield "largest accepted", "png-RGBA-16bit-interlaced-largest", lambda: png_file(np.repeat(_largest(64)[..., None], 4, 2).astype(np.uint16) * 257, 6, 16, interlace=True), 1
-        yield "largest accepted", "tiff-F-largest", lambda: encode(Image.fromarray(_largest(32).astype(np.float32), "F"), "TIFF", compression="tiff_adobe_deflate"), 1
-        yield "largest accepted", "tiff-CMYK-largest", lambda: encode(Image.fromarray(_largest(32)).convert("CMYK"), "TIFF", compression="tiff_lzw"), 1
-        yield "largest accepted", "tiff-LAB-largest", lambda: encode(Image.merge("LAB", [Image.fromarray(_largest(24))] * 3), "TIFF", compression="tiff_lzw"), 1
-        yield "largest accepted", "tiff-RGBA-single-strip-lzw-largest", lambda: encode(Image.fromarray(_largest(32, 8)).convert("RGBA"), "TIFF", compression="tiff_lzw", strip_size=2**31 - 1), 1
-        yield "largest accepted", "tiff-RGB-tiled-deflate-largest", lambda: encode(Image.fromarray(_largest(24)).convert("RGB"), "TIFF", compression="tiff_adobe_deflate", tile=(256, 256)), 1
-        yield "largest accepted", "webp-lossless-RGBA-largest", lambda: encode(Image.fromarray(_largest(32, 16)).convert("RGBA"), "WEBP", lossless=True, method=0), 1
-        yield "largest accepted", "webp-lossy-RGB-largest", lambda: encode(Image.fromarray(_largest(32, 16)).convert("RGB"), "WEBP", quality=80, method=0), 1
-        yield "largest accepted", "jpeg-progressive-444-largest", lambda: encode(Image.fromarray(_largest(0, 6.2)).convert("RGB"), "JPEG", progressive=True, subsampling=0), 1
-        yield "largest accepted", "jpeg-CMYK-progressive-largest", lambda: encode(Image.fromarray(_largest(0, 8.2)).convert("CMYK"), "JPEG", progressive=True), 1
+        yield (
+            "largest accepted",
+            "png-P-transparent-largest",
+            lambda: encode(Image.fromarray(_largest(32)).quantize(4), transparency=0),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "png-grey-16bit-largest",
+            lambda: png_file(_largest(16).astype(np.uint16) * 257, 0, 16),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "png-RGBA-16bit-interlaced-largest",
+            lambda: png_file(np.repeat(_largest(64)[..., None], 4, 2).astype(np.uint16) * 257, 6, 16, interlace=True),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "tiff-F-largest",
+            lambda: encode(
+                Image.fromarray(_largest(32).astype(np.float32), "F"), "TIFF", compression="tiff_adobe_deflate"
+            ),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "tiff-CMYK-largest",
+            lambda: encode(Image.fromarray(_largest(32)).convert("CMYK"), "TIFF", compression="tiff_lzw"),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "tiff-LAB-largest",
+            lambda: encode(Image.merge("LAB", [Image.fromarray(_largest(24))] * 3), "TIFF", compression="tiff_lzw"),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "tiff-RGBA-single-strip-lzw-largest",
+            lambda: encode(
+                Image.fromarray(_largest(32, 8)).convert("RGBA"), "TIFF", compression="tiff_lzw", strip_size=2**31 - 1
+            ),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "tiff-RGB-tiled-deflate-largest",
+            lambda: encode(
+                Image.fromarray(_largest(24)).convert("RGB"), "TIFF", compression="tiff_adobe_deflate", tile=(256, 256)
+            ),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "webp-lossless-RGBA-largest",
+            lambda: encode(Image.fromarray(_largest(32, 16)).convert("RGBA"), "WEBP", lossless=True, method=0),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "webp-lossy-RGB-largest",
+            lambda: encode(Image.fromarray(_largest(32, 16)).convert("RGB"), "WEBP", quality=80, method=0),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "jpeg-progressive-444-largest",
+            lambda: encode(Image.fromarray(_largest(0, 6.2)).convert("RGB"), "JPEG", progressive=True, subsampling=0),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "jpeg-CMYK-progressive-largest",
+            lambda: encode(Image.fromarray(_largest(0, 8.2)).convert("CMYK"), "JPEG", progressive=True),
+            1,
+        )
         yield "largest accepted", "jpeg-most-scans-accepted-4096", lambda: _jpeg_scans_within_bounds(cap), 1
         yield "largest accepted", "jpeg-most-scans-accepted-2048", lambda: _jpeg_scans_within_bounds(2048), 1
     yield "modes", "tiff-F-with-inf", lambda: float_tiff(np.where(np.eye(30) > 0, np.inf, 1.0)), 1
@@ -318,27 +464,114 @@ def _generators(quick: bool) -> Iterator[tuple]:
     yield "modes", "tiff-LAB-small", lambda: encode(Image.new("LAB", (30, 30), (50, 0, 0)), "TIFF"), 1
     if not quick:
         cap = CAP_SIDE
-        yield "formats", "jpeg-baseline-RGB-4096", lambda: encode(Image.fromarray(_cap_pattern()).convert("RGB"), "JPEG", quality=95), 1
-        yield "formats", "jpeg-baseline-444-4096", lambda: encode(Image.fromarray(_cap_pattern()).convert("RGB"), "JPEG", quality=95, subsampling=0), 1
-        yield "formats", "jpeg-progressive-RGB-4096", lambda: encode(Image.fromarray(_cap_pattern()).convert("RGB"), "JPEG", progressive=True), 1
-        yield "formats", "jpeg-progressive-444-4096", lambda: encode(Image.new("RGB", (cap, cap), (90, 90, 90)), "JPEG", progressive=True, subsampling=0), 1
+        yield (
+            "formats",
+            "jpeg-baseline-RGB-4096",
+            lambda: encode(Image.fromarray(_cap_pattern()).convert("RGB"), "JPEG", quality=95),
+            1,
+        )
+        yield (
+            "formats",
+            "jpeg-baseline-444-4096",
+            lambda: encode(Image.fromarray(_cap_pattern()).convert("RGB"), "JPEG", quality=95, subsampling=0),
+            1,
+        )
+        yield (
+            "formats",
+            "jpeg-progressive-RGB-4096",
+            lambda: encode(Image.fromarray(_cap_pattern()).convert("RGB"), "JPEG", progressive=True),
+            1,
+        )
+        yield (
+            "formats",
+            "jpeg-progressive-444-4096",
+            lambda: encode(Image.new("RGB", (cap, cap), (90, 90, 90)), "JPEG", progressive=True, subsampling=0),
+            1,
+        )
         yield "formats", "jpeg-32-full-scans-4096", lambda: progressive_jpeg_with_scans(cap, 26), 1
-        yield "formats", "webp-lossless-RGBA-4096", lambda: encode(Image.new("RGBA", (cap, cap), (9, 9, 9, 255)), "WEBP", lossless=True, method=0), 1
-        yield "formats", "webp-lossy-RGB-4096", lambda: encode(Image.new("RGB", (cap, cap), (9, 9, 9)), "WEBP", quality=50, method=0), 1
+        yield (
+            "formats",
+            "webp-lossless-RGBA-4096",
+            lambda: encode(Image.new("RGBA", (cap, cap), (9, 9, 9, 255)), "WEBP", lossless=True, method=0),
+            1,
+        )
+        yield (
+            "formats",
+            "webp-lossy-RGB-4096",
+            lambda: encode(Image.new("RGB", (cap, cap), (9, 9, 9)), "WEBP", quality=50, method=0),
+            1,
+        )
         yield "formats", "gif-4096", lambda: encode(Image.fromarray(_cap_pattern()), "GIF"), 1
-        yield "formats", "bmp-RGBA-32bit-2048x1000", lambda: encode(Image.new("RGBA", (2048, 1000), (9, 9, 9, 255)), "BMP"), 1
-        yield "formats", "tiff-RGBA-single-strip-lzw-4096", lambda: encode(Image.fromarray(_cap_pattern()).convert("RGBA"), "TIFF", compression="tiff_lzw", strip_size=2**31 - 1), 1
-        yield "formats", "tiff-RGB-tiled-deflate-4096", lambda: encode(Image.fromarray(_cap_pattern()).convert("RGB"), "TIFF", compression="tiff_adobe_deflate", tile=(256, 256)), 1
-        yield "formats", "tiff-1-group4-4096", lambda: encode(Image.fromarray(_cap_pattern()).convert("1"), "TIFF", compression="group4"), 1
-        yield "formats", "tiff-L-packbits-4096", lambda: encode(Image.fromarray(stripes(CAP_SIDE, 8)), "TIFF", compression="packbits"), 1
-    yield "structures", "tiff-1x2-listing-1M-strips", lambda: tiff_with_many_strips(1_000_000 if not quick else 200_000), 1
+        yield (
+            "formats",
+            "bmp-RGBA-32bit-2048x1000",
+            lambda: encode(Image.new("RGBA", (2048, 1000), (9, 9, 9, 255)), "BMP"),
+            1,
+        )
+        yield (
+            "formats",
+            "tiff-RGBA-single-strip-lzw-4096",
+            lambda: encode(
+                Image.fromarray(_cap_pattern()).convert("RGBA"), "TIFF", compression="tiff_lzw", strip_size=2**31 - 1
+            ),
+            1,
+        )
+        yield (
+            "formats",
+            "tiff-RGB-tiled-deflate-4096",
+            lambda: encode(
+                Image.fromarray(_cap_pattern()).convert("RGB"),
+                "TIFF",
+                compression="tiff_adobe_deflate",
+                tile=(256, 256),
+            ),
+            1,
+        )
+        yield (
+            "formats",
+            "tiff-1-group4-4096",
+            lambda: encode(Image.fromarray(_cap_pattern()).convert("1"), "TIFF", compression="group4"),
+            1,
+        )
+        yield (
+            "formats",
+            "tiff-L-packbits-4096",
+            lambda: encode(Image.fromarray(stripes(CAP_SIDE, 8)), "TIFF", compression="packbits"),
+            1,
+        )
+    yield (
+        "structures",
+        "tiff-1x2-listing-1M-strips",
+        lambda: tiff_with_many_strips(1_000_000 if not quick else 200_000),
+        1,
+    )
     yield "structures", "tiff-60k-tags", lambda: tiff_with_many_tags(60_000 if not quick else 20_000), 1
-    yield "structures", "tiff-256-jpeg-tiles-of-one-99-scan-jpeg", lambda: jpeg_tiles_in_tiff(progressive_jpeg_with_scans(256, 90), tile=256), 1
-    yield "structures", "png-600k-empty-idat-chunks", lambda: png_file(np.full((64, 64), 200, np.uint8), 0, 8, empty_idats=600_000 if not quick else 100_000), 1
+    yield (
+        "structures",
+        "tiff-256-jpeg-tiles-of-one-99-scan-jpeg",
+        lambda: jpeg_tiles_in_tiff(progressive_jpeg_with_scans(256, 90), tile=256),
+        1,
+    )
+    yield (
+        "structures",
+        "png-600k-empty-idat-chunks",
+        lambda: png_file(np.full((64, 64), 200, np.uint8), 0, 8, empty_idats=600_000 if not quick else 100_000),
+        1,
+    )
     yield "structures", "jpeg-1M-comment-markers", lambda: jpeg_with_comments(1_000_000 if not quick else 200_000), 1
-    yield "structures", "gif-1M-extension-blocks", lambda: gif_with_extension_blocks(1_000_000 if not quick else 200_000), 1
+    yield (
+        "structures",
+        "gif-1M-extension-blocks",
+        lambda: gif_with_extension_blocks(1_000_000 if not quick else 200_000),
+        1,
+    )
     yield "structures", "bmp-rle8-one-pixel-runs", lambda: rle8_bmp(4096, 1000 if not quick else 200), 1
-    yield "batches", "64-instances-checkerboard-read-as-a-digit-320", lambda: instances([palette_png(checkerboard(320, 1, 190, 235, inset=25), 2)] * 64), 64
+    yield (
+        "batches",
+        "64-instances-checkerboard-read-as-a-digit-320",
+        lambda: instances([palette_png(checkerboard(320, 1, 190, 235, inset=25), 2)] * 64),
+        64,
+    )
     yield "batches", "64-instances-checkerboard-512", lambda: instances([palette_png(checkerboard(512), 2)] * 64), 64
     yield "batches", "64-instances-salt-512", lambda: instances([encode(Image.fromarray(salt(512, 0.3)))] * 64), 64
 
@@ -362,5 +595,3 @@ def payload(name: str, quick: bool = False) -> Payload:
         if entry == name:
             return Payload(name, family, make(), images)
     raise KeyError(name)
-
-

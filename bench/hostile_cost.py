@@ -30,9 +30,9 @@ put_handler_modules_on_path()
 
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
-from request_pipeline import prepare_request  # noqa: E402
 
 from client.images import encode  # noqa: E402
+from request_pipeline import prepare_request  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "hostile_cost.md"
 # The bounds of issue #19 (docs/security.md): per picture, on this 2-core machine.
@@ -94,7 +94,11 @@ def measure(payload: Payload) -> Cost:
         try:
             report = _read_in_child(payload)
         except BaseException as error:  # an exception escaping prepare_request is itself a finding
-            report = {"answer": f"raised {type(error).__name__}: {error}"[:200], "cpu_seconds": 0.0, "peak_growth_mib": 0.0}
+            report = {
+                "answer": f"raised {type(error).__name__}: {error}"[:200],
+                "cpu_seconds": 0.0,
+                "peak_growth_mib": 0.0,
+            }
         with os.fdopen(writer, "w") as pipe:
             json.dump(report, pipe)
         os._exit(0)
@@ -102,7 +106,11 @@ def measure(payload: Payload) -> Cost:
     with os.fdopen(reader) as pipe:
         text = pipe.read()
     _, status = os.waitpid(child, 0)
-    report = json.loads(text) if text else {"answer": f"child died (wait status {status})", "cpu_seconds": 0.0, "peak_growth_mib": 0.0}
+    report = (
+        json.loads(text)
+        if text
+        else {"answer": f"child died (wait status {status})", "cpu_seconds": 0.0, "peak_growth_mib": 0.0}
+    )
     return Cost(payload.name, payload.family, len(payload.body) / 1024, payload.images, **report)
 
 
@@ -123,7 +131,8 @@ def table(costs: list) -> str:
     ]
     for cost in sorted(costs, key=lambda c: -c.cpu_per_image):
         lines.append(
-            f"| {cost.name} | {cost.family} | {cost.kilobytes:,.1f} | {cost.images} | {cost.answer} | {cost.cpu_seconds:.3f} | "
+            f"| {cost.name} | {cost.family} | {cost.kilobytes:,.1f} | {cost.images} | {cost.answer} | "
+            f"{cost.cpu_seconds:.3f} | "
             f"{cost.cpu_per_image:.3f} | {1000 * cost.cpu_per_kilobyte:.3f} | {cost.peak_growth_mib:.1f} |"
         )
     return "\n".join(lines)
@@ -133,33 +142,48 @@ def summary(costs: list) -> str:
     worst_cpu = max(costs, key=lambda c: c.cpu_per_image)
     worst_kb = max(costs, key=lambda c: c.cpu_per_kilobyte)
     worst_peak = max(costs, key=lambda c: c.peak_growth_mib)
-    return "\n".join([
-        f"worst CPU per image: {worst_cpu.cpu_per_image:.3f} s ({worst_cpu.name}; bound {CPU_SECONDS_PER_IMAGE} s)",
-        f"worst CPU per KB sent: {1000 * worst_kb.cpu_per_kilobyte:.3f} ms ({worst_kb.name})",
-        f"worst peak memory growth: {worst_peak.peak_growth_mib:.1f} MiB ({worst_peak.name}; bound {PEAK_GROWTH_MIB} MiB)",
-        f"escaped prepare_request: {sum(c.answer.startswith(('raised', 'child died')) for c in costs)}",
-    ])
+    return "\n".join(
+        [
+            f"worst CPU per image: {worst_cpu.cpu_per_image:.3f} s ({worst_cpu.name}; bound {CPU_SECONDS_PER_IMAGE} s)",
+            f"worst CPU per KB sent: {1000 * worst_kb.cpu_per_kilobyte:.3f} ms ({worst_kb.name})",
+            f"worst peak memory growth: {worst_peak.peak_growth_mib:.1f} MiB ({worst_peak.name}; "
+            f"bound {PEAK_GROWTH_MIB} MiB)",
+            f"escaped prepare_request: {sum(c.answer.startswith(('raised', 'child died')) for c in costs)}",
+        ]
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer payloads")
-    parser.add_argument("--family", action="append", help="only this family (patterns, modes, formats, structures, batches)")
-    parser.add_argument("--out", type=Path, default=None, help=f"where to write the table (default {RESULTS.relative_to(REPO)} for a full run)")
+    parser.add_argument(
+        "--family", action="append", help="only this family (patterns, modes, formats, structures, batches)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"where to write the table (default {RESULTS.relative_to(REPO)} for a full run)",
+    )
     args = parser.parse_args(argv)
     warm_up()
     costs = []
     for payload in corpus(quick=args.quick, families=args.family):
         cost = measure(payload)
         costs.append(cost)
-        print(f"{cost.name:<44} {cost.answer:<28} {cost.cpu_seconds:7.3f} CPU s  {cost.peak_growth_mib:7.1f} MiB", flush=True)
+        print(
+            f"{cost.name:<44} {cost.answer:<28} {cost.cpu_seconds:7.3f} CPU s  {cost.peak_growth_mib:7.1f} MiB",
+            flush=True,
+        )
     text = f"{table(costs)}\n\n{summary(costs)}\n"
     print("\n" + text)
     out = args.out or (RESULTS if not (args.quick or args.family) else None)
     if out:
-        out.write_text("# Hostile corpus: what reading each payload costs a worker\n\n"
-                       "`python -m bench.hostile_cost` (bench/hostile_corpus.py); CPU from getrusage, peak from VmHWM, "
-                       "in a child forked per payload.\n\n" + text)
+        out.write_text(
+            "# Hostile corpus: what reading each payload costs a worker\n\n"
+            "`python -m bench.hostile_cost` (bench/hostile_corpus.py); CPU from getrusage, peak from VmHWM, "
+            "in a child forked per payload.\n\n" + text
+        )
         (out.with_suffix(".json")).write_text(json.dumps([asdict(c) for c in costs], indent=1))
     return 0
 

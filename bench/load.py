@@ -45,7 +45,9 @@ def parse_summary(summary: str) -> LoadResult:
         return float(match.group(1)) * 1000 if match else float("nan")
 
     statuses = {int(code): int(count) for code, count in re.findall(r"\[(\d{3})\]\s+(\d+) responses", summary)}
-    transport_errors = sum(int(count) for count in re.findall(r"^\s*\[(\d+)\]\s+(?!.*responses)", summary, re.MULTILINE))
+    transport_errors = sum(
+        int(count) for count in re.findall(r"^\s*\[(\d+)\]\s+(?!.*responses)", summary, re.MULTILINE)
+    )
     ok = sum(count for code, count in statuses.items() if 200 <= code < 300)
     return LoadResult(
         requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", summary).group(1)),

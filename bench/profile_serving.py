@@ -74,13 +74,30 @@ def profile(server: TorchServe, body: Path, concurrency: int, seconds: int, out_
     before = {p.pid: cpu_seconds(p) for p in (frontend, *workers)}
     spies = [
         subprocess.Popen(
-            [str(PY_SPY), "record", "--pid", str(w.pid), "--duration", str(seconds), "--rate", "100", "--idle",
-             "--nonblocking", "--format", "raw", "--output", str(out_dir / f"profile_worker{i}.txt")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                str(PY_SPY),
+                "record",
+                "--pid",
+                str(w.pid),
+                "--duration",
+                str(seconds),
+                "--rate",
+                "100",
+                "--idle",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--output",
+                str(out_dir / f"profile_worker{i}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         for i, w in enumerate(workers)
     ]
-    hey = subprocess.Popen(hey_command(url, seconds, concurrency, json_headers(server), body), stdout=subprocess.PIPE, text=True)
+    hey = subprocess.Popen(
+        hey_command(url, seconds, concurrency, json_headers(server), body), stdout=subprocess.PIPE, text=True
+    )
     load = parse_summary(hey.stdout.read())
     cpu = {"hey (load generator)": child_cpu_seconds(hey)}
     cpu["Java frontend"] = cpu_seconds(frontend) - before[frontend.pid]
@@ -88,7 +105,14 @@ def profile(server: TorchServe, body: Path, concurrency: int, seconds: int, out_
         cpu[f"worker {i}"] = cpu_seconds(worker) - before[worker.pid]
     cpu["py-spy (profiler)"] = sum(child_cpu_seconds(spy) for spy in spies)
     steps = [worker_steps(out_dir / f"profile_worker{i}.txt") for i in range(len(workers))]
-    return {"load": load, "seconds": seconds, "cpu_seconds": cpu, "worker_steps": steps, "body": body.stem, "concurrency": concurrency}
+    return {
+        "load": load,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "worker_steps": steps,
+        "body": body.stem,
+        "concurrency": concurrency,
+    }
 
 
 def markdown(result: dict) -> str:
@@ -107,7 +131,12 @@ def markdown(result: dict) -> str:
     for name, used in result["cpu_seconds"].items():
         lines.append(f"| {name} | {used:.1f} | {100 * used / seconds:.0f} % |")
     total = sum(result["cpu_seconds"].values())
-    lines += [f"| all | {total:.1f} | {100 * total / seconds:.0f} % |", "", "## Inside the workers (py-spy samples, idle included)", ""]
+    lines += [
+        f"| all | {total:.1f} | {100 * total / seconds:.0f} % |",
+        "",
+        "## Inside the workers (py-spy samples, idle included)",
+        "",
+    ]
     header = " | ".join(f"worker {i}" for i in range(len(result["worker_steps"])))
     lines += [f"| step | {header} |", "|---|" + "---:|" * len(result["worker_steps"])]
     for name, _ in STEPS:

@@ -100,11 +100,18 @@ def in_process_limit(png: bytes, onnx_path: Path, per_forward: int, seconds: flo
 
 
 def start(
-    config: Path, workdir: Path, model_store: Path, extra_env: dict, log_config: Path = LOG_CONFIG, settings: dict = None,
+    config: Path,
+    workdir: Path,
+    model_store: Path,
+    extra_env: dict,
+    log_config: Path = LOG_CONFIG,
+    settings: dict = None,
     min_workers: int = WORKERS,
 ) -> tuple:
     started = time.monotonic()
-    server = TorchServe(workdir, model_store, extra_env=extra_env, config=config, log_config=log_config, settings=settings).start()
+    server = TorchServe(
+        workdir, model_store, extra_env=extra_env, config=config, log_config=log_config, settings=settings
+    ).start()
     server.wait_until_ready(min_workers=min_workers)
     return server, time.monotonic() - started
 
@@ -126,8 +133,12 @@ def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
         row = {"setup": label, "concurrency": concurrency, "images_per_request": images_per_request, **vars(result)}
         row["images_per_second"] = result.requests_per_second * images_per_request
         results["rows"].append(row)
-        print(f"{label:<40} c={concurrency:<3} {row['requests_per_second']:>9.0f} req/s {row['images_per_second']:>9.0f} img/s "
-              f"p50 {result.p50_ms:6.1f} ms p99 {result.p99_ms:6.1f} ms errors {result.errors}", flush=True)
+        print(
+            f"{label:<40} c={concurrency:<3} {row['requests_per_second']:>9.0f} req/s "
+            f"{row['images_per_second']:>9.0f} img/s "
+            f"p50 {result.p50_ms:6.1f} ms p99 {result.p99_ms:6.1f} ms errors {result.errors}",
+            flush=True,
+        )
 
     concurrencies = (32,) if args.smoke else (1, 8, 32, 64)
     server, results["cold_start_s"] = start(CONFIG, workdir / "project", model_store, {})
@@ -137,7 +148,13 @@ def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
             load(server, "project: 28x28 PNG", bodies["mnist_28"], concurrency)
         load(server, "project: 280x280 RGB PNG", bodies["photo_280"], 32)
         for count in (8,) if args.smoke else (8, 32, 64):
-            load(server, f"project: instances of {count}", bodies[f"instances_{count}"], BATCHED_CONCURRENCY, images_per_request=count)
+            load(
+                server,
+                f"project: instances of {count}",
+                bodies[f"instances_{count}"],
+                BATCHED_CONCURRENCY,
+                images_per_request=count,
+            )
         load(server, "project: GET /ping (frontend ceiling)", None, 32, method="GET", path="/ping")
         results["rss_after_mib"] = server.rss_mib()
     finally:
@@ -145,7 +162,9 @@ def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
 
     threads = {"MNIST_TORCH_THREADS": str(os.cpu_count())}  # torch's default: one thread per core
     # TorchServe's defaults throughout: its config, torch's threads and its built-in logging.
-    server, results["defaults_cold_start_s"] = start(DEFAULTS_CONFIG, workdir / "defaults", model_store, threads, log_config=None)
+    server, results["defaults_cold_start_s"] = start(
+        DEFAULTS_CONFIG, workdir / "defaults", model_store, threads, log_config=None
+    )
     try:
         load(server, "TorchServe defaults: 28x28 PNG", bodies["mnist_28"], 32)
     finally:
@@ -165,7 +184,10 @@ PEER_CONCURRENCIES = (1, 8, 32, 64)
 
 def machine_load(seconds: float = 2) -> dict:
     """How busy the machine is with other work: load averages, and the CPU in use over `seconds`."""
-    return {"loadavg": [round(value, 2) for value in os.getloadavg()], "cpu_percent": psutil.cpu_percent(interval=seconds)}
+    return {
+        "loadavg": [round(value, 2) for value in os.getloadavg()],
+        "cpu_percent": psutil.cpu_percent(interval=seconds),
+    }
 
 
 def eager_answer(body: Path) -> dict:
@@ -182,8 +204,14 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
     medians over the rounds. Each is asked once first and must answer the test digit; the peers, which run the
     eager model, with its answer as the handler words it, computed here in process."""
     body = bodies["mnist_28"]
-    peers = {"measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "idle_before": machine_load(),
-             "rounds": args.rounds, "seconds": args.seconds, "raw": [], "answers": {}}
+    peers = {
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "idle_before": machine_load(),
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+        "raw": [],
+        "answers": {},
+    }
     servers, setups = [], []
     try:
         project, _ = start(CONFIG, workdir / "peers-project", model_store, {})
@@ -205,9 +233,14 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
                 for name, label, url, headers in setups:
                     run_hey(url, min(2, args.seconds), concurrency, headers(), body)  # warm-up, not recorded
                     result = run_hey(url, args.seconds, concurrency, headers(), body)
-                    peers["raw"].append({"round": round_ + 1, "name": name, "setup": label, "concurrency": concurrency, **vars(result)})
-                    print(f"round {round_ + 1} {label:<56} c={concurrency:<3} {result.requests_per_second:>7.0f} req/s "
-                          f"p50 {result.p50_ms:6.1f} ms p99 {result.p99_ms:6.1f} ms errors {result.errors}", flush=True)
+                    peers["raw"].append(
+                        {"round": round_ + 1, "name": name, "setup": label, "concurrency": concurrency, **vars(result)}
+                    )
+                    print(
+                        f"round {round_ + 1} {label:<56} c={concurrency:<3} {result.requests_per_second:>7.0f} req/s "
+                        f"p50 {result.p50_ms:6.1f} ms p99 {result.p99_ms:6.1f} ms errors {result.errors}",
+                        flush=True,
+                    )
     finally:
         for server in servers:
             left = server.stop()
@@ -248,15 +281,28 @@ def markdown(results: dict) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in results["rows"]:
-            lines.append(
-                f"| {row['setup']} | {row['concurrency']} | {row['images_per_request']} | {row['requests_per_second']:,.0f} | "
-                f"{row['images_per_second']:,.0f} | {row['p50_ms']:.1f} | {row['p90_ms']:.1f} | {row['p99_ms']:.1f} | {row['errors']} |"
-            )
-        limits = ", ".join(f"{int(v):,} images/s with {k} image(s) per forward" for k, v in results["in_process_images_per_second"].items())
+            cells = [
+                row["setup"],
+                row["concurrency"],
+                row["images_per_request"],
+                f"{row['requests_per_second']:,.0f}",
+                f"{row['images_per_second']:,.0f}",
+                f"{row['p50_ms']:.1f}",
+                f"{row['p90_ms']:.1f}",
+                f"{row['p99_ms']:.1f}",
+                row["errors"],
+            ]
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
+        limits = ", ".join(
+            f"{int(v):,} images/s with {k} image(s) per forward"
+            for k, v in results["in_process_images_per_second"].items()
+        )
         lines += [
             "",
-            f"In-process limit (decode + preprocess + forward, {WORKERS} processes x 1 torch thread, no HTTP): {limits}.",
-            f"Cold start to READY: {results['cold_start_s']:.1f} s (project config), {results['defaults_cold_start_s']:.1f} s (defaults).",
+            f"In-process limit (decode + preprocess + forward, {WORKERS} processes x 1 torch thread, no HTTP): "
+            f"{limits}.",
+            f"Cold start to READY: {results['cold_start_s']:.1f} s (project config), "
+            f"{results['defaults_cold_start_s']:.1f} s (defaults).",
             f"RSS before load: {results['rss_before_mib']}; after: {results['rss_after_mib']} (MiB).",
             "",
         ]
@@ -274,21 +320,26 @@ def peers_markdown(peers: dict) -> list:
     answered = ", ".join(f"{name} {'yes' if answer['correct'] else 'NO'}" for name, answer in peers["answers"].items())
 
     def busy(sample: dict) -> str:
-        return f"load average {sample['loadavg'][0]:.2f} / {sample['loadavg'][1]:.2f} / {sample['loadavg'][2]:.2f}, {sample['cpu_percent']:.0f} % CPU in use"
+        loads = " / ".join(f"{load:.2f}" for load in sample["loadavg"][:3])
+        return f"load average {loads}, {sample['cpu_percent']:.0f} % CPU in use"
 
     lines = [
         "## Peers: the same model and prepare_request behind other servers",
         "",
-        f"Run of {peers.get('measured_at', '?')} (a `--peers-only` run keeps the figures above from their own, earlier run). "
-        f"28x28 PNG as `{{\"base64\": ...}}`, hey on the same cores; medians of {peers['rounds']} alternating rounds of "
-        f"{peers['seconds']:g} s (project, FastAPI, LitServe, project, ...), all three started once. Every setup runs 2 "
-        "processes with 1 torch thread doing the model work (`bench/peers/`). Ratios are peer / project at the same "
+        f"Run of {peers.get('measured_at', '?')} (a `--peers-only` run keeps the figures above from their own, "
+        "earlier run). "
+        f'28x28 PNG as `{{"base64": ...}}`, hey on the same cores; medians of {peers["rounds"]} alternating rounds of '
+        f"{peers['seconds']:g} s (project, FastAPI, LitServe, project, ...), all three started once. "
+        "Every setup runs 2 processes with 1 torch thread doing the model work (`bench/peers/`). "
+        "Ratios are peer / project at the same "
         "concurrency: req/s above 1 means the peer serves more, latency above 1 means the peer is slower.",
         f"Answered the test digit: {answered} (the peers with the eager model's answer). Forward pass: peers eager "
         f"torch (model/loading.py load_model), project ONNX Runtime (the .mar's int8 graph).",
-        f"Machine with the bench idle (other work only): before {busy(peers['idle_before'])}; after {busy(peers['idle_after'])}.",
+        f"Machine with the bench idle (other work only): before {busy(peers['idle_before'])}; "
+        f"after {busy(peers['idle_after'])}.",
         "",
-        "| setup | concurrency | req/s | p50 ms | p90 ms | p99 ms | errors | req/s / project | p50 / project | p99 / project | req/s per round |",
+        "| setup | concurrency | req/s | p50 ms | p90 ms | p99 ms | errors | req/s / project | p50 / project "
+        "| p99 / project | req/s per round |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in peers["rows"]:
@@ -296,13 +347,20 @@ def peers_markdown(peers: dict) -> list:
         if row["name"] == "project" or base is None:
             ratios = "– | – | –"
         else:
-            ratios = (f"{row['requests_per_second'] / base['requests_per_second']:.2f} | {row['p50_ms'] / base['p50_ms']:.2f} | "
-                      f"{row['p99_ms'] / base['p99_ms']:.2f}")
+            ratios = " | ".join(f"{row[key] / base[key]:.2f}" for key in ("requests_per_second", "p50_ms", "p99_ms"))
         rounds = ", ".join(f"{value:,.0f}" for value in row["per_round_rps"])
-        lines.append(
-            f"| {row['setup']} | {row['concurrency']} | {row['requests_per_second']:,.0f} | {row['p50_ms']:.1f} | {row['p90_ms']:.1f} | "
-            f"{row['p99_ms']:.1f} | {row['errors']} | {ratios} | {rounds} |"
-        )
+        cells = [
+            row["setup"],
+            row["concurrency"],
+            f"{row['requests_per_second']:,.0f}",
+            f"{row['p50_ms']:.1f}",
+            f"{row['p90_ms']:.1f}",
+            f"{row['p99_ms']:.1f}",
+            row["errors"],
+            ratios,
+            rounds,
+        ]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
     return [*lines, ""]
 
 
@@ -313,20 +371,34 @@ def targets_markdown(results: dict) -> list:
     others = [row for row in peers if row["name"] != "project"]
     busiest = max((row for row in others if row["concurrency"] == 32), key=lambda row: row["requests_per_second"])
     quickest = min((row for row in others if row["concurrency"] == 1), key=lambda row: row["p50_ms"])
-    batched = max((row for row in results["rows"] if row["images_per_request"] > 1), key=lambda row: row["images_per_second"])
+    batched = max(
+        (row for row in results["rows"] if row["images_per_request"] > 1), key=lambda row: row["images_per_second"]
+    )
     limit = max(results["in_process_images_per_second"].values())
     c32, c1 = project[32], project[1]
     figures = [
-        ("c=32: >= 2x the best peer's req/s, p99 <= 30 ms",
-         f"{c32['requests_per_second'] / busiest['requests_per_second']:.2f}x {busiest['name']}, p99 {c32['p99_ms']:.1f} ms",
-         c32["requests_per_second"] >= 2 * busiest["requests_per_second"] and c32["p99_ms"] <= 30),
-        ("c=1: p50 <= 1.2x the best peer's",
-         f"{c1['p50_ms']:.1f} ms = {c1['p50_ms'] / quickest['p50_ms']:.2f}x {quickest['name']} ({quickest['p50_ms']:.1f} ms)",
-         c1["p50_ms"] <= 1.2 * quickest["p50_ms"]),
-        ("batched: >= 5,000 images/s", f"{batched['images_per_second']:,.0f} images/s ({batched['setup']})",
-         batched["images_per_second"] >= 5000),
-        ("batched: >= 60 % of the in-process limit", f"{batched['images_per_second'] / limit:.0%} of {limit:,.0f} images/s",
-         batched["images_per_second"] >= 0.6 * limit),
+        (
+            "c=32: >= 2x the best peer's req/s, p99 <= 30 ms",
+            f"{c32['requests_per_second'] / busiest['requests_per_second']:.2f}x {busiest['name']}, "
+            f"p99 {c32['p99_ms']:.1f} ms",
+            c32["requests_per_second"] >= 2 * busiest["requests_per_second"] and c32["p99_ms"] <= 30,
+        ),
+        (
+            "c=1: p50 <= 1.2x the best peer's",
+            f"{c1['p50_ms']:.1f} ms = {c1['p50_ms'] / quickest['p50_ms']:.2f}x {quickest['name']} "
+            f"({quickest['p50_ms']:.1f} ms)",
+            c1["p50_ms"] <= 1.2 * quickest["p50_ms"],
+        ),
+        (
+            "batched: >= 5,000 images/s",
+            f"{batched['images_per_second']:,.0f} images/s ({batched['setup']})",
+            batched["images_per_second"] >= 5000,
+        ),
+        (
+            "batched: >= 60 % of the in-process limit",
+            f"{batched['images_per_second'] / limit:.0%} of {limit:,.0f} images/s",
+            batched["images_per_second"] >= 0.6 * limit,
+        ),
     ]
     lines = ["## Targets (issue #12)", "", "| target | this run | met |", "|---|---|---|"]
     lines += [f"| {target} | {figure} | {'yes' if met else 'no'} |" for target, figure, met in figures]
@@ -346,8 +418,14 @@ def chart(results: dict, path: Path) -> None:
         ping = [r for r in results["rows"] if "ping" in r["setup"]]
         if ping:
             throughput_axes.axhline(ping[0]["requests_per_second"], linestyle=":", color="grey", label="/ping ceiling")
-        throughput_axes.set(xscale="log", xlabel="concurrency", ylabel="requests/s", xticks=concurrency, xticklabels=concurrency,
-                            title="project: 28x28 PNG")
+        throughput_axes.set(
+            xscale="log",
+            xlabel="concurrency",
+            ylabel="requests/s",
+            xticks=concurrency,
+            xticklabels=concurrency,
+            title="project: 28x28 PNG",
+        )
         latency_axes = throughput_axes.twinx()
         latency_axes.plot(concurrency, [r["p99_ms"] for r in single], "s--", color="tab:red", label="p99 ms")
         latency_axes.set_ylabel("p99 latency (ms)")
@@ -372,9 +450,18 @@ def peer_chart(throughput_axes, latency_axes, peers: dict) -> None:
         latency_axes.plot(concurrency, [row["p99_ms"] for row in rows], "s--", color=colour, label=f"{name} p99")
     ticks = list(PEER_CONCURRENCIES)
     title = f"same model and pipeline, medians of {peers['rounds']} alternating rounds"
-    throughput_axes.set(xscale="log", xticks=ticks, xticklabels=ticks, xlabel="concurrency", ylabel="requests/s", title=title)
-    latency_axes.set(xscale="log", yscale="log", xticks=ticks, xticklabels=ticks, xlabel="concurrency", ylabel="latency (ms)",
-                     title="p50 (solid) and p99 (dashed)")
+    throughput_axes.set(
+        xscale="log", xticks=ticks, xticklabels=ticks, xlabel="concurrency", ylabel="requests/s", title=title
+    )
+    latency_axes.set(
+        xscale="log",
+        yscale="log",
+        xticks=ticks,
+        xticklabels=ticks,
+        xlabel="concurrency",
+        ylabel="latency (ms)",
+        title="p50 (solid) and p99 (dashed)",
+    )
     throughput_axes.legend(fontsize=8, loc="upper left")
     latency_axes.legend(fontsize=7, loc="upper left", ncol=2)
 
@@ -382,10 +469,15 @@ def peer_chart(throughput_axes, latency_axes, peers: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="1 s per step, fewer steps: proves the benchmark runs")
-    parser.add_argument("--peers-only", action="store_true",
-                        help="only the peer comparison; the other figures of OUT_DIR/results.json are kept")
+    parser.add_argument(
+        "--peers-only",
+        action="store_true",
+        help="only the peer comparison; the other figures of OUT_DIR/results.json are kept",
+    )
     parser.add_argument("--no-peers", action="store_true", help="skip the peer comparison")
-    parser.add_argument("--rounds", type=int, help="alternating rounds of the peer comparison (default 3; 1 with --smoke)")
+    parser.add_argument(
+        "--rounds", type=int, help="alternating rounds of the peer comparison (default 3; 1 with --smoke)"
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.seconds = 1 if args.smoke else 10

@@ -1,6 +1,6 @@
 """Send image files (or every image in a folder) to the running service and print digit and confidence.
 
-    python -m client.predict my_digit.png photos/
+python -m client.predict my_digit.png photos/
 """
 
 import argparse

@@ -110,7 +110,9 @@ class _Budget:
         # Before Pillow opens it: WebP's decoder allocates its canvases at once, and every picture of the
         # request is opened before the first is read, so these add up over the request.
         self.held_from_open += structure.open_bytes
-        _check_memory(self.held_from_open, "the canvases its decoder allocates when opened, with the request's other pictures'")
+        _check_memory(
+            self.held_from_open, "the canvases its decoder allocates when opened, with the request's other pictures'"
+        )
         image = _open(data)
         size = image.size
         self.pixels += image.width * image.height
@@ -121,7 +123,9 @@ class _Budget:
             )
         _check_samples(image, structure)
         _decode_jpeg_reduced(image)
-        memory = image.width * image.height * _STORED_BYTES.get(image.mode, 4) + structure.extra_bytes + structure.open_bytes
+        memory = (
+            image.width * image.height * _STORED_BYTES.get(image.mode, 4) + structure.extra_bytes + structure.open_bytes
+        )
         _check_memory(memory, f"the {image.width}x{image.height} {image.mode} image and the decoder's buffers")
         self.charge_metadata(image)
         return Picture(image, size)
@@ -169,12 +173,14 @@ def _open_request(request: dict, budget: _Budget) -> tuple:
     payload = bytes(payload).strip()
     if not payload:
         raise InvalidInput(f"the request body is empty; {ACCEPTED_INPUT}")
-    if payload[:1] in (b"{", b"[", b"\""):
+    if payload[:1] in (b"{", b"[", b'"'):
         return _from_json(_parse_json(payload), budget)
     if _BASE64_TEXT.fullmatch(_DATA_URI_PREFIX.sub(b"", payload, count=1)):
         return [budget.open(decode_base64(payload))], False
     # Binary image formats always hold bytes outside the base64 alphabet.
     return [budget.open(payload)], False
+
+
 def _payload_of(request: dict):
     for key in _PAYLOAD_KEYS:
         if request.get(key) is not None:
@@ -200,7 +206,9 @@ def _parse_json(payload: bytes):
     try:
         return json.loads(payload)
     except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise InvalidInput(f"the body looks like JSON but does not parse ({quoted(str(error))}); {ACCEPTED_INPUT}") from None
+        raise InvalidInput(
+            f"the body looks like JSON but does not parse ({quoted(str(error))}); {ACCEPTED_INPUT}"
+        ) from None
 
 
 def _from_json(document, budget: _Budget) -> tuple:
@@ -338,5 +346,7 @@ def _load(image: Image.Image) -> Image.Image:
     except PayloadTooLarge:
         raise
     except Exception as error:  # PIL's decoders raise many types on hostile bytes (struct.error, IndexError...)
-        raise InvalidInput(f"the image is truncated or corrupt ({type(error).__name__}: {quoted(str(error))})") from None
+        raise InvalidInput(
+            f"the image is truncated or corrupt ({type(error).__name__}: {quoted(str(error))})"
+        ) from None
     return image

@@ -39,8 +39,16 @@ MAX_TIFF_TAG_BYTES = 256 * 1024
 # The compressions Pillow decodes in C (libtiff) without another codec inside: no compression, CCITT fax
 # (2, 3, 4), LZW, PackBits and Deflate. JPEG-in-TIFF (6, 7) carries whole JPEGs per strip or tile (and their
 # scans); others (JPEG 2000, WebP, ZSTD, LZMA, JBIG...) are refused as well.
-TIFF_COMPRESSIONS = {1: "none", 2: "CCITT RLE", 3: "CCITT fax 3", 4: "CCITT fax 4", 5: "LZW", 8: "Deflate",
-                     32946: "Deflate", 32773: "PackBits"}
+TIFF_COMPRESSIONS = {
+    1: "none",
+    2: "CCITT RLE",
+    3: "CCITT fax 3",
+    4: "CCITT fax 4",
+    5: "LZW",
+    8: "Deflate",
+    32946: "Deflate",
+    32773: "PackBits",
+}
 # GIF: extension blocks before the first image (loop count, comments, application data), in sub-blocks of
 # at most 255 bytes: a few dozen in a GIF from any tool; Pillow reads each in Python and keeps comments.
 MAX_GIF_BLOCKS = 4096
@@ -57,7 +65,24 @@ _MARKER_AFTER_SCAN_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _JPEG_FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _JPEG_PROGRESSIVE_FRAMES = {0xC2, 0xC6, 0xCA, 0xCE}
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
-_TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+_TIFF_TYPE_SIZES = {
+    1: 1,
+    2: 1,
+    3: 2,
+    4: 4,
+    5: 8,
+    6: 1,
+    7: 1,
+    8: 2,
+    9: 4,
+    10: 8,
+    11: 4,
+    12: 8,
+    13: 4,
+    16: 8,
+    17: 8,
+    18: 8,
+}
 
 
 @dataclass(frozen=True)
@@ -105,55 +130,56 @@ def inspect(data: bytes) -> Structure:
 
 def jpeg_structure(data: bytes) -> JpegStructure:
     """Scans, marker segments and (progressive) coefficient work of a JPEG, walking its segments as libjpeg
-    does; the walk stops at EOI or once a bound is passed (the counts are then one over it).
-
-    Marker segments (APPn, COM, DHT, ...) are skipped by their length, so an EXIF thumbnail's own markers
-    are not counted. In a scan's entropy-coded data every 0xFF byte is followed by a stuffed 0x00 or is a
-    restart marker (RST0-7), so the first other 0xFF xx there is the next real marker (found by a regular
-    expression, at C speed: a 10 MB photo is walked in a few milliseconds)."""
+    does; the walk stops at EOI or once a bound is passed (the counts are then one over it)."""
     scans = segments = visits = 0
     blocks = {}  # component id -> blocks in the frame
     progressive = False
-    position, end = 2, len(data)  # after SOI
-    while position + 1 < end:
-        if data[position] != 0xFF:  # stray bytes between segments: libjpeg skips to the next 0xFF
-            position = data.find(b"\xff", position)
-            if position < 0:
-                break
-            continue
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            position += 1
-            continue
-        if marker == 0xD9:  # EOI: libjpeg reads nothing after it
-            break
-        if marker in (0x00, 0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
-            position += 2
-            continue
-        if position + 4 > end:
-            break
+    for marker, body in _marker_segments(data):
         segments += 1
         if segments > MAX_JPEG_SEGMENTS:
             break
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
-        segment = data[position + 4 : position + 2 + length]
-        position += 2 + length
         if marker in _JPEG_FRAMES and not blocks:
             progressive = marker in _JPEG_PROGRESSIVE_FRAMES
-            blocks = _jpeg_component_blocks(segment)
-        if marker != 0xDA:
-            continue
-        scans += 1
-        if progressive:
-            visits += _jpeg_scan_visits(segment, blocks)
-        if scans > MAX_JPEG_SCANS or visits > MAX_JPEG_COEFFICIENT_VISITS:
-            break
-        following = _MARKER_AFTER_SCAN_DATA.search(data, position)  # skip the scan's entropy-coded data
-        if following is None:
-            break
-        position = following.start()
+            blocks = _jpeg_component_blocks(body)
+        if marker == 0xDA:
+            scans += 1
+            visits += _jpeg_scan_visits(body, blocks) if progressive else 0
+            if scans > MAX_JPEG_SCANS or visits > MAX_JPEG_COEFFICIENT_VISITS:
+                break
     coefficients = 64 * sum(blocks.values()) if progressive else 0
     return JpegStructure(scans, segments, progressive, visits, 2 * coefficients)
+
+
+def _marker_segments(data: bytes):
+    """(marker, body) of each marker segment of a JPEG, in order, as libjpeg reads them, up to EOI.
+
+    Stray bytes between segments and fill bytes are skipped, markers without a length passed over, and
+    segments (APPn, COM, DHT, ...) skipped by their length, so an EXIF thumbnail's own markers are not
+    seen. In a scan's entropy-coded data every 0xFF byte is followed by a stuffed 0x00 or is a restart
+    marker (RST0-7), so the first other 0xFF xx there is the next real marker (found by a regular
+    expression, at C speed: a 10 MB photo is walked in a few milliseconds)."""
+    position, end = 2, len(data)  # after SOI
+    while position + 1 < end:
+        marker = data[position + 1]
+        if data[position] != 0xFF:  # stray bytes: libjpeg skips to the next 0xFF
+            position = data.find(b"\xff", position)
+            if position < 0:
+                return
+        elif marker == 0xFF:  # fill byte before a marker
+            position += 1
+        elif marker == 0xD9 or position + 4 > end:  # EOI: libjpeg reads nothing after it
+            return
+        elif marker in (0x00, 0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            position += 2
+        else:
+            length = int.from_bytes(data[position + 2 : position + 4], "big")
+            yield marker, data[position + 4 : position + 2 + length]
+            position += 2 + length
+            if marker == 0xDA:  # the scan's entropy-coded data follows
+                following = _MARKER_AFTER_SCAN_DATA.search(data, position)
+                if following is None:
+                    return
+                position = following.start()
 
 
 def _jpeg_component_blocks(frame: bytes) -> dict:
@@ -237,7 +263,9 @@ def _checked_tiff(data: bytes) -> Structure:
     """The first directory (the only page decoded): its tag count, each tag's size, the compression, and
     strip or tile lists no longer than the image's size needs."""
     if data[2:4] in (b"+\x00", b"\x00+"):
-        raise UnsupportedImage("BigTIFF is not accepted (a picture of a digit never needs it); send a TIFF, PNG or JPEG")
+        raise UnsupportedImage(
+            "BigTIFF is not accepted (a picture of a digit never needs it); send a TIFF, PNG or JPEG"
+        )
     order = "<" if data[:2] == b"II" else ">"
     try:
         (directory,) = struct.unpack_from(order + "I", data, 4)
@@ -356,9 +384,7 @@ def _checked_bmp(data: bytes) -> Structure:
     compression = int.from_bytes(data[30:34], "little")
     if compression not in BMP_COMPRESSIONS:
         kind = {1: "RLE8", 2: "RLE4", 4: "JPEG", 5: "PNG"}.get(compression, f"scheme {compression}")
-        raise UnsupportedImage(
-            f"a BMP compressed with {kind} is not accepted; uncompressed BMPs are (or send a PNG)"
-        )
+        raise UnsupportedImage(f"a BMP compressed with {kind} is not accepted; uncompressed BMPs are (or send a PNG)")
     return Structure(bits_per_pixel=int.from_bytes(data[28:30], "little"))
 
 

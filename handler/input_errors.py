@@ -2,7 +2,8 @@
 request is refused (InputError, 4xx) and the one fault (InternalError, 500).
 
 request_pipeline.prepare_request turns whatever reading a request raises into one of these, for that
-request alone: one bad request in a batch fails alone. Messages say what was wrong and what is accepted. They are bounded: a
+request alone: one bad request in a batch fails alone. Messages say what was wrong and what is accepted.
+They are bounded: a
 fragment of the client's request is only ever shown through quoted(), and a whole message is cut at
 MAX_MESSAGE_CHARS, so no answer can outgrow TorchServe's max_response_size (6.5 MB by default; an answer
 over it makes TorchServe report "Worker died" with a 500).
@@ -68,8 +69,11 @@ class InternalError(RequestError):
     """Reading the request failed in a way no check foresaw: a fault of the service, logged with its
     traceback; the request is answered 500 alone."""
 
-    def __init__(self, message: str = "reading the picture failed inside the service; the fault is logged. "
-                 "The same picture in another format (PNG or JPEG) may be read"):
+    def __init__(
+        self,
+        message: str = "reading the picture failed inside the service; the fault is logged. "
+        "The same picture in another format (PNG or JPEG) may be read",
+    ):
         super().__init__(message)
 
 

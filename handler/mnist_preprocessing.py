@@ -12,7 +12,8 @@ falling off across the page disappear (a drawing on a flat canvas has the canvas
 ink is what is clearly darker than the paper around it (a threshold relative to the local paper, set per
 picture by Otsu's method); long horizontal and vertical runs (ruled and squared paper) are taken out;
 the marks are grouped into connected components and the digit is chosen among them, rejecting page edges
-and the table around the page, lines and specks by shape and size. Which is ink and which is paper is decided from the paper around the digit. Only the chosen marks, with their
+and the table around the page, lines and specks by shape and size. Which is ink and which is paper is
+decided from the paper around the digit. Only the chosen marks, with their
 grey levels, go on to MNIST's own normalisation (centre_digit). A picture of several digits (a number) gets
 its largest, most central digit read; marks within about a third of that digit's size (of it, or of marks
 already counted) count as part of it, so digits written closer than that are read together, as one
@@ -35,13 +36,14 @@ from image_operations import (
     enlarged,
     eroded,
     grey_closing,
-    mask_enlarged,
     label_marks,
+    mask_enlarged,
     max_filter,
     otsu_threshold,
     run_lengths,
 )
 from input_errors import InvalidInput, NoDigitFound
+
 # By bare name, as everywhere the handler runs: TorchServe unpacks the .mar flat and imports the handler
 # and the model file (--model-file mnist_cnn.py) as top-level modules; pytest.ini's pythonpath mirrors that.
 from mnist_cnn import normalised
@@ -67,7 +69,9 @@ LINE_RUN = 0.45  # a straight run of ink this share of the picture's width (heig
 LINE_THICKNESS = 0.012  # ... if it is no thicker than this (3 px at least)
 MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
-FLAT_BORDER = 0.8  # share of the border exactly one colour: a canvas's (less what a large digit covers), not a photo's ...
+FLAT_BORDER = (
+    0.8  # share of the border exactly one colour: a canvas's (less what a large digit covers), not a photo's ...
+)
 CANVAS_SHARE = 0.55  # ... and of the whole picture (a fat digit drawn large covers up to ~40 % of its canvas)
 RAMP_LOW = 0.5  # thin strokes: ink weaker than this share of the threshold is left out of their grey levels
 THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
@@ -269,7 +273,9 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     # Otsu's split between paper and ink, but never above half the strongest ink (smoothed against
     # noise): thin or blurred strokes are faint after reduction and a few of them weigh little in Otsu.
     peak = float(box_blur(strength, 1).max())
-    threshold = float(np.clip(min(otsu_threshold(candidates), 0.5 * peak), INK_STRENGTH_RANGE[0], INK_STRENGTH_RANGE[1]))
+    threshold = float(
+        np.clip(min(otsu_threshold(candidates), 0.5 * peak), INK_STRENGTH_RANGE[0], INK_STRENGTH_RANGE[1])
+    )
     # Hysteresis, as edge detectors do: marks are grown from clear ink into fainter ink connected to it
     # (a ball-point line thins and fades along a stroke), and only marks holding clear ink count.
     # Growth reaches only a few pixels from clear ink: enough to bridge a faded stretch of a stroke, not
@@ -335,7 +341,9 @@ def _middle(shape):
 def _around(box, shape, margin: float = 0.3):
     top, bottom, left, right = box
     grow = int(margin * max(bottom - top, right - left)) + 2
-    return slice(max(0, top - grow), min(shape[0], bottom + grow)), slice(max(0, left - grow), min(shape[1], right + grow))
+    return slice(max(0, top - grow), min(shape[0], bottom + grow)), slice(
+        max(0, left - grow), min(shape[1], right + grow)
+    )
 
 
 def _canvas_colour(grey: np.ndarray) -> Optional[float]:
@@ -364,7 +372,9 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, shape, on_canvas: bool) -> l
     top, bottom, left, right, area = (stats[:, i] for i in range(5))
     box_h, box_w = bottom - top, right - left
     touches = (top == 0) | (left == 0) | (bottom == height) | (right == width)
-    line = (np.maximum(box_h, box_w) >= 8 * np.minimum(box_h, box_w)) & ((box_w >= 0.6 * width) | (box_h >= 0.6 * height))
+    line = (np.maximum(box_h, box_w) >= 8 * np.minimum(box_h, box_w)) & (
+        (box_w >= 0.6 * width) | (box_h >= 0.6 * height)
+    )
     # A large mark at the border is the table or the page's edge in a photo; on a canvas, a digit drawn large.
     edge = touches & ((box_w >= 0.4 * width) | (box_h >= 0.4 * height)) & (not on_canvas)
     huge = (box_w >= 0.9 * width) & (box_h >= 0.9 * height)
@@ -386,8 +396,10 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, shape, on_canvas: bool) -> l
     for _ in range(4):
         near = (
             candidates
-            & (bottom > top[chosen].min() - reach) & (top < bottom[chosen].max() + reach)
-            & (right > left[chosen].min() - reach) & (left < right[chosen].max() + reach)
+            & (bottom > top[chosen].min() - reach)
+            & (top < bottom[chosen].max() + reach)
+            & (right > left[chosen].min() - reach)
+            & (left < right[chosen].max() + reach)
         )
         if not (near & ~chosen).any():
             break

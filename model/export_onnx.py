@@ -18,6 +18,7 @@ import torch
 
 from model.loading import WEIGHTS, load_model
 from model.mnist_cnn import ONNX_INPUT, ONNX_OUTPUT
+
 # ONNX Runtime 1.32 runs opsets up to 23; 20 is torch 2.14's default and what its exporter's
 # operator library is written for (a lower one would need a version conversion).
 OPSET = 20

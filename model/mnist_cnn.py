@@ -17,6 +17,7 @@ def normalised(pixels):
     (torchvision's ToTensor and Normalize with MNIST's statistics, as training/data.py applies them)."""
     return (pixels / 255.0 - MNIST_MEAN) / MNIST_STD
 
+
 # The names of the ONNX graph's input, (N, 1, 28, 28) normalised images, and output, (N, 10) logits: the
 # export (export_onnx.py) writes them and the handler feeds and reads them.
 ONNX_INPUT = "images"

@@ -35,14 +35,22 @@ def calibration_images(path: Path = CALIBRATION_DIGITS) -> np.ndarray:
 def quantize_int8(float_path: Path, out_path: Path) -> Path:
     """Write the int8 version of the float graph at `float_path` to `out_path`, calibrated on the committed
     calibration digits."""
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     images = calibration_images()
 
     class Batches(CalibrationDataReader):
         def __init__(self):
-            self.batches = (images[start : start + CALIBRATION_BATCH] for start in range(0, len(images), CALIBRATION_BATCH))
+            self.batches = (
+                images[start : start + CALIBRATION_BATCH] for start in range(0, len(images), CALIBRATION_BATCH)
+            )
 
         def get_next(self):
             batch = next(self.batches, None)

@@ -8,15 +8,16 @@ issue #11 (photo_evaluation.baseline_preprocessing).
 import statistics
 import time
 
-from photo_evaluation import evaluate_photos  # noqa: F401  (puts the handler's modules on sys.path)
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
 import mnist_preprocessing  # noqa: E402
 from image_decoding import open_image  # noqa: E402
-from photo_evaluation import baseline_preprocessing  # noqa: E402
+from photo_evaluation import (
+    baseline_preprocessing,  # noqa: E402
+    evaluate_photos,  # noqa: F401  (puts the handler's modules on sys.path)
+)
 from photo_evaluation.make_photos import encode, ink_alpha, light_falloff, mnist_test_digits  # noqa: E402
 
 
@@ -58,8 +59,14 @@ def main() -> None:
     for name, body, repeat in (("28x28 PNG", small, 1000), ("4000x3000 JPEG", big, 2)):
         decode_ms = cpu_ms(lambda: open_image(body), repeat)
         image = open_image(body)
-        for which, function in (("before #11", baseline_preprocessing.to_mnist_tensor), ("now", mnist_preprocessing.to_mnist_tensor)):
-            print(f"{name}: decoding {decode_ms:.3f} ms, preprocessing ({which}) {cpu_ms(lambda: function(image), repeat):.3f} ms CPU")
+        for which, function in (
+            ("before #11", baseline_preprocessing.to_mnist_tensor),
+            ("now", mnist_preprocessing.to_mnist_tensor),
+        ):
+            print(
+                f"{name}: decoding {decode_ms:.3f} ms, preprocessing ({which}) "
+                f"{cpu_ms(lambda: function(image), repeat):.3f} ms CPU"
+            )
 
 
 if __name__ == "__main__":

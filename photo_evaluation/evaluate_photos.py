@@ -28,7 +28,16 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from model.loading import WEIGHTS, load_model  # noqa: E402
-from photo_evaluation.make_photos import CLEAN, CONDITIONS, PHOTO, DEFAULT_N, DEFAULT_SEED, Photo, mnist_test_digits, pictures  # noqa: E402
+from photo_evaluation.make_photos import (  # noqa: E402
+    CLEAN,
+    CONDITIONS,
+    DEFAULT_N,
+    DEFAULT_SEED,
+    PHOTO,
+    Photo,
+    mnist_test_digits,
+    pictures,
+)  # noqa: E402
 from request_pipeline import prepare_request  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -81,14 +90,21 @@ def summary(outcomes: Sequence[Outcome]) -> dict:
             groups[group].append(outcome)
     order = [c for c in CONDITIONS if c in groups] + [g for g in TOTALS if g in groups]
     return {
-        group: (sum(o.right for o in groups[group]), len(groups[group]), 1000 * sum(o.cpu_seconds for o in groups[group]) / len(groups[group]))
+        group: (
+            sum(o.right for o in groups[group]),
+            len(groups[group]),
+            1000 * sum(o.cpu_seconds for o in groups[group]) / len(groups[group]),
+        )
         for group in order
     }
 
 
 def table(outcomes: Sequence[Outcome], title: str = "") -> str:
     lines = [f"### {title}", ""] if title else []
-    lines += ["| condition | right / pictures | accuracy | refused (422) | CPU ms / picture |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        "| condition | right / pictures | accuracy | refused (422) | CPU ms / picture |",
+        "|---|---:|---:|---:|---:|",
+    ]
     refused = defaultdict(int)
     for o in outcomes:
         if o.refusal:
@@ -100,7 +116,9 @@ def table(outcomes: Sequence[Outcome], title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def contact_sheet(failures: Sequence[Outcome], path: Path, cell: int = 120, columns: int = 10, limit: int = 300) -> None:
+def contact_sheet(
+    failures: Sequence[Outcome], path: Path, cell: int = 120, columns: int = 10, limit: int = 300
+) -> None:
     failures = list(failures)[:limit]
     rows = max(1, -(-len(failures) // columns))
     sheet = Image.new("RGB", (columns * cell, rows * (cell + 14)), "white")
@@ -137,14 +155,20 @@ def main(argv=None) -> None:
     parser.add_argument("--conditions", nargs="*", choices=list(CONDITIONS), default=None)
     parser.add_argument("--title", default="", help="heading of the table in accuracy.md")
     parser.add_argument("--baseline", action="store_true", help="measure the preprocessing before issue #11")
-    parser.add_argument("--weights", type=Path, default=WEIGHTS, help="the state_dict to read with (a recipe experiment's)")
-    parser.add_argument("--held-out", type=int, default=0, metavar="N",
-                        help="make the pictures from the N training images `training.train --val-size N` holds out "
-                             "instead of the test digits: judges a recipe without reading the test set")
+    parser.add_argument(
+        "--weights", type=Path, default=WEIGHTS, help="the state_dict to read with (a recipe experiment's)"
+    )
+    parser.add_argument(
+        "--held-out",
+        type=int,
+        default=0,
+        metavar="N",
+        help="make the pictures from the N training images `training.train --val-size N` holds out "
+        "instead of the test digits: judges a recipe without reading the test set",
+    )
     args = parser.parse_args(argv)
     if args.baseline:
         import request_pipeline
-
         from photo_evaluation import baseline_preprocessing
 
         request_pipeline.to_mnist_tensor = baseline_preprocessing.to_mnist_tensor
@@ -154,7 +178,9 @@ def main(argv=None) -> None:
     outcomes = run(pictures(args.n, args.conditions, digits=digits, seed=args.seed), load_model(args.weights))
     which = "preprocessing before issue #11" if args.baseline else "handler/mnist_preprocessing.py"
     source = f", {args.held_out} held-out training digits" if args.held_out else ""
-    text = table(outcomes, args.title or f"Photo evaluation ({which}), N={args.n} per condition, seed {args.seed}{source}")
+    text = table(
+        outcomes, args.title or f"Photo evaluation ({which}), N={args.n} per condition, seed {args.seed}{source}"
+    )
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "accuracy.md").write_text(text)

@@ -15,7 +15,7 @@ The evaluator (photo_evaluation.evaluate_photos) generates them in memory with `
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -232,7 +232,9 @@ def page_on_table(digit, rng):
     height, width, _ = page.shape
     share = rng.uniform(0.70, 0.92)
     frame_w, frame_h = int(width / share), int(height / share)
-    table = np.asarray(_choice(rng, [(90, 60, 40), (60, 55, 50), (120, 100, 80), (40, 40, 45), (140, 120, 95)]), np.float32)
+    table = np.asarray(
+        _choice(rng, [(90, 60, 40), (60, 55, 50), (120, 100, 80), (40, 40, 45), (140, 120, 95)]), np.float32
+    )
     sheet = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8), "RGB").convert("RGBA")
     sheet = sheet.rotate(rng.uniform(-6, 6), resample=Image.Resampling.BICUBIC, expand=True)
     frame = to_image(noise(paper(frame_w, frame_h, table), rng, 6.0))  # wood/cloth texture, roughly
@@ -323,7 +325,9 @@ def picture(condition: str, index: int, digits, seed: int = DEFAULT_SEED) -> Pho
     return Photo(condition, index, mnist_index, int(label), data, format)
 
 
-def pictures(n: int = DEFAULT_N, conditions: Optional[Sequence[str]] = None, digits=None, seed: int = DEFAULT_SEED) -> Iterator[Photo]:
+def pictures(
+    n: int = DEFAULT_N, conditions: Optional[Sequence[str]] = None, digits=None, seed: int = DEFAULT_SEED
+) -> Iterator[Photo]:
     digits = digits if digits is not None else mnist_test_digits()
     for condition in conditions or CONDITIONS:
         for index in range(n):

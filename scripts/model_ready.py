@@ -11,7 +11,8 @@ and a pod taken out of the Service then (often the only replica) would turn a wo
 whose inference handling is stuck fails it; it stays healthy while TorchServe replaces a dead worker.
 
 Standard library only: it runs inside the image as a Docker HEALTHCHECK and a Kubernetes exec probe
-(`python3 -I model_ready.py`). Addresses come from MANAGEMENT_URL / INFERENCE_URL (default: 127.0.0.1, TorchServe's ports);
+(`python3 -I model_ready.py`). Addresses come from MANAGEMENT_URL / INFERENCE_URL (default: 127.0.0.1,
+TorchServe's ports);
 if token auth is on, the key is read from KEY_FILE (default: key_file.json in the working directory), and
 an expired key (60 minutes by default) is renewed with the API key, which never expires, as clients do:
 a container run with `docker run` stays healthy past the first hour.

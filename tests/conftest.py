@@ -66,7 +66,9 @@ def own_server(tmp_path, model_store):
     servers = []
 
     def start(store: Path = None, settings: dict = None, **env) -> TorchServe:
-        server = TorchServe(tmp_path / f"server{len(servers)}", store or model_store, extra_env=env, settings=settings).start()
+        server = TorchServe(
+            tmp_path / f"server{len(servers)}", store or model_store, extra_env=env, settings=settings
+        ).start()
         servers.append(server)
         return server
 
@@ -82,7 +84,8 @@ def keys(torchserve):
 
 @pytest.fixture(scope="session")
 def predict(torchserve, keys):
-    """POST to the session server's prediction endpoint with the inference token: predict(data=..., json=..., files=...)."""
+    """POST to the session server's prediction endpoint with the inference token:
+    predict(data=..., json=..., files=...)."""
     url = f"{torchserve.inference_url}/predictions/mnist"
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {keys['inference']}"
@@ -92,10 +95,15 @@ def predict(torchserve, keys):
 def run_probe(server: TorchServe, *args, cwd=None, environment=None) -> subprocess.CompletedProcess:
     """scripts/model_ready.py against `server`, as the image runs it (python3 -I, from the directory holding
     key_file.json unless `cwd` says otherwise), in `environment` (default: this process's)."""
-    env = {**(os.environ if environment is None else environment),
-           "MANAGEMENT_URL": server.management_url, "INFERENCE_URL": server.inference_url}
+    env = {
+        **(os.environ if environment is None else environment),
+        "MANAGEMENT_URL": server.management_url,
+        "INFERENCE_URL": server.inference_url,
+    }
     probe = REPO / "scripts" / "model_ready.py"
-    return subprocess.run([sys.executable, "-I", str(probe), *args], env=env, cwd=cwd or server.workdir, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-I", str(probe), *args], env=env, cwd=cwd or server.workdir, capture_output=True, text=True
+    )
 
 
 def require_tool(name: str, find) -> None:

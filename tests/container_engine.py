@@ -26,8 +26,13 @@ def unavailable_reason() -> str:
     """Why the container tests cannot run on this machine, or '' when they can."""
     if os.geteuid() != 0:
         return "the container tests run podman as root (make test as root, as CI does)"
-    missing = [tool for tool in TOOLS if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()
-                                              or Path(f"/usr/libexec/podman/{tool}").exists())]
+    missing = [
+        tool
+        for tool in TOOLS
+        if not (
+            shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists() or Path(f"/usr/libexec/podman/{tool}").exists()
+        )
+    ]
     if missing:
         return f"not installed: {', '.join(missing)} (make setup installs them when run as root on Debian)"
     info = podman("info", check=False)
@@ -72,7 +77,9 @@ def build_images(log: Path) -> float:
             env["TORCH_INDEX_URL"] = ""  # the same torch version, from PyPI (a CUDA build that runs on the CPU)
         started = time.monotonic()
         with open(log, "w") as output:
-            result = subprocess.run([str(REPO / "scripts" / "build_images.sh")], env=env, stdout=output, stderr=subprocess.STDOUT)
+            result = subprocess.run(
+                [str(REPO / "scripts" / "build_images.sh")], env=env, stdout=output, stderr=subprocess.STDOUT
+            )
         if result.returncode != 0:
             raise RuntimeError(f"scripts/build_images.sh failed:\n{log.read_text()[-6000:]}")
         return time.monotonic() - started
@@ -80,7 +87,19 @@ def build_images(log: Path) -> float:
 
 def pytorch_cpu_index_reachable() -> bool:
     probe = subprocess.run(
-        [str(PIP), "--isolated", "index", "versions", "torch", "--index-url", PYTORCH_CPU_INDEX, "--timeout", "10", "--retries", "0"],
+        [
+            str(PIP),
+            "--isolated",
+            "index",
+            "versions",
+            "torch",
+            "--index-url",
+            PYTORCH_CPU_INDEX,
+            "--timeout",
+            "10",
+            "--retries",
+            "0",
+        ],
         capture_output=True,
     )
     return probe.returncode == 0

@@ -152,7 +152,9 @@ def icns_with_big_png() -> bytes:
 def tiff_seven_then_bomb() -> bytes:
     """A two-page TIFF: the seven, then a 400-megapixel page (as in BOMBS) that must never be decoded."""
     buffer = io.BytesIO()
-    SEVEN.convert("1").save(buffer, "TIFF", save_all=True, compression="group4", append_images=[Image.new("1", (20_000, 20_000))])
+    SEVEN.convert("1").save(
+        buffer, "TIFF", save_all=True, compression="group4", append_images=[Image.new("1", (20_000, 20_000))]
+    )
     return buffer.getvalue()
 
 

@@ -46,12 +46,24 @@ class KubePod:
         podman("pod", "create", "--name", self.name, "--label", self.LABEL, "--network=none")
         volumes = self._make_volumes()
         for container in self.spec["containers"]:
-            podman("run", "--detach", "--pull=never", "--pod", self.name, "--name", self.container_id(container["name"]),
-                   *self._run_options(container, volumes), container["image"], *container.get("args", []))
+            podman(
+                "run",
+                "--detach",
+                "--pull=never",
+                "--pod",
+                self.name,
+                "--name",
+                self.container_id(container["name"]),
+                *self._run_options(container, volumes),
+                container["image"],
+                *container.get("args", []),
+            )
         infra = podman("pod", "inspect", "--format", "{{.InfraContainerID}}", self.name).stdout.strip()
         self.network_pid = int(podman("inspect", "--format", "{{.State.Pid}}", infra).stdout)
         netns = f"/proc/{self.network_pid}/ns/net"
-        self.network = concurrent.futures.ThreadPoolExecutor(32, initializer=_enter_network_namespace, initargs=(netns,))
+        self.network = concurrent.futures.ThreadPoolExecutor(
+            32, initializer=_enter_network_namespace, initargs=(netns,)
+        )
         return self
 
     def terminate(self) -> dict:
@@ -63,7 +75,9 @@ class KubePod:
             hook = self.containers[name].get("lifecycle", {}).get("preStop")
             if hook:
                 self._run_handler(name, hook, timeout=max(deadline - time.monotonic(), 1))
-            podman("stop", "--time", max(math.ceil(deadline - time.monotonic()), 1), self.container_id(name), check=False)
+            podman(
+                "stop", "--time", max(math.ceil(deadline - time.monotonic()), 1), self.container_id(name), check=False
+            )
 
         threads = [threading.Thread(target=stop, args=(name,)) for name in self.containers]
         for thread in threads:
@@ -88,7 +102,9 @@ class KubePod:
 
     def exit_code(self, name: str):
         """The container's exit code, or None while it runs."""
-        state = podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.container_id(name)).stdout.split()
+        state = podman(
+            "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.container_id(name)
+        ).stdout.split()
         return int(state[1]) if state[0] in ("exited", "stopped") else None
 
     def host_pid(self, name: str) -> int:
@@ -110,7 +126,8 @@ class KubePod:
     # Probes
 
     def probe(self, name: str, kind: str) -> bool:
-        """One run of the container's `kind` probe (startupProbe, readinessProbe, livenessProbe) as the kubelet runs it."""
+        """One run of the container's `kind` probe (startupProbe, readinessProbe, livenessProbe), as the kubelet
+        runs it."""
         probe = self.containers[name][kind]
         return self._run_handler(name, probe, timeout=probe.get("timeoutSeconds", 1))
 

@@ -5,10 +5,10 @@ the pod's auth proxy (test_pod_rehearsal.py). Each body is keyword arguments for
 import base64
 
 import pytest
-from image_decoding import MAX_INSTANCES
 from PIL import Image
 
 from client.images import encode
+from image_decoding import MAX_INSTANCES
 from tests.conftest import IMAGES, SEVEN_PNG
 
 TWO_JPEG = (IMAGES / "two_on_paper.jpg").read_bytes()
@@ -36,7 +36,17 @@ BAD_BODIES = [
     pytest.param({"json": [1, 2, 3]}, 400, "base64", id="wrong-json-shape"),
     pytest.param({"json": {"image": B64_SEVEN}}, 400, '"base64"', id="missing-field"),
     pytest.param({"data": b'{"base64": "abc'}, 400, "does not parse", id="broken-json"),
-    pytest.param({"json": {"instances": [B64_SEVEN] * (MAX_INSTANCES + 1)}}, 413, f"at most {MAX_INSTANCES}", id="too-many-instances"),
-    pytest.param({"json": {"base64": base64.b64encode(encode(Image.new("1", (5000, 5000)))).decode()}}, 413, "pixels", id="pixel-bomb"),
+    pytest.param(
+        {"json": {"instances": [B64_SEVEN] * (MAX_INSTANCES + 1)}},
+        413,
+        f"at most {MAX_INSTANCES}",
+        id="too-many-instances",
+    ),
+    pytest.param(
+        {"json": {"base64": base64.b64encode(encode(Image.new("1", (5000, 5000)))).decode()}},
+        413,
+        "pixels",
+        id="pixel-bomb",
+    ),
     pytest.param({"data": encode(Image.new("L", (300, 300), 255))}, 422, "no digit", id="blank-canvas"),
 ]

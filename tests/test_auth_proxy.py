@@ -7,7 +7,6 @@ import concurrent.futures
 import http.client
 import secrets
 import socket
-import time
 
 import pytest
 import requests
@@ -36,7 +35,9 @@ class SourceAddressAdapter(HTTPAdapter):
 @pytest.fixture(scope="module")
 def torchserve_of_proxy(tmp_path_factory, model_store):
     """A TorchServe as in the pod: token auth off, loopback only."""
-    server = TorchServe(tmp_path_factory.mktemp("torchserve"), model_store, extra_env={"TS_DISABLE_TOKEN_AUTHORIZATION": "true"})
+    server = TorchServe(
+        tmp_path_factory.mktemp("torchserve"), model_store, extra_env={"TS_DISABLE_TOKEN_AUTHORIZATION": "true"}
+    )
     try:
         server.start().wait_until_ready(min_workers=SERVING.workers)
         yield server
@@ -60,7 +61,11 @@ def url(proxy: AuthProxy, path: str = "/predictions/mnist") -> str:
 
 
 def post(proxy, token=TOKEN, data=SEVEN_PNG, path="/predictions/mnist", headers=None) -> requests.Response:
-    headers = {"Content-Type": "image/png", **({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+    headers = {
+        "Content-Type": "image/png",
+        **({"Authorization": f"Bearer {token}"} if token else {}),
+        **(headers or {}),
+    }
     return requests.post(url(proxy, path), data=data, headers=headers, timeout=30)
 
 
@@ -81,7 +86,8 @@ def test_the_shared_token_admits(proxy):
 
 
 @pytest.mark.parametrize(
-    "token", [None, "wrong", TOKEN + "x", TOKEN[:-1], TOKEN.upper(), TOKEN.lower()],
+    "token",
+    [None, "wrong", TOKEN + "x", TOKEN[:-1], TOKEN.upper(), TOKEN.lower()],
     ids=["none", "wrong", "longer", "shorter", "upper-case", "lower-case"],
 )
 def test_anything_but_the_exact_token_is_refused(proxy, token):
@@ -92,15 +98,22 @@ def test_anything_but_the_exact_token_is_refused(proxy, token):
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"])
 def test_only_post_is_forwarded(proxy, method):
-    answer = requests.request(method, url(proxy), headers={"Authorization": f"Bearer {TOKEN}"}, data=SEVEN_PNG, timeout=10)
+    answer = requests.request(
+        method, url(proxy), headers={"Authorization": f"Bearer {TOKEN}"}, data=SEVEN_PNG, timeout=10
+    )
     assert answer.status_code == 405 and answer.headers["Allow"] == "POST"
     assert answer.json()["code"] == 405
 
 
 @pytest.mark.parametrize(
     "path",
-    ["/explanations/mnist/1.0/../../../predictions/mnist", "/ping/../predictions/mnist",
-     "/models/../predictions/mnist", "/predictions/mnist?explain=True", "/predictions/%6Dnist"],
+    [
+        "/explanations/mnist/1.0/../../../predictions/mnist",
+        "/ping/../predictions/mnist",
+        "/models/../predictions/mnist",
+        "/predictions/mnist?explain=True",
+        "/predictions/%6Dnist",
+    ],
 )
 def test_whatever_the_path_says_torchserve_is_asked_only_for_a_prediction(proxy, path):
     """The upstream URI is fixed: a path that nginx normalises to /predictions/mnist still reaches
@@ -109,8 +122,19 @@ def test_whatever_the_path_says_torchserve_is_asked_only_for_a_prediction(proxy,
     assert status == 200 and b'"digit": 7' in body
 
 
-@pytest.mark.parametrize("path", ["/ping", "/models/mnist", "/metrics", "/predictions/other", "/api-description",
-                                  "/explanations/mnist", "/predictions/mnist/1.0", "/predictions/mnist/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ping",
+        "/models/mnist",
+        "/metrics",
+        "/predictions/other",
+        "/api-description",
+        "/explanations/mnist",
+        "/predictions/mnist/1.0",
+        "/predictions/mnist/",
+    ],
+)
 def test_every_other_endpoint_is_not_found(proxy, path):
     answer = post(proxy, path=path)
     assert answer.status_code == 404 and answer.json()["code"] == 404
@@ -118,6 +142,7 @@ def test_every_other_endpoint_is_not_found(proxy, path):
 
 def test_describe_and_explain_headers_do_not_reach_torchserve(proxy):
     """They would switch TorchServe's handler into modes that answer a whole batch at once."""
+
     def good(_):
         return post(proxy).status_code
 
@@ -167,8 +192,11 @@ def unfinished(proxy, content_length: int = 100_000, body: bytes = b"", source: 
     """A request with the token whose headers are complete and whose body is not, from `source` (any
     address of the loopback range stands for another client)."""
     connection = socket.create_connection(("127.0.0.1", proxy.port), timeout=60, source_address=(source, 0))
-    connection.sendall(f"POST /predictions/mnist HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-                       f"Content-Type: image/png\r\nContent-Length: {content_length}\r\n\r\n".encode() + body)
+    connection.sendall(
+        f"POST /predictions/mnist HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"Content-Type: image/png\r\nContent-Length: {content_length}\r\n\r\n".encode()
+        + body
+    )
     return connection
 
 
@@ -181,9 +209,18 @@ def good_clients_meanwhile(proxy, clients: int = 4, each: int = 5, source: str =
     """Status codes of `clients` x `each` good requests sent at once."""
     session = requests.Session()
     session.mount("http://", SourceAddressAdapter(source))
+
     def client(_):
-        return [session.post(url(proxy), data=SEVEN_PNG, headers={"Content-Type": "image/png", "Authorization": f"Bearer {TOKEN}"},
-                             timeout=30).status_code for _ in range(each)]
+        return [
+            session.post(
+                url(proxy),
+                data=SEVEN_PNG,
+                headers={"Content-Type": "image/png", "Authorization": f"Bearer {TOKEN}"},
+                timeout=30,
+            ).status_code
+            for _ in range(each)
+        ]
+
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         return [status for statuses in pool.map(client, range(clients)) for status in statuses]
 
@@ -242,14 +279,18 @@ def test_requests_in_torchserve_are_limited_to_32(proxy, torchserve_of_proxy):
             waiting = [pool.submit(post, proxy) for _ in range(32)]
             in_progress(proxy, 32)
             refused = post(proxy)
-            assert refused.status_code == 503 and refused.json()["code"] == 503 and refused.headers["Retry-After"] == "1"
+            assert (
+                refused.status_code == 503 and refused.json()["code"] == 503 and refused.headers["Retry-After"] == "1"
+            )
             frontend.resume()
             assert [answer.result().status_code for answer in waiting] == [200] * 32
     finally:
         frontend.resume()
 
 
-def test_a_burst_of_twice_what_the_proxy_admits_in_largest_bodies_leaves_torchserve_as_it_was(proxy, torchserve_of_proxy):
+def test_a_burst_of_twice_what_the_proxy_admits_in_largest_bodies_leaves_torchserve_as_it_was(
+    proxy, torchserve_of_proxy
+):
     """Finding 3 in the pod: twice the 32 requests the proxy lets into TorchServe, each the largest body
     accepted, all at once. Each is answered (200, or the JSON 503 of a full share), TorchServe's frontend
     and workers are the same processes, and the next request is answered."""
@@ -258,10 +299,16 @@ def test_a_burst_of_twice_what_the_proxy_admits_in_largest_bodies_leaves_torchse
     with concurrent.futures.ThreadPoolExecutor(64) as pool:
         answers = list(pool.map(lambda _: post(proxy, data=largest), range(64)))
     statuses = [answer.status_code for answer in answers]
-    print(f"\n64 concurrent {len(largest):,}-byte bodies through the proxy: { {s: statuses.count(s) for s in set(statuses)} }")
+    print(
+        f"\n64 concurrent {len(largest):,}-byte bodies through the proxy: "
+        f"{ {status: statuses.count(status) for status in set(statuses)} }"
+    )
     assert set(statuses) <= {200, 503} and statuses.count(200) >= 8
     assert all(answer.json()["code"] == 503 for answer in answers if answer.status_code == 503)
-    assert torchserve_of_proxy.frontend().pid == frontend and [worker.pid for worker in torchserve_of_proxy.workers()] == workers
+    assert (
+        torchserve_of_proxy.frontend().pid == frontend
+        and [worker.pid for worker in torchserve_of_proxy.workers()] == workers
+    )
     assert post(proxy).status_code == 200
 
 

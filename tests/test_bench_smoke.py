@@ -14,17 +14,28 @@ from torchserve_runner import REPO
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 
-NEEDS_HEY = pytest.mark.skipif(shutil.which("hey") is None, reason="hey is not installed (make setup installs it as root)")
+NEEDS_HEY = pytest.mark.skipif(
+    shutil.which("hey") is None, reason="hey is not installed (make setup installs it as root)"
+)
 
 
 @NEEDS_HEY
 def test_smoke_benchmark_writes_its_table(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "bench.run_bench", "--smoke", "--out-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "bench.run_bench", "--smoke", "--out-dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     table = (tmp_path / "results.md").read_text()
-    for setup in ("project: 28x28 PNG", "project: 280x280 RGB PNG", "instances of 8", "GET /ping", "TorchServe defaults"):
+    for setup in (
+        "project: 28x28 PNG",
+        "project: 280x280 RGB PNG",
+        "instances of 8",
+        "GET /ping",
+        "TorchServe defaults",
+    ):
         assert setup in table
     results = json.loads((tmp_path / "results.json").read_text())
     assert all(row["errors"] == 0 and row["ok"] > 0 for row in results["rows"])
@@ -46,7 +57,11 @@ def test_smoke_benchmark_writes_its_table(tmp_path):
     targets = table.split("## Targets (issue #12)")[1]
     assert targets.count("| yes |") + targets.count("| no |") == 4
     assert not peers.get("left_running")
-    leftovers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"]) if "bench.peers" in " ".join(p.info["cmdline"] or [])]
+    leftovers = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if "bench.peers" in " ".join(p.info["cmdline"] or [])
+    ]
     assert not leftovers
 
 
@@ -60,7 +75,13 @@ def test_smoke_profile_accounts_for_the_cpu_and_the_workers_time(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (tmp_path / "profile.md").read_text()
-    for row in ("| Java frontend |", "| worker 0 |", "| worker 1 |", "| hey (load generator) |", "| handler: forward pass |"):
+    for row in (
+        "| Java frontend |",
+        "| worker 0 |",
+        "| worker 1 |",
+        "| hey (load generator) |",
+        "| handler: forward pass |",
+    ):
         assert row in report
     # py-spy saw both workers serve: their stacks name the handler's forward pass.
     for worker in ("profile_worker0.txt", "profile_worker1.txt"):

@@ -42,8 +42,11 @@ def test_archive_holds_model_weights_and_handler_and_rebuilds_the_same_graph(tmp
     [
         pytest.param(lambda weights: weights.unlink(), "missing model/mnist_cnn.pt", id="missing"),
         # The ONNX export loads the weights at build time: weights that do not load make no archive.
-        pytest.param(lambda weights: weights.write_bytes(b"these are not weights"),
-                     "exporting model/mnist_cnn.pt to ONNX failed", id="not-loadable"),
+        pytest.param(
+            lambda weights: weights.write_bytes(b"these are not weights"),
+            "exporting model/mnist_cnn.pt to ONNX failed",
+            id="not-loadable",
+        ),
     ],
 )
 def test_unusable_weights_stop_the_build_and_are_named(tmp_path, break_weights, message):
@@ -56,8 +59,13 @@ def test_unusable_weights_stop_the_build_and_are_named(tmp_path, break_weights, 
 
 
 def test_an_unknown_precision_is_refused_with_the_accepted_ones(tmp_path):
-    result = subprocess.run(["./build_mar.sh"], cwd=HANDLER_DIR.parent, capture_output=True, text=True,
-                            env={**os.environ, "PRECISION": "fp16", "EXPORT_DIR": str(tmp_path / "out")})
+    result = subprocess.run(
+        ["./build_mar.sh"],
+        cwd=HANDLER_DIR.parent,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PRECISION": "fp16", "EXPORT_DIR": str(tmp_path / "out")},
+    )
     assert result.returncode != 0
     assert "PRECISION must be int8 (default) or float, not 'fp16'" in result.stderr
     assert not (tmp_path / "out").exists()

@@ -15,7 +15,9 @@ from torchserve_runner.memory_budget import memory_budget
 BIN = REPO / ".venv" / "bin"
 # The oldest Kubernetes the manifests are for (docs/kubernetes.md), and minikube's default at the time of writing.
 KUBERNETES_VERSIONS = ["1.28.0", "1.33.0"]
-SHELL_SCRIPTS = sorted([REPO / "build_mar.sh", REPO / ".ci" / "run", REPO / "auth_proxy" / "start.sh", *(REPO / "scripts").glob("*.sh")])
+SHELL_SCRIPTS = sorted(
+    [REPO / "build_mar.sh", REPO / ".ci" / "run", REPO / "auth_proxy" / "start.sh", *(REPO / "scripts").glob("*.sh")]
+)
 
 
 def run(*command, stdin=None) -> subprocess.CompletedProcess:
@@ -203,24 +205,52 @@ def test_deploy_applies_the_manifests_with_the_images_identities_and_a_registry_
     local = yaml.safe_load_all(run(REPO / "scripts" / "deploy.sh", "--render").stdout)
     (deployment,) = [doc for doc in local if doc["kind"] == "Deployment"]
     assert "mnist.deploy/images" in deployment["spec"]["template"]["metadata"]["annotations"]
-    assert [c["image"].split(":")[0] for c in deployment["spec"]["template"]["spec"]["containers"]] == ["mnist-torchserve", "mnist-auth-proxy"]
+    assert [c["image"].split(":")[0] for c in deployment["spec"]["template"]["spec"]["containers"]] == [
+        "mnist-torchserve",
+        "mnist-auth-proxy",
+    ]
     env = {**os.environ, "REGISTRY": "registry.example.org:5000/team"}
-    remote = subprocess.run([str(REPO / "scripts" / "deploy.sh"), "--render"], capture_output=True, text=True, env=env, check=True)
+    remote = subprocess.run(
+        [str(REPO / "scripts" / "deploy.sh"), "--render"], capture_output=True, text=True, env=env, check=True
+    )
     (deployment,) = [doc for doc in yaml.safe_load_all(remote.stdout) if doc["kind"] == "Deployment"]
     assert [c["image"].rsplit(":", 1)[0] for c in deployment["spec"]["template"]["spec"]["containers"]] == [
-        "registry.example.org:5000/team/mnist-torchserve", "registry.example.org:5000/team/mnist-auth-proxy"]
-    refused = subprocess.run([str(REPO / "scripts" / "deploy.sh"), "--render"], capture_output=True, text=True,
-                             env={**os.environ, "REGISTRY": "evil; rm -rf /"})
+        "registry.example.org:5000/team/mnist-torchserve",
+        "registry.example.org:5000/team/mnist-auth-proxy",
+    ]
+    refused = subprocess.run(
+        [str(REPO / "scripts" / "deploy.sh"), "--render"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "REGISTRY": "evil; rm -rf /"},
+    )
     assert refused.returncode == 2 and "is not a registry path" in refused.stderr
 
 
 # Constructs bash 3.2 (macOS's own) lacks: the scripts a user runs on their machine avoid them. (An array that
 # may be empty is expanded as ${a[@]+"${a[@]}"}: bash before 4.4 calls an empty one unbound under set -u.)
-BASH_4_ONLY = [r"declare -A", r"\[\[ -v ", r"\bmapfile\b", r"\breadarray\b", r"\$\{[A-Za-z_]+(,,|\^\^)", r"\|&", r"&>>",
-               r"\bcoproc\b", r"local -n"]
-HOST_SCRIPTS = ["build_mar.sh", "scripts/build_images.sh", "scripts/build_in_minikube.sh", "scripts/deploy.sh",
-                "scripts/scale_workers.sh", "scripts/serve.sh", "scripts/setup.sh", "scripts/torchserve_foreground.sh",
-                "scripts/memory_budget.sh"]
+BASH_4_ONLY = [
+    r"declare -A",
+    r"\[\[ -v ",
+    r"\bmapfile\b",
+    r"\breadarray\b",
+    r"\$\{[A-Za-z_]+(,,|\^\^)",
+    r"\|&",
+    r"&>>",
+    r"\bcoproc\b",
+    r"local -n",
+]
+HOST_SCRIPTS = [
+    "build_mar.sh",
+    "scripts/build_images.sh",
+    "scripts/build_in_minikube.sh",
+    "scripts/deploy.sh",
+    "scripts/scale_workers.sh",
+    "scripts/serve.sh",
+    "scripts/setup.sh",
+    "scripts/torchserve_foreground.sh",
+    "scripts/memory_budget.sh",
+]
 
 
 @pytest.mark.parametrize("script", HOST_SCRIPTS)
@@ -260,19 +290,33 @@ def test_build_script_tags_the_images_with_the_kustomization_versions(tmp_path):
     torchserve, proxy = (f"{name}:{tags[name]}" for name in ("mnist-torchserve", "mnist-auth-proxy"))
     env = {"PATH": os.environ["PATH"], "CONTAINER_ENGINE": str(engine)}
     cases = [
-        ([], {"BUILD_OPTIONS": "--network=host"},
-         [f"build --network=host --tag {torchserve} .", f"build --network=host --tag {proxy} auth_proxy"]),
+        (
+            [],
+            {"BUILD_OPTIONS": "--network=host"},
+            [f"build --network=host --tag {torchserve} .", f"build --network=host --tag {proxy} auth_proxy"],
+        ),
         ([], {}, [f"build --tag {torchserve} .", f"build --tag {proxy} auth_proxy"]),
-        (["--push"], {"REGISTRY": "registry.example.org/team"},
-         [f"build --tag registry.example.org/team/{torchserve} .", f"push registry.example.org/team/{torchserve}",
-          f"build --tag registry.example.org/team/{proxy} auth_proxy", f"push registry.example.org/team/{proxy}"]),
+        (
+            ["--push"],
+            {"REGISTRY": "registry.example.org/team"},
+            [
+                f"build --tag registry.example.org/team/{torchserve} .",
+                f"push registry.example.org/team/{torchserve}",
+                f"build --tag registry.example.org/team/{proxy} auth_proxy",
+                f"push registry.example.org/team/{proxy}",
+            ],
+        ),
     ]
     for args, extra, expected in cases:
         (tmp_path / "calls").unlink(missing_ok=True)
-        result = subprocess.run([str(REPO / "scripts" / "build_images.sh"), *args], env={**env, **extra}, capture_output=True, text=True)
+        result = subprocess.run(
+            [str(REPO / "scripts" / "build_images.sh"), *args], env={**env, **extra}, capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stderr
         assert (tmp_path / "calls").read_text().splitlines() == expected
-    refused = subprocess.run([str(REPO / "scripts" / "build_images.sh"), "--push"], env=env, capture_output=True, text=True)
+    refused = subprocess.run(
+        [str(REPO / "scripts" / "build_images.sh"), "--push"], env=env, capture_output=True, text=True
+    )
     assert refused.returncode == 2 and "--push needs REGISTRY" in refused.stderr
 
 
@@ -293,7 +337,9 @@ def test_docker_context_holds_exactly_what_the_dockerfile_copies():
         assert files, f"Dockerfile copies {source}, which does not exist"
         for file in files:
             relative = str(file.relative_to(REPO))
-            assert any(fnmatch.fnmatch(relative, pattern) for pattern in allowed), f"{relative} is not in .dockerignore's allowlist"
+            assert any(fnmatch.fnmatch(relative, pattern) for pattern in allowed), (
+                f"{relative} is not in .dockerignore's allowlist"
+            )
     assert (REPO / ".dockerignore").read_text().splitlines()[1] == "*"  # everything else stays out
 
 

@@ -20,7 +20,9 @@ def test_the_sample_response_is_the_served_graph_s_answer_for_seven_png(model_st
     """What the server answers: the archive's (int8) graph, through the handler's own steps."""
     (sample,) = re.findall(r"### Response\n\n```json\n(.+)\n```", README)
     prepared = prepare_request({"body": SEVEN_PNG})
-    (expected,) = answers([prepared], forward(onnx_session(str(served_graph(model_store, tmp_path))), [prepared.tensors]))
+    (expected,) = answers(
+        [prepared], forward(onnx_session(str(served_graph(model_store, tmp_path))), [prepared.tensors])
+    )
     stated = json.loads(sample)
     assert stated["digit"] == expected["digit"]
     assert stated["probabilities"] == pytest.approx(expected["probabilities"], abs=2e-6)
@@ -37,8 +39,10 @@ def test_the_pod_s_resources_stated_are_the_manifest_s():
     deployment = yaml.safe_load((REPO / "k8s" / "deployment.yaml").read_text())
     limits = {c["name"]: c["resources"]["limits"] for c in deployment["spec"]["template"]["spec"]["containers"]}
     torchserve, proxy = limits["torchserve"], limits["auth-proxy"]
-    stated = (f"TorchServe {torchserve['cpu']} CPU / {torchserve['memory'].replace('Gi', ' GiB')}, "
-              f"proxy {proxy['cpu']} / {proxy['memory'].replace('Mi', ' MiB')}")
+    stated = (
+        f"TorchServe {torchserve['cpu']} CPU / {torchserve['memory'].replace('Gi', ' GiB')}, "
+        f"proxy {proxy['cpu']} / {proxy['memory'].replace('Mi', ' MiB')}"
+    )
     assert stated in DOCS["kubernetes.md"]
 
 

@@ -1,5 +1,6 @@
 """Faults a real TorchServe survives: a worker killed under load, a flood past the queue, a model that
-cannot load, a request that hangs in its worker. Outcomes are asserted; how long recovery takes is printed (-s), never asserted."""
+cannot load, a request that hangs in its worker. Outcomes are asserted; how long recovery takes is printed
+(-s), never asserted."""
 
 import concurrent.futures
 import json
@@ -101,8 +102,10 @@ def test_a_burst_of_twice_what_the_frontend_admits_in_largest_bodies_leaves_it_u
     burst = 2 * SERVING.admitted
     with concurrent.futures.ThreadPoolExecutor(burst) as pool:
         outcomes = list(pool.map(send, range(burst)))
-    print(f"\n{burst} concurrent {SERVING.max_request_size:,}-byte bodies: "
-          f"{ {outcome: outcomes.count(outcome) for outcome in set(outcomes)} }")
+    print(
+        f"\n{burst} concurrent {SERVING.max_request_size:,}-byte bodies: "
+        f"{ {outcome: outcomes.count(outcome) for outcome in set(outcomes)} }"
+    )
     assert set(outcomes) <= {200, 503, 507, "closed"}, outcomes
     assert server.frontend().pid == frontend and [worker.pid for worker in server.workers()] == workers
     assert predict(server, requests.Session()) == (200, 7)
@@ -150,7 +153,10 @@ def test_request_past_the_response_timeout_is_cut_off_and_the_worker_replaced(tm
     session = requests.Session()
     sent = time.monotonic()
     status, _ = predict(server, session, body=STALL)  # raises if no answer comes within 35 s
-    print(f"\nstalled request answered {status} after {time.monotonic() - sent:.1f} s (responseTimeout {response_timeout} s)")
+    print(
+        f"\nstalled request answered {status} after {time.monotonic() - sent:.1f} s "
+        f"(responseTimeout {response_timeout} s)"
+    )
     assert status >= 500
     deadline = time.monotonic() + 120
     while client.ready_workers() < 1 or client.describe()["workers"][0]["pid"] == stalled_pid:

@@ -23,9 +23,18 @@ def test_fuzzing_finds_no_crash(tmp_path):
         # the first byte picks the request form (raw body) in fuzz_prepare_request.one_input
         (corpus / image.name).write_bytes(b"\x00" + image.read_bytes())
     result = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "fuzz_prepare_request.py"), f"-runs={RUNS}", "-max_total_time=120",
-         "-rss_limit_mb=3072", "-max_len=65536", str(corpus)],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            str(REPO / "tests" / "fuzz_prepare_request.py"),
+            f"-runs={RUNS}",
+            "-max_total_time=120",
+            "-rss_limit_mb=3072",
+            "-max_len=65536",
+            str(corpus),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]

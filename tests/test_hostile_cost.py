@@ -18,4 +18,7 @@ def test_the_quick_corpus_is_read_within_the_memory_bound():
     for cost in costs:
         assert not cost.answer.startswith(("raised", "child died")), cost
         assert cost.peak_growth_mib < PEAK_GROWTH_MIB, cost
-    print("\n" + "\n".join(f"{c.name}: {c.answer}, {c.cpu_seconds:.3f} CPU s, +{c.peak_growth_mib:.1f} MiB" for c in costs))
+    print(
+        "\n"
+        + "\n".join(f"{c.name}: {c.answer}, {c.cpu_seconds:.3f} CPU s, +{c.peak_growth_mib:.1f} MiB" for c in costs)
+    )

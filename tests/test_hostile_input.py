@@ -15,16 +15,16 @@ import numpy as np
 import psutil
 import pytest
 import requests
-import request_pipeline
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from input_errors import MAX_MESSAGE_CHARS, InternalError
 from PIL import Image
-from request_pipeline import prepare_request
 
+import request_pipeline
 from bench.hostile_corpus import payload as corpus_payload
 from bench.hostile_cost import CPU_SECONDS_PER_IMAGE, PEAK_GROWTH_MIB
 from client.images import encode
+from input_errors import MAX_MESSAGE_CHARS, InternalError
+from request_pipeline import prepare_request
 from tests.conftest import SEVEN_PNG, assert_healthy
 from tests.hostile_images import (
     BOMBS,
@@ -42,7 +42,12 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.sampled_from(["base64", "data", "b64", "instances", "x"]) | st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(
+            st.sampled_from(["base64", "data", "b64", "instances", "x"]) | st.text(max_size=8), children, max_size=5
+        )
+    ),
     max_leaves=20,
 )
 
@@ -156,7 +161,9 @@ def test_bombs_are_refused_before_decoding(name):
 def test_review_payloads_are_refused(name):
     _, status, words = REVIEW_PAYLOADS[name]
     prepared = prepare_request({"body": payload(name)})
-    assert prepared.error is not None and prepared.error.status == status and words in str(prepared.error), prepared.error
+    assert prepared.error is not None and prepared.error.status == status and words in str(prepared.error), (
+        prepared.error
+    )
 
 
 def test_form_field_names_of_control_bytes_get_a_short_printable_message():
@@ -204,7 +211,8 @@ def test_through_http_unusual_images_get_their_digit(torchserve, predict):
 
 
 def worker_pids(torchserve) -> list:
-    """The PIDs of the model's workers alive now, from the process tree (the management API may still list one that died)."""
+    """The PIDs of the model's workers alive now, from the process tree (the management API may still list
+    one that died)."""
     return [worker.pid for worker in torchserve.workers()]
 
 
@@ -224,10 +232,14 @@ class Attack:
 
     def assert_contained(self, max_growth_mib: int) -> None:
         """No worker restarted, every other client got its digit, no worker's peak memory grew much."""
-        print(f"\nworkers {self.pids_before} -> {self.pids_after}; {len(self.good_answers)} good requests; "
-              f"worker peak RSS growth {self.peak_growth / 2**20:.1f} MiB")
+        print(
+            f"\nworkers {self.pids_before} -> {self.pids_after}; {len(self.good_answers)} good requests; "
+            f"worker peak RSS growth {self.peak_growth / 2**20:.1f} MiB"
+        )
         assert self.pids_after == self.pids_before
-        assert [(a.status_code, a.json().get("digit")) for a in self.good_answers] == [(200, 7)] * len(self.good_answers)
+        assert [(a.status_code, a.json().get("digit")) for a in self.good_answers] == [(200, 7)] * len(
+            self.good_answers
+        )
         assert self.peak_growth < max_growth_mib * 2**20, self.peak_growth
 
 
@@ -349,14 +361,17 @@ SECOND_REVIEW = {
 @pytest.mark.parametrize("name", SECOND_REVIEW)
 def test_through_http_second_review_payloads_cost_what_a_picture_may(torchserve, keys, predict, name):
     """Before: 0.26 CPU-s for a checkerboard read as a digit (64 in one request: 16 CPU-s, the review's
-    variant past responseTimeout, 500 Worker died), 5 CPU-s and +250 MiB for the strip list, 0.7 CPU-s for 5.6 kB of JPEG tiles, ~1 CPU-s each for
+    variant past responseTimeout, 500 Worker died), 5 CPU-s and +250 MiB for the strip list, 0.7 CPU-s for
+    5.6 kB of JPEG tiles, ~1 CPU-s each for
     the chunks, comments and runs, +190-257 MiB for the WebP and the CMYK JPEG, 503 for the batch of the
     CIELab and inf TIFFs. Now: its status, at most CPU_SECONDS_PER_IMAGE a picture (+0.5 s for the
     request), the workers unchanged, every other client answered, the peak within a few MiB."""
     payload_name, status, words = SECOND_REVIEW[name]
     hostile = corpus_payload(payload_name)
     answer, cpu = workers_cpu_of(torchserve, lambda: predict(data=hostile.body))
-    assert answer.status_code == status and words in (answer.json() if status == 200 else answer.json()["message"]), answer.text[:500]
+    assert answer.status_code == status and words in (answer.json() if status == 200 else answer.json()["message"]), (
+        answer.text[:500]
+    )
     print(f"\n{name}: {len(hostile.body):,} bytes, workers' CPU {cpu:.2f} s")
     assert cpu <= hostile.images * CPU_SECONDS_PER_IMAGE + 0.5, cpu
     attack = under_attack(torchserve, keys, lambda: predict(data=hostile.body))

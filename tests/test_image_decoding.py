@@ -7,7 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
+
 import request_pipeline
+from bench.hostile_corpus import instances
+from client.images import encode
 from image_decoding import (
     MAX_DECODING_MEMORY,
     MAX_INSTANCES,
@@ -29,11 +33,7 @@ from input_errors import (
     quoted,
 )
 from mnist_preprocessing import to_mnist_tensor
-from PIL import Image
 from request_pipeline import prepare_request
-
-from bench.hostile_corpus import instances
-from client.images import encode
 from tests.conftest import IMAGES, SEVEN_PNG
 from tests.hostile_images import SEVEN, png_with_text
 
@@ -71,8 +71,13 @@ def json_body(document) -> dict:
         pytest.param(json_body({"data": SEVEN_B64}), id="json-data"),
         pytest.param(json_body({"b64": SEVEN_B64}), id="json-b64"),
         pytest.param(json_body({"base64": "data:image/png;base64," + SEVEN_B64}), id="data-uri"),
-        pytest.param(json_body({"base64": "\n".join(SEVEN_B64[i : i + 60] for i in range(0, len(SEVEN_B64), 60))}), id="wrapped-lines"),
-        pytest.param(json_body({"base64": base64.urlsafe_b64encode(SEVEN_PNG).decode().rstrip("=")}), id="urlsafe-no-padding"),
+        pytest.param(
+            json_body({"base64": "\n".join(SEVEN_B64[i : i + 60] for i in range(0, len(SEVEN_B64), 60))}),
+            id="wrapped-lines",
+        ),
+        pytest.param(
+            json_body({"base64": base64.urlsafe_b64encode(SEVEN_PNG).decode().rstrip("=")}), id="urlsafe-no-padding"
+        ),
         pytest.param(json_body(SEVEN_B64), id="json-string"),
         pytest.param({"body": SEVEN_B64.encode()}, id="plain-base64-body"),
         pytest.param({"body": ("data:image/png;base64," + SEVEN_B64).encode()}, id="data-uri-body"),
@@ -86,7 +91,9 @@ def test_accepted_single_image_forms(request_):
 
 def test_instances_come_back_in_order():
     other = encode(Image.new("L", (5, 3), 9))
-    opened = open_request(json_body({"instances": [{"base64": SEVEN_B64}, base64.b64encode(other).decode(), {"b64": SEVEN_B64}]}))
+    opened = open_request(
+        json_body({"instances": [{"base64": SEVEN_B64}, base64.b64encode(other).decode(), {"b64": SEVEN_B64}]})
+    )
     assert opened.many
     assert [opened.decode(picture).size for picture in opened.pictures] == [(28, 28), (5, 3), (28, 28)]
 
@@ -163,8 +170,12 @@ def test_pixel_budget_is_per_request_not_per_image():
 def test_a_large_jpeg_is_decoded_at_a_reduced_scale_that_divides_the_preprocessings_own():
     """4000x3000 is reduced 4 times by the preprocessing: libjpeg decodes it at 1/4 scale, as grey. 3000x2000
     is reduced 3 times: no DCT scale divides 3, so it is decoded whole. The picture keeps its size as sent."""
-    for size, decoded_size, mode in (((4000, 3000), (1000, 750), "L"), ((3000, 2000), (3000, 2000), "RGB"),
-                                     ((6000, 1500), (3000, 750), "L"), ((900, 600), (900, 600), "RGB")):
+    for size, decoded_size, mode in (
+        ((4000, 3000), (1000, 750), "L"),
+        ((3000, 2000), (3000, 2000), "RGB"),
+        ((6000, 1500), (3000, 750), "L"),
+        ((900, 600), (900, 600), "RGB"),
+    ):
         opened = open_request({"body": encode(Image.new("RGB", size, (200, 190, 180)), "JPEG")})
         (picture,) = opened.pictures
         image = opened.decode(picture)
@@ -176,11 +187,15 @@ def test_a_refusal_names_the_size_sent_not_the_size_decoded():
     assert prepared.error.status == 422 and "the 4000x3000 image" in str(prepared.error)
 
 
-@pytest.mark.parametrize("image, bits", [
-    (Image.new("RGB", (2900, 2900)), 24),
-    (Image.new("RGBA", (2520, 2520)), 32),
-    (Image.new("LA", (2520, 2520)), 32),  # PIL holds grey and alpha in 4 bytes a pixel, and reduces them as RGBA
-], ids=["rgb", "rgba", "grey-alpha"])
+@pytest.mark.parametrize(
+    "image, bits",
+    [
+        (Image.new("RGB", (2900, 2900)), 24),
+        (Image.new("RGBA", (2520, 2520)), 32),
+        (Image.new("LA", (2520, 2520)), 32),  # PIL holds grey and alpha in 4 bytes a pixel, and reduces them as RGBA
+    ],
+    ids=["rgb", "rgba", "grey-alpha"],
+)
 def test_lossless_pictures_are_accepted_up_to_their_pixel_data_bound(image, bits):
     with pytest.raises(PayloadTooLarge, match=f"MiB of pixel data \\({bits} bits a pixel\\)"):
         open_request({"body": encode(image)})
@@ -203,7 +218,9 @@ def test_sixteen_bit_channels_count_twice_and_a_transparent_palette_counts_as_rg
 def test_what_decoding_holds_is_bounded_before_the_decoder_allocates_it():
     """WebP's decoder allocates two RGBA canvases when the file is opened, a progressive JPEG's decoder
     buffers all its coefficients: both are refused from their headers."""
-    with pytest.raises(PayloadTooLarge, match="canvases its decoder allocates when opened"):  # 12 bytes a pixel: before opening
+    with pytest.raises(
+        PayloadTooLarge, match="canvases its decoder allocates when opened"
+    ):  # 12 bytes a pixel: before opening
         open_request({"body": encode(Image.new("RGB", (2400, 2400)), "WEBP", quality=50)})
     with pytest.raises(PayloadTooLarge, match="image and the decoder's buffers"):  # with the image's 4: once opened
         open_request({"body": encode(Image.new("RGB", (2100, 2100)), "WEBP", quality=50)})

@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
 from image_operations import (
     box_blur,
     box_reduced,
@@ -55,8 +56,9 @@ def test_max_and_min_filters_are_the_extremes_of_their_window(values, radius):
 @given(greys, radii)
 def test_grey_closing_is_a_max_then_min_of_the_picture_continued_beyond_its_edges(values, radius):
     padded = np.pad(values, 2 * radius, mode="edge")
-    expected = sliding(sliding(padded, radius, np.max), radius, np.min)[2 * radius : padded.shape[0] - 2 * radius,
-                                                                        2 * radius : padded.shape[1] - 2 * radius]
+    expected = sliding(sliding(padded, radius, np.max), radius, np.min)[
+        2 * radius : padded.shape[0] - 2 * radius, 2 * radius : padded.shape[1] - 2 * radius
+    ]
     assert np.array_equal(grey_closing(values, radius), expected)
 
 
@@ -173,6 +175,10 @@ def test_block_reductions_are_the_mean_and_minimum_of_each_block(values, factor)
     blocks = padded.reshape(rows, factor, cols, factor)
     assert np.array_equal(darkest_reduced(values, factor), blocks.min(axis=(1, 3)))
     # The mean: PIL averages the part of an edge block inside the picture.
-    means = np.array([[values[r * factor : (r + 1) * factor, c * factor : (c + 1) * factor].mean() for c in range(cols)]
-                      for r in range(rows)])
+    means = np.array(
+        [
+            [values[r * factor : (r + 1) * factor, c * factor : (c + 1) * factor].mean() for c in range(cols)]
+            for r in range(rows)
+        ]
+    )
     assert np.allclose(box_reduced(values, factor), means, atol=1e-3)

@@ -5,20 +5,6 @@ import io
 
 import numpy as np
 import pytest
-from image_structure import (
-    MAX_GIF_BLOCKS,
-    MAX_JPEG_COEFFICIENT_VISITS,
-    MAX_JPEG_SCANS,
-    MAX_JPEG_SEGMENTS,
-    MAX_PNG_CHUNKS,
-    MAX_TIFF_TAGS,
-    gif_blocks_before_image,
-    inspect,
-    jpeg_structure,
-    png_chunk_count,
-    webp_size,
-)
-from input_errors import InvalidInput, PayloadTooLarge, UnsupportedImage
 from PIL import Image
 
 from bench.hostile_corpus import (
@@ -33,6 +19,20 @@ from bench.hostile_corpus import (
     tiff_with_many_tags,
 )
 from client.images import encode
+from image_structure import (
+    MAX_GIF_BLOCKS,
+    MAX_JPEG_COEFFICIENT_VISITS,
+    MAX_JPEG_SCANS,
+    MAX_JPEG_SEGMENTS,
+    MAX_PNG_CHUNKS,
+    MAX_TIFF_TAGS,
+    gif_blocks_before_image,
+    inspect,
+    jpeg_structure,
+    png_chunk_count,
+    webp_size,
+)
+from input_errors import InvalidInput, PayloadTooLarge, UnsupportedImage
 from tests.hostile_images import SEVEN
 
 SEVEN_ARRAY = np.asarray(SEVEN)
@@ -50,7 +50,12 @@ def test_a_progressive_jpegs_work_is_its_blocks_times_each_scans_spectral_band()
     """libjpeg's standard grey script: DC, AC 1-5, AC 6-63, AC 1-63 refined, DC refined, AC 1-63 refined:
     191 coefficients for each of the 64 blocks of a 64x64 picture; buffered at 2 bytes a coefficient."""
     found = jpeg_structure(encode(Image.new("L", (64, 64), 90), "JPEG", progressive=True))
-    assert (found.progressive, found.scans, found.coefficient_visits, found.coefficient_bytes) == (True, 6, 64 * 191, 64 * 64 * 2)
+    assert (found.progressive, found.scans, found.coefficient_visits, found.coefficient_bytes) == (
+        True,
+        6,
+        64 * 191,
+        64 * 64 * 2,
+    )
     baseline = jpeg_structure(encode(Image.new("L", (64, 64), 90), "JPEG"))
     assert (baseline.progressive, baseline.coefficient_visits, baseline.coefficient_bytes) == (False, 0, 0)
 
@@ -123,8 +128,11 @@ def test_run_length_bmps_are_refused_and_uncompressed_ones_pass():
     inspect(encode(SEVEN, "BMP"))
 
 
-@pytest.mark.parametrize("options", [{"lossless": True}, {"quality": 80}, {"quality": 80, "exif": b"Exif\x00\x00"}],
-                         ids=["lossless", "lossy", "extended"])
+@pytest.mark.parametrize(
+    "options",
+    [{"lossless": True}, {"quality": 80}, {"quality": 80, "exif": b"Exif\x00\x00"}],
+    ids=["lossless", "lossy", "extended"],
+)
 def test_a_webps_canvas_size_is_read_from_its_first_chunk(options):
     data = encode(Image.new("RGB", (123, 45), (9, 9, 9)), "WEBP", **options)
     assert webp_size(data) == (123, 45)
@@ -134,9 +142,17 @@ def test_a_webps_canvas_size_is_read_from_its_first_chunk(options):
 # --- TIFF --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("options", [{}, {"compression": "tiff_lzw"}, {"compression": "tiff_adobe_deflate", "tile": (16, 16)},
-                                     {"compression": "packbits"}, {"compression": "group4"}],
-                         ids=["uncompressed", "lzw", "tiled-deflate", "packbits", "group4"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"compression": "tiff_lzw"},
+        {"compression": "tiff_adobe_deflate", "tile": (16, 16)},
+        {"compression": "packbits"},
+        {"compression": "group4"},
+    ],
+    ids=["uncompressed", "lzw", "tiled-deflate", "packbits", "group4"],
+)
 def test_ordinary_tiffs_pass(options):
     image = SEVEN.convert("1") if options.get("compression") == "group4" else SEVEN
     inspect(encode(image, "TIFF", **options))
@@ -165,4 +181,3 @@ def test_jpeg_inside_tiff_and_bigtiff_are_refused():
 
 def test_bytes_of_no_accepted_format_pass_untouched():
     assert inspect(b"\x00\x01 hello") == inspect(b"")
-

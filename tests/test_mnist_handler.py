@@ -9,11 +9,11 @@ from http import HTTPStatus
 from pathlib import Path
 
 import pytest
+import ts
 from PIL import Image
 from ts.context import Context, RequestProcessor
 from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
 
-import ts
 from client.images import encode
 from mnist_handler import MnistHandler
 from tests.conftest import IMAGES, SEVEN_PNG
@@ -34,7 +34,14 @@ def handler(model_store, tmp_path_factory):
     metrics.initialize_cache()
     metrics.model_name = "mnist"
     context = Context(
-        "mnist", str(model_dir), manifest, batch_size=8, gpu=None, mms_version="0.12.0", metrics=metrics, model_yaml_config={}
+        "mnist",
+        str(model_dir),
+        manifest,
+        batch_size=8,
+        gpu=None,
+        mms_version="0.12.0",
+        metrics=metrics,
+        model_yaml_config={},
     )
     sys.path.insert(0, str(model_dir))
     try:
@@ -116,7 +123,9 @@ def test_describe_and_explain_headers_answer_only_their_own_request(handler, fir
     mode (one answer: the others got 503). The frontend marks POST /explanations/mnist with "explain"."""
     other = "explain" if first == "describe" else "describe"
     headers = [{first: "True"}, {}, {other: "True"}, {}]
-    results = handle_batch(handler, [{"body": SEVEN_PNG}, {"body": TWO_JPEG}, {"body": SEVEN_PNG}, {"body": SEVEN_PNG}], headers)
+    results = handle_batch(
+        handler, [{"body": SEVEN_PNG}, {"body": TWO_JPEG}, {"body": SEVEN_PNG}, {"body": SEVEN_PNG}], headers
+    )
     assert len(results) == 4
     statuses = {"describe": 200, "explain": 400}
     assert [status for status, _ in results] == [statuses[first], 200, statuses[other], 200]

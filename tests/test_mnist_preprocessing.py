@@ -7,12 +7,12 @@ import pytest
 import torch
 from PIL import Image, ImageFilter, ImageOps
 
+from client.images import encode
+from image_decoding import open_image
 from input_errors import NoDigitFound
 from mnist_preprocessing import DIGIT_BOX, centre_digit, to_mnist_tensor
-from training.data import EVAL_TRANSFORM
 from model.loading import MODEL_DIR, load_model
-from image_decoding import open_image
-from client.images import encode
+from training.data import EVAL_TRANSFORM
 
 
 @pytest.fixture(scope="module")

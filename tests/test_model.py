@@ -4,8 +4,8 @@ import json
 
 import torch
 
-from image_decoding import open_image
 from client.images import encode
+from image_decoding import open_image
 from mnist_preprocessing import to_mnist_tensor
 from model.loading import MODEL_DIR, load_model
 from training.data import EVAL_TRANSFORM
@@ -43,4 +43,6 @@ def test_handler_reads_every_test_png_as_the_model_does(mnist_test_set):
     with torch.inference_mode():
         predicted = model(through_handler).argmax(1)
         assert torch.equal(predicted, model(direct).argmax(1))
-    assert (predicted == torch.tensor(labels)).sum().item() == 10_000 - json.loads((MODEL_DIR / "test_report.json").read_text())["errors"]
+    assert (predicted == torch.tensor(labels)).sum().item() == 10_000 - json.loads(
+        (MODEL_DIR / "test_report.json").read_text()
+    )["errors"]

@@ -29,7 +29,9 @@ MAX_ACCURACY_LOSS = 0.0002  # int8 at most 0.02 points below float
 
 @pytest.fixture(scope="module")
 def test_tensors():
-    images, labels = next(iter(DataLoader(mnist(DEFAULT_DATA_ROOT, train=False, transform=EVAL_TRANSFORM), batch_size=10_000)))
+    images, labels = next(
+        iter(DataLoader(mnist(DEFAULT_DATA_ROOT, train=False, transform=EVAL_TRANSFORM), batch_size=10_000))
+    )
     return images, labels
 
 
@@ -41,7 +43,9 @@ def eager_probabilities(test_tensors) -> torch.Tensor:
 
 
 def graph_probabilities(session: onnxruntime.InferenceSession, images: torch.Tensor) -> torch.Tensor:
-    logits = [session.run([ONNX_OUTPUT], {ONNX_INPUT: images[i : i + 1000].numpy()})[0] for i in range(0, len(images), 1000)]
+    logits = [
+        session.run([ONNX_OUTPUT], {ONNX_INPUT: images[i : i + 1000].numpy()})[0] for i in range(0, len(images), 1000)
+    ]
     return torch.softmax(torch.from_numpy(np.concatenate(logits)), dim=1)
 
 
@@ -61,12 +65,16 @@ def test_the_float_archives_graph_predicts_as_the_committed_state_dict(tmp_path,
     assert (probabilities - eager_probabilities).abs().max() < 1e-5
 
 
-def test_the_archives_int8_graph_keeps_the_models_digits_and_accuracy(model_store, tmp_path, test_tensors, eager_probabilities):
+def test_the_archives_int8_graph_keeps_the_models_digits_and_accuracy(
+    model_store, tmp_path, test_tensors, eager_probabilities
+):
     session = archive_session(model_store, tmp_path)
     images, labels = test_tensors
     assert session.run([ONNX_OUTPUT], {ONNX_INPUT: images[:3].numpy()})[0].shape == (3, 10)
     int8, eager = graph_probabilities(session, images).argmax(1), eager_probabilities.argmax(1)
-    differences = {int(i): (int(labels[i]), int(eager[i]), int(int8[i])) for i in torch.nonzero(int8 != eager).flatten()}
+    differences = {
+        int(i): (int(labels[i]), int(eager[i]), int(int8[i])) for i in torch.nonzero(int8 != eager).flatten()
+    }
     assert set(differences) <= set(INT8_DIFFERENCES), differences
     assert all(INT8_DIFFERENCES[index] == found for index, found in differences.items())
     accuracy, float_accuracy = (int8 == labels).double().mean().item(), (eager == labels).double().mean().item()

@@ -17,8 +17,19 @@ from training.data import EVAL_TRANSFORM
 
 
 def test_every_condition_the_issue_names_is_in_the_set():
-    for name in ("shadow", "blur", "jpeg_30_50", "ruled_paper", "squared_paper", "page_on_table", "thin_pen",
-                 "thick_marker", "rotated", "small_digit", "coloured"):
+    for name in (
+        "shadow",
+        "blur",
+        "jpeg_30_50",
+        "ruled_paper",
+        "squared_paper",
+        "page_on_table",
+        "thin_pen",
+        "thick_marker",
+        "rotated",
+        "small_digit",
+        "coloured",
+    ):
         assert name in PHOTO
     assert set(CLEAN) == {"clean_canvas", "clean_chalkboard", "clean_mnist28"}
 
@@ -48,7 +59,9 @@ def test_pictures_are_a_few_hundred_pixels_and_in_the_format_of_their_condition(
 
 
 def test_a_small_run_writes_the_table_and_the_contact_sheet(tmp_path):
-    evaluate_photos.main(["--n", "2", "--out", str(tmp_path), "--conditions", "clean_mnist28", "ruled_paper", "page_on_table"])
+    evaluate_photos.main(
+        ["--n", "2", "--out", str(tmp_path), "--conditions", "clean_mnist28", "ruled_paper", "page_on_table"]
+    )
     table = (tmp_path / "accuracy.md").read_text()
     for row in ("clean_mnist28", "ruled_paper", "page_on_table", "**clean (all)**", "**photo (all)**", "**overall**"):
         assert f"| {row} |" in table
@@ -68,15 +81,14 @@ def test_the_runner_goes_through_prepare_request_and_counts_refusals(mnist_test_
     buffer = io.BytesIO()
     Image.new("L", (200, 150), 255).save(buffer, "PNG")
     blank.data = buffer.getvalue()
-    outcome, = evaluate_photos.run([blank])
+    (outcome,) = evaluate_photos.run([blank])
     assert outcome.predicted == evaluate_photos.REFUSED and outcome.refusal == "NoDigitFound" and not outcome.right
     good = picture("clean_mnist28", 0, mnist_test_set)
-    outcome, = evaluate_photos.run([good])
+    (outcome,) = evaluate_photos.run([good])
     assert outcome.predicted == good.label and outcome.cpu_seconds >= 0
 
 
 # --- what the preprocessing does with each condition (handler/mnist_preprocessing.py) -------------------------
-
 
 
 @pytest.fixture(scope="module")
@@ -203,9 +215,14 @@ def test_a_12_megapixel_photo_is_searched_on_reduced_copies(model, mnist_test_se
     photo = Image.fromarray(page(digit, size=(4000, 3000), at=(1000, 1400), side=1200).astype(np.uint8)).convert("RGB")
     seen = {}
     find_digit, label_marks = mnist_preprocessing.find_digit, mnist_preprocessing.label_marks
-    monkeypatch.setattr(mnist_preprocessing, "find_digit", lambda grey: seen.setdefault("grey", grey.shape) and find_digit(grey))
-    monkeypatch.setattr(mnist_preprocessing, "label_marks",
-                        lambda mask, **kwargs: seen.setdefault("mask", mask.shape) and label_marks(mask, **kwargs))
+    monkeypatch.setattr(
+        mnist_preprocessing, "find_digit", lambda grey: seen.setdefault("grey", grey.shape) and find_digit(grey)
+    )
+    monkeypatch.setattr(
+        mnist_preprocessing,
+        "label_marks",
+        lambda mask, **kwargs: seen.setdefault("mask", mask.shape) and label_marks(mask, **kwargs),
+    )
     assert read(model, photo) == label
     assert max(seen["grey"]) <= mnist_preprocessing.WORKING_SIDE
     assert max(seen["mask"]) <= mnist_preprocessing.ANALYSIS_SIDE
@@ -232,7 +249,6 @@ def test_a_stroke_faded_into_pieces_is_gathered_piece_by_piece():
     picture[60:66, 170:220] = 20  # 30 px from the previous piece, 102 px from the largest
     digit = mnist_preprocessing.find_digit(picture)
     assert digit[60:66, 170:220].max() > 128
-
 
 
 def test_thick_digits_drawn_large_on_a_transparent_canvas_are_read(model, mnist_test_set):

@@ -45,14 +45,20 @@ SECRET = "mnist-inference-token"
 def images(tmp_path_factory):
     KubePod.remove_leftovers()
     seconds = container_engine.build_images(tmp_path_factory.mktemp("images") / "build.log")
-    sizes = container_engine.podman("images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", "--filter", "reference=mnist-*").stdout
+    sizes = container_engine.podman(
+        "images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", "--filter", "reference=mnist-*"
+    ).stdout
     print(f"\nimages built in {seconds:.0f} s:\n{sizes}")
 
 
 @pytest.fixture(scope="session")
 def resources() -> dict:
-    rendered = subprocess.run([str(REPO / ".venv" / "bin" / "kubectl"), "kustomize", str(REPO / "k8s")],
-                              capture_output=True, text=True, check=True).stdout
+    rendered = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "kubectl"), "kustomize", str(REPO / "k8s")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(rendered)}
 
 
@@ -80,7 +86,9 @@ def start_pod(resources, workdir) -> RunningPod:
     running = RunningPod(KubePod(resources, workdir, secrets={SECRET: {"token": token}}).start(), token)
     try:
         # Right after start nothing can predict yet: the probes the kubelet runs must say so.
-        running.probes_at_start = {kind: running.pod.probe("torchserve", kind) for kind in ("startupProbe", "readinessProbe")}
+        running.probes_at_start = {
+            kind: running.pod.probe("torchserve", kind) for kind in ("startupProbe", "readinessProbe")
+        }
         started = time.monotonic()
         running.pod.wait_until("torchserve", "startupProbe", timeout=300)
         running.seconds_to_ready = time.monotonic() - started
@@ -103,7 +111,10 @@ def pod(images, resources, tmp_path_factory):
 
 def test_the_image_runs_our_stack_with_the_test_pins(pod):
     pins = dict(re.findall(r"^([\w-]+)==([\w.]+)", (REPO / "requirements" / "serving.txt").read_text(), re.MULTILINE))
-    script = "import importlib.metadata as m, sys; print(sys.version.split()[0]); [print(p, m.version(p)) for p in sys.argv[1:]]"
+    script = (
+        "import importlib.metadata as m, sys; print(sys.version.split()[0]); "
+        "[print(p, m.version(p)) for p in sys.argv[1:]]"
+    )
     answer = pod.pod.exec("torchserve", "python3", "-c", script, *pins)
     assert answer.returncode == 0, answer.stderr
     python, *installed = answer.stdout.splitlines()
@@ -170,7 +181,11 @@ def test_memory_of_frontend_and_workers_under_load_fits_the_limit(pod, resources
     """Peak memory (VmHWM) of the frontend and each worker after single images and 64-image batches."""
     batch = {"json": {"instances": [{"base64": B64_SEVEN}] * 64}}
     with concurrent.futures.ThreadPoolExecutor(8) as load:
-        answers = list(load.map(lambda i: pod.predict(**(dict(batch) if i % 4 == 0 else {"data": SEVEN_PNG})).status_code, range(400)))
+        answers = list(
+            load.map(
+                lambda i: pod.predict(**(dict(batch) if i % 4 == 0 else {"data": SEVEN_PNG})).status_code, range(400)
+            )
+        )
     assert answers == [200] * 400
     family = psutil.Process(pod.pod.host_pid("torchserve")).children(recursive=True)
     frontend = frontend_of(family)
@@ -178,12 +193,18 @@ def test_memory_of_frontend_and_workers_under_load_fits_the_limit(pod, resources
     assert len(workers) == 2
     vmargs = next(env["value"] for env in pod.pod.containers["torchserve"]["env"] if env["name"] == "TS_VMARGS")
     assert set(vmargs.split()) <= set(frontend.cmdline())  # the manifest's JVM options reached the JVM
-    peaks = {"frontend": peak_rss_bytes(frontend.pid) / 2**20,
-             **{f"worker {i + 1}": peak_rss_bytes(w.pid) / 2**20 for i, w in enumerate(workers)}}
-    print("\npeak RSS in the image after 400 requests (a quarter of them 64-image batches): "
-          + ", ".join(f"{name} {mib:.0f} MiB" for name, mib in peaks.items()))
+    peaks = {
+        "frontend": peak_rss_bytes(frontend.pid) / 2**20,
+        **{f"worker {i + 1}": peak_rss_bytes(w.pid) / 2**20 for i, w in enumerate(workers)},
+    }
+    print(
+        "\npeak RSS in the image after 400 requests (a quarter of them 64-image batches): "
+        + ", ".join(f"{name} {mib:.0f} MiB" for name, mib in peaks.items())
+    )
     limit = pod.pod.containers["torchserve"]["resources"]["limits"]["memory"]
-    assert sum(peaks.values()) < int(limit.removesuffix("Mi").removesuffix("Gi")) * (1024 if limit.endswith("Gi") else 1)
+    assert sum(peaks.values()) < int(limit.removesuffix("Mi").removesuffix("Gi")) * (
+        1024 if limit.endswith("Gi") else 1
+    )
 
 
 def test_the_image_healthcheck_passes(pod):
@@ -228,8 +249,10 @@ def test_sigterm_under_load_drains_requests_in_flight_and_exits_zero(images, res
             exit_codes = running.pod.terminate()
             statuses = [status for result in results for status in result.result()]
         assert statuses and set(statuses) == {200}
-        print(f"\ndrain: {len(statuses)} 64-image requests from 4 clients, all 200, the 4 in flight at the "
-              f"termination included; exit codes {exit_codes}")
+        print(
+            f"\ndrain: {len(statuses)} 64-image requests from 4 clients, all 200, the 4 in flight at the "
+            f"termination included; exit codes {exit_codes}"
+        )
         assert exit_codes == {"torchserve": 0, "auth-proxy": 0}, {name: running.pod.logs(name) for name in exit_codes}
     finally:
         running.pod.remove()
@@ -246,7 +269,6 @@ def test_container_exits_non_zero_when_torchserve_dies(images, resources, tmp_pa
         assert running.pod.exit_code("torchserve") not in (None, 0)
     finally:
         running.pod.remove()
-
 
 
 # --- The deployment's second review (docs/kubernetes.md) ------------------------------------------------------
@@ -273,11 +295,16 @@ def test_peak_memory_under_the_heaviest_load_stays_within_the_budget(pod):
     budget = memory_budget()
     vmargs = next(env["value"] for env in pod.pod.containers["torchserve"]["env"] if env["name"] == "TS_VMARGS")
     peaks = {"frontend": peak_rss_bytes(frontend.pid) >> 20, "workers": [peak_rss_bytes(w.pid) >> 20 for w in workers]}
-    print(f"\npeaks after the heaviest load, MiB: {peaks}; budget: frontend {budget.frontend_mib(vmargs)}, "
-          f"worker {budget.worker_mib}, limit {container_memory_limit_mib(pod)}")
+    print(
+        f"\npeaks after the heaviest load, MiB: {peaks}; budget: frontend {budget.frontend_mib(vmargs)}, "
+        f"worker {budget.worker_mib}, limit {container_memory_limit_mib(pod)}"
+    )
     assert peaks["frontend"] < budget.frontend_mib(vmargs)
     assert all(peak < budget.worker_mib for peak in peaks["workers"])
-    assert peaks["frontend"] + sum(peaks["workers"]) < container_memory_limit_mib(pod) * (100 - budget.margin_percent) / 100
+    assert (
+        peaks["frontend"] + sum(peaks["workers"])
+        < container_memory_limit_mib(pod) * (100 - budget.margin_percent) / 100
+    )
 
 
 def test_liveness_passes_while_a_killed_worker_is_replaced(pod):
@@ -286,8 +313,12 @@ def test_liveness_passes_while_a_killed_worker_is_replaced(pod):
     victim = workers_of(psutil.Process(pod.pod.host_pid("torchserve")).children(recursive=True))[0]
     victim.kill()
     runs = []
-    while not runs or len(workers_of(psutil.Process(pod.pod.host_pid("torchserve")).children(recursive=True))) < 2 \
-            or not pod.pod.probe("torchserve", "readinessProbe") or len(runs) < 3:
+    while (
+        not runs
+        or len(workers_of(psutil.Process(pod.pod.host_pid("torchserve")).children(recursive=True))) < 2
+        or not pod.pod.probe("torchserve", "readinessProbe")
+        or len(runs) < 3
+    ):
         runs.append(pod.pod.probe("torchserve", "livenessProbe"))
         assert len(runs) < 120, "the killed worker was not replaced"
     assert all(runs), runs
@@ -321,8 +352,10 @@ def test_the_proxy_keeps_up_with_torchserve_at_c32(pod):
             rows.append((round_, "proxy" if port == PROXY_PORT else "direct", result["requests_per_second"]))
     proxy = [rps for _, where, rps in rows if where == "proxy"]
     direct = [rps for _, where, rps in rows if where == "direct"]
-    print(f"\nc=32 req/s, alternating rounds: {rows}; proxy/direct per round "
-          f"{[round(p / d, 2) for p, d in zip(proxy, direct)]}")
+    print(
+        f"\nc=32 req/s, alternating rounds: {rows}; proxy/direct per round "
+        f"{[round(p / d, 2) for p, d in zip(proxy, direct)]}"
+    )
 
 
 def test_the_proxy_starts_without_an_alert(pod):
@@ -333,7 +366,11 @@ def test_the_proxy_starts_without_an_alert(pod):
 def test_probes_failed_at_start_and_follow_the_ready_workers(pod):
     # Last on this pod: TorchServe 0.12 in the container leaves one worker process behind when it scales to 0.
     assert pod.probes_at_start == {"startupProbe": False, "readinessProbe": False}
-    for container, kind in [("torchserve", "readinessProbe"), ("torchserve", "livenessProbe"), ("auth-proxy", "readinessProbe")]:
+    for container, kind in [
+        ("torchserve", "readinessProbe"),
+        ("torchserve", "livenessProbe"),
+        ("auth-proxy", "readinessProbe"),
+    ]:
         assert pod.pod.probe(container, kind), (container, kind)
     try:
         scale(pod, 0)
@@ -354,7 +391,10 @@ def test_liveness_fails_when_the_inference_path_is_stuck_while_metrics_answer(im
     running = start_pod(resources, tmp_path)
     try:
         jam = b"n" + b"\t" * 600_000 + b"n=1"
-        sockets = [running.pod.network.submit(send_raw, INFERENCE_PORT, jam).result() for _ in range(serving_config().netty_threads)]
+        sockets = [
+            running.pod.network.submit(send_raw, INFERENCE_PORT, jam).result()
+            for _ in range(serving_config().netty_threads)
+        ]
         try:
             stuck = [running.pod.probe("torchserve", "livenessProbe") for _ in range(3)]
             metrics = running.pod.request("GET", 8082, "/metrics", timeout=5)
@@ -369,8 +409,10 @@ def test_liveness_fails_when_the_inference_path_is_stuck_while_metrics_answer(im
 def send_raw(port: int, form: bytes):
     """A form-encoded POST written on a socket (from a thread in the pod's network namespace), left open."""
     connection = socket.create_connection(("127.0.0.1", port), timeout=60)
-    connection.sendall(b"POST /predictions/mnist HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                       b"Content-Length: %d\r\n\r\n" % len(form) + form)
+    connection.sendall(
+        b"POST /predictions/mnist HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(form) + form
+    )
     return connection
 
 
@@ -378,7 +420,11 @@ def test_a_worker_count_the_memory_limit_cannot_hold_is_refused_at_start(images,
     """One more worker than the pod's limit holds: the torchserve container stops before TorchServe starts,
     saying how much the count needs (the count the manifest sets runs: the module's pod)."""
     resources = copy.deepcopy(resources)
-    (torchserve,) = [c for c in resources[("Deployment", "mnist")]["spec"]["template"]["spec"]["containers"] if c["name"] == "torchserve"]
+    (torchserve,) = [
+        c
+        for c in resources[("Deployment", "mnist")]["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "torchserve"
+    ]
     (count,) = [env for env in torchserve["env"] if env["name"] == "TS_DEFAULT_WORKERS_PER_MODEL"]
     count["value"] = str(int(count["value"]) + 1)
     running = KubePod(resources, tmp_path, secrets={SECRET: {"token": new_token()}}).start()
@@ -397,9 +443,24 @@ def test_a_standalone_container_stays_healthy_past_its_keys_lifetime(images, tmp
     """`docker run` of the image (token auth on): its HEALTHCHECK reads key_file.json; keys that live 3 s
     (TS_TOKEN_EXPIRATION_MIN) expire, and the check renews the management key with the API key and passes."""
     name = f"mnist-healthcheck-{uuid.uuid4().hex[:8]}"
-    image = next(c["image"] for c in resources_of_k8s()[("Deployment", "mnist")]["spec"]["template"]["spec"]["containers"] if c["name"] == "torchserve")
-    container_engine.podman("run", "--detach", "--pull=never", "--name", name, "--label", KubePod.LABEL, "--network=none",
-                            "--env", "TS_TOKEN_EXPIRATION_MIN=0.05", image)
+    image = next(
+        c["image"]
+        for c in resources_of_k8s()[("Deployment", "mnist")]["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "torchserve"
+    )
+    container_engine.podman(
+        "run",
+        "--detach",
+        "--pull=never",
+        "--name",
+        name,
+        "--label",
+        KubePod.LABEL,
+        "--network=none",
+        "--env",
+        "TS_TOKEN_EXPIRATION_MIN=0.05",
+        image,
+    )
     try:
         deadline = time.monotonic() + 180
         while container_engine.podman("healthcheck", "run", name, check=False).returncode != 0:
@@ -423,14 +484,37 @@ def hey_in_pod(pod, port: int, concurrency: int, seconds: int) -> dict:
     body = pod.pod.workdir / "seven.png"
     body.write_bytes(SEVEN_PNG)
     headers = ["-H", f"Authorization: Bearer {pod.token}"] if port == PROXY_PORT else []
-    command = ["nsenter", "-t", str(pod.pod.network_pid), "-n", "hey", "-z", f"{seconds}s", "-c", str(concurrency),
-               "-m", "POST", "-T", "image/png", "-D", str(body), *headers, f"http://127.0.0.1:{port}/predictions/mnist"]
+    command = [
+        "nsenter",
+        "-t",
+        str(pod.pod.network_pid),
+        "-n",
+        "hey",
+        "-z",
+        f"{seconds}s",
+        "-c",
+        str(concurrency),
+        "-m",
+        "POST",
+        "-T",
+        "image/png",
+        "-D",
+        str(body),
+        *headers,
+        f"http://127.0.0.1:{port}/predictions/mnist",
+    ]
     output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
-    return {"requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-            "statuses": dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", output))}
+    return {
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "statuses": dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", output)),
+    }
 
 
 def resources_of_k8s() -> dict:
-    rendered = subprocess.run([str(REPO / ".venv" / "bin" / "kubectl"), "kustomize", str(REPO / "k8s")],
-                              capture_output=True, text=True, check=True).stdout
+    rendered = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "kubectl"), "kustomize", str(REPO / "k8s")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(rendered)}

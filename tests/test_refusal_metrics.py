@@ -29,6 +29,8 @@ def _png(image: Image.Image) -> bytes:
 
 
 BLANK_PNG = _png(Image.new("L", (64, 64), 255))
+
+
 def refusal_counts(metrics_url: str) -> dict:
     """ErrorType -> RequestsRefused, as GET <metrics_url>/metrics reports it now ({} before the first refusal)."""
     session = requests.Session()

@@ -11,10 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
-import yaml
 import requests
+import yaml
 
 from client.torchserve_api import read_keys
 from tests.conftest import run_probe
@@ -35,13 +34,24 @@ def planted(tmp_path) -> dict:
     source = tmp_path / "planted-source"
     source.mkdir()
     (source / "planted_handler.py").write_text(
-        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n\n\ndef handle(data, context):\n    return data\n"
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n\n\n"
+        "def handle(data, context):\n    return data\n"
     )
     elsewhere = tmp_path / "elsewhere"
     other_store = elsewhere / "model_store"
     other_store.mkdir(parents=True)
     subprocess.run(
-        [str(ARCHIVER), "--model-name", "evil", "--version", "1.0", "--handler", "planted_handler.py", "--export-path", str(elsewhere)],
+        [
+            str(ARCHIVER),
+            "--model-name",
+            "evil",
+            "--version",
+            "1.0",
+            "--handler",
+            "planted_handler.py",
+            "--export-path",
+            str(elsewhere),
+        ],
         cwd=source,
         check=True,
     )
@@ -70,7 +80,8 @@ def register(server: TorchServe, url: str) -> requests.Response:
 
 def served_models(server: TorchServe) -> list:
     answer = requests.get(
-        f"{server.management_url}/models", headers={"Authorization": f"Bearer {read_keys(server.key_file)['management']}"}
+        f"{server.management_url}/models",
+        headers={"Authorization": f"Bearer {read_keys(server.key_file)['management']}"},
     )
     return [model["modelName"] for model in answer.json()["models"]]
 
@@ -109,7 +120,9 @@ def test_environment_cannot_turn_model_registration_on(tmp_path, writable_store,
 def test_allowed_urls_admit_only_the_model_stores_archive(tmp_path, writable_store, planted):
     """The model API switched on in a test-only config: every bypass the review found is refused by
     allowed_urls itself, and no planted handler runs."""
-    server = TorchServe(tmp_path / "server", writable_store, extra_env=ONE_WORKER, settings={"enable_model_api": "true"}).start()
+    server = TorchServe(
+        tmp_path / "server", writable_store, extra_env=ONE_WORKER, settings={"enable_model_api": "true"}
+    ).start()
     mar, other_store = planted["mar"], planted["other_store"]
     bypasses = [
         f"file://{mar}?/model_store/x.mar",  # query looks like the store, the file read is elsewhere
@@ -225,7 +238,11 @@ def test_probe_never_hands_the_key_to_a_proxy(torchserve, tmp_path):
     thread.start()
     try:
         proxy = f"http://127.0.0.1:{listener.server_address[1]}"
-        env = {name: value for name, value in os.environ.items() if name.lower() not in ("no_proxy", "http_proxy", "https_proxy", "all_proxy")}
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if name.lower() not in ("no_proxy", "http_proxy", "https_proxy", "all_proxy")
+        }
         env.update({name: proxy for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")})
         for args in ([], ["--frontend"]):
             result = run_probe(torchserve, *args, environment=env)  # token auth on here: the key file is read
@@ -247,10 +264,21 @@ def cluster_stand_in(tmp_path):
     Deployment as k8s/deployment.yaml sets them (memory limit, JVM options) and records any other call."""
     bin_dir, calls = tmp_path / "bin", tmp_path / "kubectl-calls"
     bin_dir.mkdir()
-    pod = yaml.safe_load_all(subprocess.run([str(REPO / ".venv" / "bin" / "kubectl"), "kustomize", str(REPO / "k8s")],
-                                            capture_output=True, text=True, check=True).stdout)
-    (torchserve,) = [c for doc in pod if doc["kind"] == "Deployment" for c in doc["spec"]["template"]["spec"]["containers"]
-                     if c["name"] == "torchserve"]
+    pod = yaml.safe_load_all(
+        subprocess.run(
+            [str(REPO / ".venv" / "bin" / "kubectl"), "kustomize", str(REPO / "k8s")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    (torchserve,) = [
+        c
+        for doc in pod
+        if doc["kind"] == "Deployment"
+        for c in doc["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "torchserve"
+    ]
     vmargs = next(env["value"] for env in torchserve["env"] if env["name"] == "TS_VMARGS")
     (bin_dir / "kubectl").write_text(
         "#!/bin/sh\n"

@@ -17,7 +17,6 @@ from training.score_over_http import score
 pytestmark = pytest.mark.server
 
 
-
 def test_ping_is_healthy_with_the_token(torchserve, keys):
     answer = requests.get(f"{torchserve.inference_url}/ping", headers={"Authorization": f"Bearer {keys['inference']}"})
     assert answer.status_code == 200 and answer.json()["status"] == "Healthy"
@@ -88,7 +87,9 @@ def test_concurrent_mix_of_good_and_bad_requests(torchserve, predict):
 def test_management_api_describes_the_configured_model(torchserve):
     described = torchserve.client().describe()
     assert (described["modelName"], described["batchSize"], described["maxBatchDelay"]) == (
-        "mnist", SERVING.batch_size, SERVING.max_batch_delay_ms
+        "mnist",
+        SERVING.batch_size,
+        SERVING.max_batch_delay_ms,
     )
     assert described["minWorkers"] == SERVING.workers
 

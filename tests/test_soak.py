@@ -12,7 +12,9 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 
 def test_short_soak_passes_its_checks():
-    result = subprocess.run([sys.executable, "-m", "bench.soak", "--seconds", "30"], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.soak", "--seconds", "30"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     report = json.loads(result.stdout)
     assert report["total_requests"] > 0 and report["unexpected_count"] == 0, report["unexpected"]

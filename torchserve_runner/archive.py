@@ -21,8 +21,12 @@ def copy_build_inputs(checkout: Path) -> Path:
 def build_mar(export_dir: Path, checkout: Path = REPO, precision: str = "int8") -> subprocess.CompletedProcess:
     """build_mar.sh into `export_dir`; `precision` is the served graph's (int8, or float for A/B runs)."""
     # A copied checkout has no .venv: the archiver is then found on PATH, as in the Docker build.
-    env = {**os.environ, "EXPORT_DIR": str(export_dir), "PRECISION": precision,
-           "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "EXPORT_DIR": str(export_dir),
+        "PRECISION": precision,
+        "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
+    }
     return subprocess.run([str(checkout / "build_mar.sh")], env=env, capture_output=True, text=True)
 
 

@@ -48,7 +48,8 @@ class AuthProxy:
         site = string.Template(SITE_TEMPLATE.read_text()).safe_substitute(INFERENCE_TOKEN=self.token)
         assert "listen 8000 " in site and "server 127.0.0.1:8080 " in site
         site = site.replace("listen 8000 ", f"listen 127.0.0.1:{self.port} ").replace(
-            "server 127.0.0.1:8080 ", f"server 127.0.0.1:{self.torchserve_port} ")
+            "server 127.0.0.1:8080 ", f"server 127.0.0.1:{self.torchserve_port} "
+        )
         # For the tests and the bench only: nginx's connection counts, on a port of their own.
         return site + f"\nserver {{\n    listen 127.0.0.1:{self.status_port};\n    location / {{ stub_status; }}\n}}\n"
 
@@ -56,7 +57,9 @@ class AuthProxy:
         """The image's nginx.conf, writing into the working directory instead of /tmp."""
         main = MAIN_CONFIG.read_text()
         assert "/tmp/" in main and "include /etc/nginx/conf.d/*.conf;" in main
-        main = main.replace("/tmp/", f"{self.workdir}/").replace("include /etc/nginx/conf.d/*.conf;", f"include {self.workdir}/site.conf;")
+        main = main.replace("/tmp/", f"{self.workdir}/").replace(
+            "include /etc/nginx/conf.d/*.conf;", f"include {self.workdir}/site.conf;"
+        )
         # As root, nginx would hand its workers to an unprivileged user that cannot write into the workdir.
         return ("daemon off;\n" + ("user root;\n" if os.geteuid() == 0 else "")) + main
 
@@ -65,8 +68,11 @@ class AuthProxy:
         (self.workdir / "nginx.conf").write_text(self.main_config())
         self.log_file = self.workdir / "nginx.log"
         with open(self.log_file, "wb") as log:
-            self.process = subprocess.Popen([nginx_binary(), "-e", "stderr", "-c", str(self.workdir / "nginx.conf"),
-                                             "-p", str(self.workdir)], stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [nginx_binary(), "-e", "stderr", "-c", str(self.workdir / "nginx.conf"), "-p", str(self.workdir)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -82,7 +88,9 @@ class AuthProxy:
         with socket.create_connection(("127.0.0.1", self.status_port), timeout=5) as status:
             status.sendall(b"GET / HTTP/1.0\r\n\r\n")
             text = b"".join(iter(lambda: status.recv(4096), b"")).decode()
-        counts = dict(zip(("reading", "writing", "waiting"), map(int, re.findall(r"(?:Reading|Writing|Waiting): (\d+)", text))))
+        counts = dict(
+            zip(("reading", "writing", "waiting"), map(int, re.findall(r"(?:Reading|Writing|Waiting): (\d+)", text)))
+        )
         return {"active": int(re.search(r"Active connections: (\d+)", text).group(1)), **counts}
 
     def wait_for(self, condition, timeout: float = 10) -> dict:

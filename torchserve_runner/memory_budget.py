@@ -11,7 +11,9 @@ SCRIPT = REPO / "scripts" / "memory_budget.sh"
 
 def _bash(expression: str, *args: str) -> str:
     command = f'source "{SCRIPT}"; {expression}'
-    return subprocess.run(["bash", "-c", command, "bash", *args], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["bash", "-c", command, "bash", *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,9 @@ class TorchServe:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.model_store = model_store
-        self.ports = {name: free_port() for name in ("inference", "management", "metrics", "grpc_inference", "grpc_management")}
+        self.ports = {
+            name: free_port() for name in ("inference", "management", "metrics", "grpc_inference", "grpc_management")
+        }
         self.inference_url = f"http://127.0.0.1:{self.ports['inference']}"
         self.management_url = f"http://127.0.0.1:{self.ports['management']}"
         self.metrics_url = f"http://127.0.0.1:{self.ports['metrics']}"
@@ -108,11 +110,15 @@ class TorchServe:
             return self.config
         lines = []
         for name, value in self.settings.items():
-            if not (isinstance(value, str) and name.replace("_", "").isalnum() and "\n" not in value and "\r" not in value):
+            if not (
+                isinstance(value, str) and name.replace("_", "").isalnum() and "\n" not in value and "\r" not in value
+            ):
                 raise ValueError(f"setting {name}={value!r}: a property name and a one-line string value")
             lines.append(f"{name}={value}")
         derived = self.workdir / "test-config.properties"
-        derived.write_text(self.config.read_text() + "\n# Test-only settings (torchserve_runner)\n" + "\n".join(lines) + "\n")
+        derived.write_text(
+            self.config.read_text() + "\n# Test-only settings (torchserve_runner)\n" + "\n".join(lines) + "\n"
+        )
         return derived
 
     def start(self) -> "TorchServe":

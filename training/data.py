@@ -19,6 +19,7 @@ DEFAULT_DATA_ROOT = os.environ.get("MNIST_DATA_ROOT") or (
 
 _TO_NORMALISED_TENSOR = [transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))]
 
+
 class PenAndFocus:
     """What another pen or an out-of-focus photo leaves of a digit once the handler has found it and
     stretched its contrast: with probability `thick` the strokes a pixel wider on each side (a marker), with

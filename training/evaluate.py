@@ -63,8 +63,8 @@ def markdown(report: dict) -> str:
     )
     return f"""# MNIST CNN: test-set report
 
-Weights: `{report['weights']}`. Test accuracy on the 10,000 MNIST test images:
-**{report['accuracy']:.2%}** ({report['errors']} errors). The test set was used only for this report,
+Weights: `{report["weights"]}`. Test accuracy on the 10,000 MNIST test images:
+**{report["accuracy"]:.2%}** ({report["errors"]} errors). The test set was used only for this report,
 never to choose a model (see `training_run.json` for the fixed schedule that produced the weights).
 
 | digit | images | accuracy | confusion row (predicted 0..9) |

@@ -38,8 +38,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--val-size", type=int, default=0, help="hold out this many training images (experiments)")
     # Photos (issue #11): a few digits drawn with a marker or out of focus, as the handler passes them on
     # (training/EXPERIMENTS.md, experiment 5f); 0 and 0 train on MNIST's own pen only.
-    parser.add_argument("--thick-pen", type=float, default=0.05, help="share of digits given a marker's width (PenAndFocus)")
-    parser.add_argument("--blur", type=float, default=0.10, help="share of digits blurred as out of focus (PenAndFocus)")
+    parser.add_argument(
+        "--thick-pen", type=float, default=0.05, help="share of digits given a marker's width (PenAndFocus)"
+    )
+    parser.add_argument(
+        "--blur", type=float, default=0.10, help="share of digits blurred as out of focus (PenAndFocus)"
+    )
     parser.add_argument("--max-blur-sigma", type=float, default=2.0, help="largest blur, in 28 px pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())

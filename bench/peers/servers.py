@@ -44,8 +44,23 @@ PEERS = {
     "fastapi": PeerSpec(
         "fastapi",
         f"FastAPI + uvicorn[standard], {WORKERS} workers, 1 forward/request",
-        ("uvicorn", "bench.peers.fastapi_app:app", "--host", "127.0.0.1", "--port", "{port}", "--workers", str(WORKERS),
-         "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"),
+        (
+            "uvicorn",
+            "bench.peers.fastapi_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--workers",
+            str(WORKERS),
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ),
     ),
     "litserve": PeerSpec(
         "litserve",
@@ -119,8 +134,10 @@ class PeerServer:
 def answer_matches(answer: dict, reference: dict, tolerance: float = 1e-5) -> bool:
     """Same digit and the same probabilities (to the handler's 6 decimals, give or take one rounding step)."""
     try:
-        return answer["digit"] == reference["digit"] and len(answer["probabilities"]) == len(reference["probabilities"]) and all(
-            abs(a - b) <= tolerance for a, b in zip(answer["probabilities"], reference["probabilities"])
+        return (
+            answer["digit"] == reference["digit"]
+            and len(answer["probabilities"]) == len(reference["probabilities"])
+            and all(abs(a - b) <= tolerance for a, b in zip(answer["probabilities"], reference["probabilities"]))
         )
     except (KeyError, TypeError):
         return False
