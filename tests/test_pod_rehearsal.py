@@ -53,13 +53,7 @@ def images(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def resources() -> dict:
-    rendered = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "kubectl"), "kustomize", str(REPO / "k8s")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(rendered)}
+    return resources_of_k8s()
 
 
 def new_token() -> str:
@@ -511,6 +505,7 @@ def hey_in_pod(pod, port: int, concurrency: int, seconds: int) -> dict:
 
 
 def resources_of_k8s() -> dict:
+    """The objects `kubectl kustomize k8s/` renders, by (kind, name)."""
     rendered = subprocess.run(
         [str(REPO / ".venv" / "bin" / "kubectl"), "kustomize", str(REPO / "k8s")],
         capture_output=True,
