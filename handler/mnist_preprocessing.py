@@ -130,11 +130,12 @@ def to_grey(image: Image.Image) -> np.ndarray:
     """Luminance as float32 in [0, 255]; transparency becomes the background colour opposite the ink.
     InvalidInput for a float picture with NaN or infinite pixels (no grey level stands for them)."""
     if image.mode in ("I", "F", *_SIXTEEN_BIT):  # 16-bit, 32-bit and float scans: stretch to 8-bit range
-        values = np.asarray(image, dtype=np.float32)
+        values = np.asarray(image, dtype=np.float64)  # float32 would overflow on the span of extreme floats
         if not np.isfinite(values).all():
             raise InvalidInput("the image has NaN or infinite pixel values; a float image needs finite ones")
         low, high = values.min(), values.max()
-        return (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+        stretched = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+        return stretched.astype(np.float32)
     if image.mode == "LAB":  # CIELab: its L* channel is the lightness (PIL converts LAB to nothing else)
         return np.asarray(image.getchannel(0), dtype=np.float32)
     if image.mode in _WITH_ALPHA or (image.mode == "P" and "transparency" in image.info):
