@@ -1,6 +1,6 @@
 """Generic operations on grey-level arrays and boolean masks, each a pure function of its arguments.
 
-They know nothing of digits or requests (mnist_preprocessing builds on them). The costly ones are
+They know nothing of digits or requests (digit_finding and mnist_form build on them). The costly ones are
 scipy.ndimage's C implementations, whose cost per pixel does not depend on what the picture shows:
 filters are separable and O(1) per pixel whatever the radius, labelling is one pass, and every figure of
 the marks is a vectorised reduction over the labelled pixels, never a Python loop over marks or runs (a
@@ -16,6 +16,11 @@ from scipy import ndimage
 # 8-connectivity: pixels touching by a corner belong to one mark, as a pen stroke's diagonal steps do.
 _EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
 _ROW_NEIGHBOURS = np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]], dtype=bool)
+
+
+def border(values: np.ndarray) -> np.ndarray:
+    """The pixels along the edge of a 2-D array, each once."""
+    return np.concatenate([values[0], values[-1], values[1:-1, 0], values[1:-1, -1]])
 
 
 def max_filter(values: np.ndarray, radius: int) -> np.ndarray:

@@ -1,82 +1,32 @@
-"""Bring any picture of one digit into MNIST's form: a bright digit on black, fitted in a 20x20 box,
-centred by mass in 28x28, normalised with the training statistics.
+"""Bring any picture of one digit into MNIST's form (mnist_form): the entry point, image -> tensor.
 
-That is how the MNIST images themselves were made (LeCun et al.), so a digit photographed or drawn on a
-white canvas reaches the model in the form it was trained on. An image that is already 28x28 is taken to
-be in MNIST form and only has its polarity fixed: re-cropping an MNIST digit would change it, and the
-model's accuracy through the handler must equal its own.
-
-A photo is first read the way document-image tools read a page (find_digit): the paper's brightness is
-estimated locally (a morphological closing on a thumbnail, smoothed) and divided out, so shadows and light
-falling off across the page disappear (a drawing on a flat canvas has the canvas colour as its paper);
-ink is what is clearly darker than the paper around it (a threshold relative to the local paper, set per
-picture by Otsu's method); long horizontal and vertical runs (ruled and squared paper) are taken out;
-the marks are grouped into connected components and the digit is chosen among them, rejecting page edges
-and the table around the page, lines and specks by shape and size. Which is ink and which is paper is
-decided from the paper around the digit. Only the chosen marks, with their
-grey levels, go on to MNIST's own normalisation (centre_digit). A picture of several digits (a number) gets
-its largest, most central digit read; marks within about a third of that digit's size (of it, or of marks
-already counted) count as part of it, so digits written closer than that are read together, as one
-unreliable digit.
+A digit photographed or drawn on a white canvas reaches the model in the form it was trained on: a large
+picture is reduced first, turned into grey, its digit found (digit_finding) and fitted as MNIST's were.
+An image that is already 28x28 is taken to be in MNIST form and only has its polarity fixed: re-cropping an
+MNIST digit would change it, and the model's accuracy through the handler must equal its own.
 """
 
 import math
-from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import numpy as np
 import torch
 from PIL import Image
 
-from image_operations import (
-    box_blur,
-    box_reduced,
-    darkest_reduced,
-    dilated,
-    enlarged,
-    eroded,
-    grey_closing,
-    label_marks,
-    mask_enlarged,
-    max_filter,
-    otsu_threshold,
-    run_lengths,
-)
+from digit_finding import find_digit
 from input_errors import InvalidInput, NoDigitFound
 
 # By bare name, as everywhere the handler runs: TorchServe unpacks the .mar flat and imports the handler
 # and the model file (--model-file mnist_cnn.py) as top-level modules; pytest.ini's pythonpath mirrors that.
 from mnist_cnn import normalised
+from mnist_form import MIN_CONTRAST, MNIST_SIDE, bright_on_dark, centre_digit
 
-MNIST_SIDE = 28
-DIGIT_BOX = 20  # MNIST fits each digit's longer side to 20 px, leaving a 4 px margin
-MIN_CONTRAST = 32  # grey levels the digit must stand out from the background by
-INK_LEVEL = 0.25  # share of the strongest stroke that counts as ink when finding the digit's box
 # Larger pictures are first box-reduced to this size: the digit ends up 20 px anyway, and the float
 # arrays of a 4096x4096 picture would cost ~10x more time than the rest of the request.
 WORKING_SIDE = 1024
 # Pixels of the picture reduced at a time (a strip of whole rows), whatever its size.
 REDUCTION_STRIP_PIXELS = 1 << 20
-# Photos: the digit is looked for on a copy at most this size (the grey levels kept come from the full one).
-ANALYSIS_SIDE = 320
 MIN_PHOTO_SIDE = 32  # smaller pictures (but 28x28) have no room for paper around a digit: read as MNIST's
-# How a photo's digit is told from the rest (shares of the analysis copy's side unless said otherwise):
-PAPER_RADIUS = 0.18  # the paper estimate (a closing) bridges ink strokes up to 2x this wide
-INK_STRENGTH_RANGE = (0.12, 0.5)  # bounds of the per-picture ink threshold (share darker than the paper)
-HYSTERESIS = 0.6  # marks grow into ink this share as strong as the threshold ...
-GROWTH = 3  # ... up to this many analysis pixels from clear ink
-LINE_RUN = 0.45  # a straight run of ink this share of the picture's width (height) is a ruled line ...
-LINE_THICKNESS = 0.012  # ... if it is no thicker than this (3 px at least)
-MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
-PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
-FLAT_BORDER = (
-    0.8  # share of the border exactly one colour: a canvas's (less what a large digit covers), not a photo's ...
-)
-CANVAS_SHARE = 0.55  # ... and of the whole picture (a fat digit drawn large covers up to ~40 % of its canvas)
-RAMP_LOW = 0.5  # thin strokes: ink weaker than this share of the threshold is left out of their grey levels
-THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
-GROWN_STROKE = 3.0  # ... to about this width (MNIST's are ~2.7; the grown edges are faint)
-WIDE_STROKE_TOP = 0.9  # other strokes reach full brightness only at this quantile of the marks' strength
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 _WITH_ALPHA = ("RGBA", "RGBa", "LA", "La", "PA")
 
@@ -95,7 +45,7 @@ def to_mnist_tensor(image: Image.Image, size: Optional[Tuple[int, int]] = None) 
         digit = find_digit(grey)
         pixels = None if digit is None else centre_digit(digit)
     if pixels is None:
-        raise NoDigitFound(_blank_message(*(size or image.size)))
+        raise NoDigitFound(blank_message(*(size or image.size)))
     return torch.from_numpy(normalised(pixels)).to(torch.float32).unsqueeze(0)
 
 
@@ -149,278 +99,7 @@ def to_grey(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32)
 
 
-def _border(grey: np.ndarray) -> np.ndarray:
-    return np.concatenate([grey[0], grey[-1], grey[1:-1, 0], grey[1:-1, -1]])
-
-
-def bright_on_dark(grey: np.ndarray) -> np.ndarray:
-    """MNIST digits are white on black; pictures are usually the opposite. The border tells which."""
-    return 255.0 - grey if np.median(_border(grey)) > 127 else grey
-
-
-def centre_digit(grey: np.ndarray) -> Optional[np.ndarray]:
-    """The digit of a bright-on-dark picture cropped, fitted in DIGIT_BOX and centred by mass in 28x28;
-    None if no mark stands out from the background by MIN_CONTRAST."""
-    ink = np.clip(grey - np.median(_border(grey)), 0, None)
-    peak = ink.max()
-    if peak < MIN_CONTRAST:
-        return None
-    ink *= 255.0 / peak  # full contrast, as in MNIST, whatever the lighting
-    rows = np.flatnonzero((ink > INK_LEVEL * 255).any(axis=1))
-    cols = np.flatnonzero((ink > INK_LEVEL * 255).any(axis=0))
-    digit = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-
-    height, width = digit.shape
-    scale = DIGIT_BOX / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    # PIL's bilinear resize anti-aliases when shrinking, like MNIST's own normalisation.
-    fitted = np.asarray(Image.fromarray(digit).resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
-    fitted = np.clip(fitted, 0, 255)
-
-    canvas = np.zeros((MNIST_SIDE, MNIST_SIDE), dtype=np.float32)
-    mass = fitted.sum()
-    centre_row = (fitted.sum(axis=1) @ np.arange(fitted.shape[0])) / mass
-    centre_col = (fitted.sum(axis=0) @ np.arange(fitted.shape[1])) / mass
-    # Place the centre of mass at the canvas centre (13.5 in pixel indices), keeping the digit whole.
-    top = int(np.clip(round((MNIST_SIDE - 1) / 2 - centre_row), 0, MNIST_SIDE - fitted.shape[0]))
-    left = int(np.clip(round((MNIST_SIDE - 1) / 2 - centre_col), 0, MNIST_SIDE - fitted.shape[1]))
-    canvas[top : top + fitted.shape[0], left : left + fitted.shape[1]] = fitted
-    return canvas
-
-
-def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
-    """A photo's digit alone, bright on black, with its grey levels (same shape as `grey`); None if no
-    mark stands out from the paper.
-
-    A drawing on a flat canvas (its border one colour) is on that colour everywhere, however thick its
-    strokes and however much of the middle they fill. In a photo, which is ink is decided from the paper
-    around the digit: the polarity the middle of the picture suggests (the paper is most of it) is tried
-    first and kept if the marks found are clearly darker (or, for light ink, brighter) than the paper
-    around them; otherwise the other polarity is tried too and the one whose marks stand out more from
-    their surroundings wins."""
-    factor = math.ceil(max(grey.shape) / ANALYSIS_SIDE)  # working pixels per analysis pixel
-    canvas = _canvas_colour(grey)
-    if canvas is None:
-        small = box_reduced(grey, factor)
-        guess = _paper_is_light(small[_middle(small.shape)])
-    else:
-        guess = canvas > 127
-    found = _digit_marks(grey, factor, guess, canvas)
-    if found is None or found.margin < 2 * MIN_CONTRAST:
-        other = _digit_marks(grey, factor, not guess, canvas)
-        if other is not None and (found is None or other.margin > found.margin):
-            found = other
-    if found is None or found.margin < MIN_CONTRAST / 2:
-        return None
-    # Back at the working resolution: the ink's strength relative to the local paper, kept where the chosen
-    # marks are (grown by an analysis pixel or two, so anti-aliased edges and strokes cut by ruled lines
-    # stay whole), their edges graded as in MNIST. Thin strokes saturate from the marks' median strength
-    # up, their faint surroundings cut, and are then grown to MNIST's width. Wider strokes keep their whole
-    # profile, from the paper up to near their strongest ink, with the fading edge around them: an
-    # out-of-focus digit keeps its shape, and its loops stay open instead of filling into a blob.
-    width = _stroke_width_in_box(found)
-    thin = width < THIN_STROKE
-    ink_side = grey if found.dark_ink else 255.0 - grey
-    paper = enlarged(found.paper, factor, grey.shape)
-    strength = np.clip(paper - ink_side, 0, None) / np.maximum(paper, 1.0)
-    keep = dilated(found.mask)
-    if found.size >= 40:
-        keep = dilated(keep)
-    if not thin:
-        keep = dilated(keep, 2)
-    keep, marks = (mask_enlarged(mask, factor, grey.shape) for mask in (keep, found.mask))
-    top = found.core if thin else max(found.core, float(np.quantile(strength[marks], WIDE_STROKE_TOP)))
-    low, high = (RAMP_LOW * found.threshold if thin else 0.0), max(top, found.threshold + 0.05)
-    digit = np.where(keep, np.clip((strength - low) / (high - low), 0, 1), 0.0).astype(np.float32)
-    if not digit.any():
-        return None
-    if thin:
-        digit = _grown(digit, width, found, factor)
-    return digit * 255.0
-
-
-@dataclass
-class _Marks:
-    """The digit found on the analysis copy, with one polarity."""
-
-    dark_ink: bool
-    mask: np.ndarray  # the chosen marks
-    box: tuple  # top, bottom, left, right (exclusive) of the marks
-    paper: np.ndarray  # the paper's brightness estimate (in the polarity's terms: ink darker)
-    threshold: float  # ink strength (share darker than the paper) that counted as ink
-    core: float  # the marks' median strength
-    margin: float  # grey levels between the marks and the paper around them (median against median)
-
-    @property
-    def size(self) -> int:
-        """The longer side of the marks' box, in analysis pixels."""
-        return max(self.box[1] - self.box[0], self.box[3] - self.box[2])
-
-
-def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional[float]) -> Optional[_Marks]:
-    # Reduced to the analysis size keeping the darkest pixel of each block (of the ink's polarity): a
-    # ball-point line 2 px wide stays as dark as it is instead of being averaged into the paper.
-    ink_side = darkest_reduced(grey if dark_ink else 255.0 - grey, factor)
-    if canvas is None:
-        closed = _closing(ink_side)
-    else:  # drawn on a flat canvas: the paper is its colour everywhere, however wide the strokes
-        closed = np.full(ink_side.shape, canvas if dark_ink else 255.0 - canvas, dtype=np.float32)
-    paper = np.maximum(closed, ink_side)
-    contrast = paper - ink_side  # grey levels darker than the paper around
-    if contrast.max() < MIN_CONTRAST:
-        return None
-    strength = contrast / np.maximum(paper, 1.0)
-    candidates = strength[contrast > MIN_CONTRAST / 2]
-    # Otsu's split between paper and ink, but never above half the strongest ink (smoothed against
-    # noise): thin or blurred strokes are faint after reduction and a few of them weigh little in Otsu.
-    peak = float(box_blur(strength, 1).max())
-    threshold = float(
-        np.clip(min(otsu_threshold(candidates), 0.5 * peak), INK_STRENGTH_RANGE[0], INK_STRENGTH_RANGE[1])
-    )
-    # Hysteresis, as edge detectors do: marks are grown from clear ink into fainter ink connected to it
-    # (a ball-point line thins and fades along a stroke), and only marks holding clear ink count.
-    # Growth reaches only a few pixels from clear ink: enough to bridge a faded stretch of a stroke, not
-    # to run along a faint ruled line across the page.
-    clear = (strength > threshold) & (contrast > MIN_CONTRAST / 2)
-    faint = (strength > HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 2)
-    faint &= dilated(clear, GROWTH)
-    # Ruled lines are found on all that is even slightly darker than the paper, where they are unbroken.
-    faint &= ~_long_runs((strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4))
-    labels, stats = label_marks(faint, min_area=math.ceil(MIN_MARK_AREA * faint.size))
-    if len(stats) == 0:
-        return None
-    clear &= faint
-    area = stats[:, 4].copy()
-    stats[:, 4] = np.bincount(labels.ravel(), weights=clear.ravel(), minlength=len(stats) + 1)[1:]
-    # How steeply the paper itself changes under each mark: a page's edge against the table is a step
-    # in the paper estimate, a digit lies on smooth paper (even in a shadow).
-    step_y, step_x = np.gradient(closed)
-    steepness = np.hypot(step_y, step_x) / np.maximum(closed, 1.0)
-    on_step = np.bincount(labels.ravel(), weights=steepness.ravel(), minlength=len(stats) + 1)[1:] / np.maximum(area, 1)
-    chosen = _choose(stats, on_step, faint.shape, on_canvas=canvas is not None)
-    if not chosen:
-        return None
-    mask = np.isin(labels, np.asarray(chosen) + 1)
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
-    around = np.zeros_like(mask)
-    around[_around(box, mask.shape)] = True
-    around &= ~dilated(mask, 2)
-    margin = float(np.median(ink_side[around]) - np.median(ink_side[mask])) if around.any() else 0.0
-    return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin)
-
-
-def _stroke_width_in_box(found: _Marks) -> float:
-    """The marks' typical stroke width once the digit is fitted in the 20 px box."""
-    area = found.mask.sum()
-    thinned = max(1, area - eroded(found.mask).sum())
-    width = 2.0 * area / thinned  # a stroke w wide and L long: area w L, one erosion takes 2 L
-    return width * DIGIT_BOX / found.size
-
-
-def _grown(digit: np.ndarray, width_in_box: float, found: _Marks, factor: int) -> np.ndarray:
-    """Thin strokes (a ball-point on a large picture) grown by a grey dilation until they would be about
-    GROWN_STROKE px wide in the 20 px box."""
-    radius = round((GROWN_STROKE - width_in_box) / 2 * found.size / DIGIT_BOX * factor)
-    return max_filter(digit, radius) if radius >= 1 else digit
-
-
-def _closing(ink_side: np.ndarray) -> np.ndarray:
-    """The paper's local brightness under dark ink: a grey closing (max then min filter) wide enough to
-    bridge the thickest marker stroke, lightly smoothed. A closing keeps the step where the page meets a
-    darker table, so the table is not taken for ink."""
-    radius = max(2, round(PAPER_RADIUS * min(ink_side.shape)))
-    # The picture continued beyond its edges as it is at them: a strip of table along the edge, narrower
-    # than the window, must stay table (with neutral padding the closing would fill it with paper).
-    return box_blur(grey_closing(ink_side, radius), 1)
-
-
-def _middle(shape):
-    return slice(shape[0] // 5, shape[0] - shape[0] // 5), slice(shape[1] // 5, shape[1] - shape[1] // 5)
-
-
-def _around(box, shape, margin: float = 0.3):
-    top, bottom, left, right = box
-    grow = int(margin * max(bottom - top, right - left)) + 2
-    return slice(max(0, top - grow), min(shape[0], bottom + grow)), slice(
-        max(0, left - grow), min(shape[1], right + grow)
-    )
-
-
-def _canvas_colour(grey: np.ndarray) -> Optional[float]:
-    """The colour of a flat canvas (a drawing exported from a canvas, a clean render: most of the
-    border exactly one colour, and most of the picture), None for a photo (noise, uneven light) or a page
-    lying on a flat-coloured table (the table is the border but not most of the picture)."""
-    border = _border(grey)
-    colour = float(np.median(border))
-    if np.mean(np.abs(border - colour) <= 0.5) < FLAT_BORDER:
-        return None
-    return colour if np.mean(np.abs(grey - colour) <= 0.5) >= CANVAS_SHARE else None
-
-
-def _paper_is_light(region: np.ndarray) -> bool:
-    """Most of the middle of a picture is paper: its median is nearer the bright end for dark ink (and
-    above mid-grey if the middle is flat)."""
-    low, high = np.percentile(region, (2, 98))
-    middle = (low + high) / 2 if high - low >= MIN_CONTRAST else 127.5
-    return bool(np.median(region) >= middle)
-
-
-def _choose(stats: np.ndarray, on_step: np.ndarray, shape, on_canvas: bool) -> list:
-    """Indices of the components that make the digit: the largest, most central mark that is not a line, a
-    page edge, the table or a speck, with the marks close to it (a 5's detached bar, a broken stroke)."""
-    height, width = shape
-    top, bottom, left, right, area = (stats[:, i] for i in range(5))
-    box_h, box_w = bottom - top, right - left
-    touches = (top == 0) | (left == 0) | (bottom == height) | (right == width)
-    line = (np.maximum(box_h, box_w) >= 8 * np.minimum(box_h, box_w)) & (
-        (box_w >= 0.6 * width) | (box_h >= 0.6 * height)
-    )
-    # A large mark at the border is the table or the page's edge in a photo; on a canvas, a digit drawn large.
-    edge = touches & ((box_w >= 0.4 * width) | (box_h >= 0.4 * height)) & (not on_canvas)
-    huge = (box_w >= 0.9 * width) & (box_h >= 0.9 * height)
-    speck = area < MIN_MARK_AREA * height * width
-    page_edge = on_step > PAPER_STEP
-    good = ~(line | edge | huge | speck | page_edge)
-    if not good.any():
-        return []
-    centre_y, centre_x = (top + bottom) / 2 / height - 0.5, (left + right) / 2 / width - 0.5
-    off_centre = np.sqrt(centre_y**2 + centre_x**2) / np.sqrt(0.5)
-    score = np.where(good, area * (1 - 0.5 * off_centre) * np.where(touches, 0.3, 1.0), -1)
-    main = int(np.argmax(score))
-    reach = 0.35 * max(box_h[main], box_w[main]) + 2
-    candidates = good & (area >= 0.005 * area[main])
-    # Marks close to the digit as found so far join it, so a stroke faded into several pieces (a ball-point
-    # running dry) is gathered piece by piece; a few rounds, so the reach cannot run across a whole page.
-    chosen = np.zeros(len(stats), dtype=bool)
-    chosen[main] = True
-    for _ in range(4):
-        near = (
-            candidates
-            & (bottom > top[chosen].min() - reach)
-            & (top < bottom[chosen].max() + reach)
-            & (right > left[chosen].min() - reach)
-            & (left < right[chosen].max() + reach)
-        )
-        if not (near & ~chosen).any():
-            break
-        chosen |= near
-    return list(np.flatnonzero(chosen))
-
-
-def _long_runs(ink: np.ndarray) -> np.ndarray:
-    """Ruled and squared paper's lines: pixels in a horizontal run of ink longer than LINE_RUN of the width
-    where the ink is only a line's thickness high (or the same turned by 90 degrees). Where a stroke of
-    the digit crosses a line the ink is taller than a line, and stays."""
-    height, width = ink.shape
-    thickness = max(3, round(LINE_THICKNESS * min(height, width)))
-    across, down = run_lengths(ink), run_lengths(ink.T).T
-    horizontal = (across >= LINE_RUN * width) & (down <= thickness)
-    vertical = (down >= LINE_RUN * height) & (across <= thickness)
-    return horizontal | vertical
-
-
-def _blank_message(width: int, height: int) -> str:
+def blank_message(width: int, height: int) -> str:
     return (
         f"no digit found: the {width}x{height} image has no mark that stands out from its "
         f"background by {MIN_CONTRAST} grey levels; send a picture of one digit, dark on light or light on dark"

@@ -10,7 +10,8 @@ from PIL import Image, ImageFilter, ImageOps
 from client.images import encode
 from image_decoding import open_image
 from input_errors import NoDigitFound
-from mnist_preprocessing import DIGIT_BOX, centre_digit, to_mnist_tensor
+from mnist_form import DIGIT_BOX, centre_digit
+from mnist_preprocessing import to_mnist_tensor
 from model.loading import MODEL_DIR, load_model
 from training.data import EVAL_TRANSFORM
 

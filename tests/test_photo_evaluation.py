@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
+import digit_finding
 import mnist_preprocessing
 from input_errors import NoDigitFound
 from mnist_preprocessing import to_mnist_tensor
@@ -88,7 +89,7 @@ def test_the_runner_goes_through_prepare_request_and_counts_refusals(mnist_test_
     assert outcome.predicted == good.label and outcome.cpu_seconds >= 0
 
 
-# --- what the preprocessing does with each condition (handler/mnist_preprocessing.py) -------------------------
+# --- what the preprocessing does with each condition (handler/digit_finding.py) -------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -214,18 +215,18 @@ def test_a_12_megapixel_photo_is_searched_on_reduced_copies(model, mnist_test_se
     digit, label = mnist_test_set[81]
     photo = Image.fromarray(page(digit, size=(4000, 3000), at=(1000, 1400), side=1200).astype(np.uint8)).convert("RGB")
     seen = {}
-    find_digit, label_marks = mnist_preprocessing.find_digit, mnist_preprocessing.label_marks
+    find_digit, label_marks = mnist_preprocessing.find_digit, digit_finding.label_marks
     monkeypatch.setattr(
         mnist_preprocessing, "find_digit", lambda grey: seen.setdefault("grey", grey.shape) and find_digit(grey)
     )
     monkeypatch.setattr(
-        mnist_preprocessing,
+        digit_finding,
         "label_marks",
         lambda mask, **kwargs: seen.setdefault("mask", mask.shape) and label_marks(mask, **kwargs),
     )
     assert read(model, photo) == label
     assert max(seen["grey"]) <= mnist_preprocessing.WORKING_SIDE
-    assert max(seen["mask"]) <= mnist_preprocessing.ANALYSIS_SIDE
+    assert max(seen["mask"]) <= digit_finding.ANALYSIS_SIDE
 
 
 def test_a_blurred_digit_keeps_its_loops_open():
@@ -247,7 +248,7 @@ def test_a_stroke_faded_into_pieces_is_gathered_piece_by_piece():
     picture[60:160, 60:68] = 20  # the largest piece, 100 px tall: the reach is about a third of that
     picture[60:66, 90:140] = 20  # 22 px from it
     picture[60:66, 170:220] = 20  # 30 px from the previous piece, 102 px from the largest
-    digit = mnist_preprocessing.find_digit(picture)
+    digit = digit_finding.find_digit(picture)
     assert digit[60:66, 170:220].max() > 128
 
 

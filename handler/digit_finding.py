@@ -1,0 +1,287 @@
+"""Find the digit in a photo or a drawing, the way document-image tools read a page (find_digit).
+
+The paper's brightness is estimated locally (a morphological closing on a thumbnail, smoothed) and divided
+out, so shadows and light falling off across the page disappear (a drawing on a flat canvas has the canvas
+colour as its paper); ink is what is clearly darker than the paper around it (a threshold relative to the
+local paper, set per picture by Otsu's method); long horizontal and vertical runs (ruled and squared paper)
+are taken out; the marks are grouped into connected components and the digit is chosen among them,
+rejecting page edges and the table around the page, lines and specks by shape and size. Which is ink and
+which is paper is decided from the paper around the digit. Only the chosen marks, with their grey levels,
+go on to MNIST's own normalisation (mnist_form.centre_digit). A picture of several digits (a number) gets
+its largest, most central digit read; marks within about a third of that digit's size (of it, or of marks
+already counted) count as part of it, so digits written closer than that are read together, as one
+unreliable digit.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from image_operations import (
+    border,
+    box_blur,
+    box_reduced,
+    darkest_reduced,
+    dilated,
+    enlarged,
+    eroded,
+    grey_closing,
+    label_marks,
+    mask_enlarged,
+    max_filter,
+    otsu_threshold,
+    run_lengths,
+)
+from mnist_form import DIGIT_BOX, MIN_CONTRAST
+
+# Photos: the digit is looked for on a copy at most this size (the grey levels kept come from the full one).
+ANALYSIS_SIDE = 320
+# How a photo's digit is told from the rest (shares of the analysis copy's side unless said otherwise):
+PAPER_RADIUS = 0.18  # the paper estimate (a closing) bridges ink strokes up to 2x this wide
+INK_STRENGTH_RANGE = (0.12, 0.5)  # bounds of the per-picture ink threshold (share darker than the paper)
+HYSTERESIS = 0.6  # marks grow into ink this share as strong as the threshold ...
+GROWTH = 3  # ... up to this many analysis pixels from clear ink
+LINE_RUN = 0.45  # a straight run of ink this share of the picture's width (height) is a ruled line ...
+LINE_THICKNESS = 0.012  # ... if it is no thicker than this (3 px at least)
+MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
+PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
+FLAT_BORDER = 0.8  # share of the border in exactly one colour: a canvas's (less what a digit covers) ...
+CANVAS_SHARE = 0.55  # ... and of the whole picture (a fat digit drawn large covers up to ~40 % of its canvas)
+RAMP_LOW = 0.5  # thin strokes: ink weaker than this share of the threshold is left out of their grey levels
+THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
+GROWN_STROKE = 3.0  # ... to about this width (MNIST's are ~2.7; the grown edges are faint)
+WIDE_STROKE_TOP = 0.9  # other strokes reach full brightness only at this quantile of the marks' strength
+
+
+def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
+    """A photo's digit alone, bright on black, with its grey levels (same shape as `grey`); None if no
+    mark stands out from the paper.
+
+    A drawing on a flat canvas (its border one colour) is on that colour everywhere, however thick its
+    strokes and however much of the middle they fill. In a photo, which is ink is decided from the paper
+    around the digit: the polarity the middle of the picture suggests (the paper is most of it) is tried
+    first and kept if the marks found are clearly darker (or, for light ink, brighter) than the paper
+    around them; otherwise the other polarity is tried too and the one whose marks stand out more from
+    their surroundings wins."""
+    factor = math.ceil(max(grey.shape) / ANALYSIS_SIDE)  # working pixels per analysis pixel
+    canvas = _canvas_colour(grey)
+    if canvas is None:
+        small = box_reduced(grey, factor)
+        guess = _paper_is_light(small[_middle(small.shape)])
+    else:
+        guess = canvas > 127
+    found = _digit_marks(grey, factor, guess, canvas)
+    if found is None or found.margin < 2 * MIN_CONTRAST:
+        other = _digit_marks(grey, factor, not guess, canvas)
+        if other is not None and (found is None or other.margin > found.margin):
+            found = other
+    if found is None or found.margin < MIN_CONTRAST / 2:
+        return None
+    # Back at the working resolution: the ink's strength relative to the local paper, kept where the chosen
+    # marks are (grown by an analysis pixel or two, so anti-aliased edges and strokes cut by ruled lines
+    # stay whole), their edges graded as in MNIST. Thin strokes saturate from the marks' median strength
+    # up, their faint surroundings cut, and are then grown to MNIST's width. Wider strokes keep their whole
+    # profile, from the paper up to near their strongest ink, with the fading edge around them: an
+    # out-of-focus digit keeps its shape, and its loops stay open instead of filling into a blob.
+    width = _stroke_width_in_box(found)
+    thin = width < THIN_STROKE
+    ink_side = grey if found.dark_ink else 255.0 - grey
+    paper = enlarged(found.paper, factor, grey.shape)
+    strength = np.clip(paper - ink_side, 0, None) / np.maximum(paper, 1.0)
+    keep = dilated(found.mask)
+    if found.size >= 40:
+        keep = dilated(keep)
+    if not thin:
+        keep = dilated(keep, 2)
+    keep, marks = (mask_enlarged(mask, factor, grey.shape) for mask in (keep, found.mask))
+    top = found.core if thin else max(found.core, float(np.quantile(strength[marks], WIDE_STROKE_TOP)))
+    low, high = (RAMP_LOW * found.threshold if thin else 0.0), max(top, found.threshold + 0.05)
+    digit = np.where(keep, np.clip((strength - low) / (high - low), 0, 1), 0.0).astype(np.float32)
+    if not digit.any():
+        return None
+    if thin:
+        digit = _grown(digit, width, found, factor)
+    return digit * 255.0
+
+
+@dataclass
+class _Marks:
+    """The digit found on the analysis copy, with one polarity."""
+
+    dark_ink: bool
+    mask: np.ndarray  # the chosen marks
+    box: tuple  # top, bottom, left, right (exclusive) of the marks
+    paper: np.ndarray  # the paper's brightness estimate (in the polarity's terms: ink darker)
+    threshold: float  # ink strength (share darker than the paper) that counted as ink
+    core: float  # the marks' median strength
+    margin: float  # grey levels between the marks and the paper around them (median against median)
+
+    @property
+    def size(self) -> int:
+        """The longer side of the marks' box, in analysis pixels."""
+        return max(self.box[1] - self.box[0], self.box[3] - self.box[2])
+
+
+def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional[float]) -> Optional[_Marks]:
+    # Reduced to the analysis size keeping the darkest pixel of each block (of the ink's polarity): a
+    # ball-point line 2 px wide stays as dark as it is instead of being averaged into the paper.
+    ink_side = darkest_reduced(grey if dark_ink else 255.0 - grey, factor)
+    if canvas is None:
+        closed = _closing(ink_side)
+    else:  # drawn on a flat canvas: the paper is its colour everywhere, however wide the strokes
+        closed = np.full(ink_side.shape, canvas if dark_ink else 255.0 - canvas, dtype=np.float32)
+    paper = np.maximum(closed, ink_side)
+    contrast = paper - ink_side  # grey levels darker than the paper around
+    if contrast.max() < MIN_CONTRAST:
+        return None
+    strength = contrast / np.maximum(paper, 1.0)
+    candidates = strength[contrast > MIN_CONTRAST / 2]
+    # Otsu's split between paper and ink, but never above half the strongest ink (smoothed against
+    # noise): thin or blurred strokes are faint after reduction and a few of them weigh little in Otsu.
+    peak = float(box_blur(strength, 1).max())
+    threshold = float(
+        np.clip(min(otsu_threshold(candidates), 0.5 * peak), INK_STRENGTH_RANGE[0], INK_STRENGTH_RANGE[1])
+    )
+    # Hysteresis, as edge detectors do: marks are grown from clear ink into fainter ink connected to it
+    # (a ball-point line thins and fades along a stroke), and only marks holding clear ink count.
+    # Growth reaches only a few pixels from clear ink: enough to bridge a faded stretch of a stroke, not
+    # to run along a faint ruled line across the page.
+    clear = (strength > threshold) & (contrast > MIN_CONTRAST / 2)
+    faint = (strength > HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 2)
+    faint &= dilated(clear, GROWTH)
+    # Ruled lines are found on all that is even slightly darker than the paper, where they are unbroken.
+    faint &= ~_long_runs((strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4))
+    labels, stats = label_marks(faint, min_area=math.ceil(MIN_MARK_AREA * faint.size))
+    if len(stats) == 0:
+        return None
+    clear &= faint
+    area = stats[:, 4].copy()
+    stats[:, 4] = np.bincount(labels.ravel(), weights=clear.ravel(), minlength=len(stats) + 1)[1:]
+    # How steeply the paper itself changes under each mark: a page's edge against the table is a step
+    # in the paper estimate, a digit lies on smooth paper (even in a shadow).
+    step_y, step_x = np.gradient(closed)
+    steepness = np.hypot(step_y, step_x) / np.maximum(closed, 1.0)
+    on_step = np.bincount(labels.ravel(), weights=steepness.ravel(), minlength=len(stats) + 1)[1:] / np.maximum(area, 1)
+    chosen = _choose(stats, on_step, faint.shape, on_canvas=canvas is not None)
+    if not chosen:
+        return None
+    mask = np.isin(labels, np.asarray(chosen) + 1)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+    around = np.zeros_like(mask)
+    around[_around(box, mask.shape)] = True
+    around &= ~dilated(mask, 2)
+    margin = float(np.median(ink_side[around]) - np.median(ink_side[mask])) if around.any() else 0.0
+    return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin)
+
+
+def _stroke_width_in_box(found: _Marks) -> float:
+    """The marks' typical stroke width once the digit is fitted in the 20 px box."""
+    area = found.mask.sum()
+    thinned = max(1, area - eroded(found.mask).sum())
+    width = 2.0 * area / thinned  # a stroke w wide and L long: area w L, one erosion takes 2 L
+    return width * DIGIT_BOX / found.size
+
+
+def _grown(digit: np.ndarray, width_in_box: float, found: _Marks, factor: int) -> np.ndarray:
+    """Thin strokes (a ball-point on a large picture) grown by a grey dilation until they would be about
+    GROWN_STROKE px wide in the 20 px box."""
+    radius = round((GROWN_STROKE - width_in_box) / 2 * found.size / DIGIT_BOX * factor)
+    return max_filter(digit, radius) if radius >= 1 else digit
+
+
+def _closing(ink_side: np.ndarray) -> np.ndarray:
+    """The paper's local brightness under dark ink: a grey closing (max then min filter) wide enough to
+    bridge the thickest marker stroke, lightly smoothed. A closing keeps the step where the page meets a
+    darker table, so the table is not taken for ink."""
+    radius = max(2, round(PAPER_RADIUS * min(ink_side.shape)))
+    # The picture continued beyond its edges as it is at them: a strip of table along the edge, narrower
+    # than the window, must stay table (with neutral padding the closing would fill it with paper).
+    return box_blur(grey_closing(ink_side, radius), 1)
+
+
+def _middle(shape):
+    return slice(shape[0] // 5, shape[0] - shape[0] // 5), slice(shape[1] // 5, shape[1] - shape[1] // 5)
+
+
+def _around(box, shape, margin: float = 0.3):
+    top, bottom, left, right = box
+    grow = int(margin * max(bottom - top, right - left)) + 2
+    return slice(max(0, top - grow), min(shape[0], bottom + grow)), slice(
+        max(0, left - grow), min(shape[1], right + grow)
+    )
+
+
+def _canvas_colour(grey: np.ndarray) -> Optional[float]:
+    """The colour of a flat canvas (a drawing exported from a canvas, a clean render: most of the
+    border exactly one colour, and most of the picture), None for a photo (noise, uneven light) or a page
+    lying on a flat-coloured table (the table is the border but not most of the picture)."""
+    edge = border(grey)
+    colour = float(np.median(edge))
+    if np.mean(np.abs(edge - colour) <= 0.5) < FLAT_BORDER:
+        return None
+    return colour if np.mean(np.abs(grey - colour) <= 0.5) >= CANVAS_SHARE else None
+
+
+def _paper_is_light(region: np.ndarray) -> bool:
+    """Most of the middle of a picture is paper: its median is nearer the bright end for dark ink (and
+    above mid-grey if the middle is flat)."""
+    low, high = np.percentile(region, (2, 98))
+    middle = (low + high) / 2 if high - low >= MIN_CONTRAST else 127.5
+    return bool(np.median(region) >= middle)
+
+
+def _choose(stats: np.ndarray, on_step: np.ndarray, shape, on_canvas: bool) -> list:
+    """Indices of the components that make the digit: the largest, most central mark that is not a line, a
+    page edge, the table or a speck, with the marks close to it (a 5's detached bar, a broken stroke)."""
+    height, width = shape
+    top, bottom, left, right, area = (stats[:, i] for i in range(5))
+    box_h, box_w = bottom - top, right - left
+    touches = (top == 0) | (left == 0) | (bottom == height) | (right == width)
+    line = (np.maximum(box_h, box_w) >= 8 * np.minimum(box_h, box_w)) & (
+        (box_w >= 0.6 * width) | (box_h >= 0.6 * height)
+    )
+    # A large mark at the border is the table or the page's edge in a photo; on a canvas, a digit drawn large.
+    edge = touches & ((box_w >= 0.4 * width) | (box_h >= 0.4 * height)) & (not on_canvas)
+    huge = (box_w >= 0.9 * width) & (box_h >= 0.9 * height)
+    speck = area < MIN_MARK_AREA * height * width
+    page_edge = on_step > PAPER_STEP
+    good = ~(line | edge | huge | speck | page_edge)
+    if not good.any():
+        return []
+    centre_y, centre_x = (top + bottom) / 2 / height - 0.5, (left + right) / 2 / width - 0.5
+    off_centre = np.sqrt(centre_y**2 + centre_x**2) / np.sqrt(0.5)
+    score = np.where(good, area * (1 - 0.5 * off_centre) * np.where(touches, 0.3, 1.0), -1)
+    main = int(np.argmax(score))
+    reach = 0.35 * max(box_h[main], box_w[main]) + 2
+    candidates = good & (area >= 0.005 * area[main])
+    # Marks close to the digit as found so far join it, so a stroke faded into several pieces (a ball-point
+    # running dry) is gathered piece by piece; a few rounds, so the reach cannot run across a whole page.
+    chosen = np.zeros(len(stats), dtype=bool)
+    chosen[main] = True
+    for _ in range(4):
+        near = (
+            candidates
+            & (bottom > top[chosen].min() - reach)
+            & (top < bottom[chosen].max() + reach)
+            & (right > left[chosen].min() - reach)
+            & (left < right[chosen].max() + reach)
+        )
+        if not (near & ~chosen).any():
+            break
+        chosen |= near
+    return list(np.flatnonzero(chosen))
+
+
+def _long_runs(ink: np.ndarray) -> np.ndarray:
+    """Ruled and squared paper's lines: pixels in a horizontal run of ink longer than LINE_RUN of the width
+    where the ink is only a line's thickness high (or the same turned by 90 degrees). Where a stroke of
+    the digit crosses a line the ink is taller than a line, and stays."""
+    height, width = ink.shape
+    thickness = max(3, round(LINE_THICKNESS * min(height, width)))
+    across, down = run_lengths(ink), run_lengths(ink.T).T
+    horizontal = (across >= LINE_RUN * width) & (down <= thickness)
+    vertical = (down >= LINE_RUN * height) & (across <= thickness)
+    return horizontal | vertical
