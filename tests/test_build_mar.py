@@ -14,6 +14,7 @@ from torchserve_runner import build_mar, copy_build_inputs
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "handler"
 
 
+@pytest.mark.slow  # builds archives with build_mar.sh: 10-30 s each
 def test_archive_holds_model_weights_and_handler_and_rebuilds_the_same_graph(tmp_path):
     graphs = []
     for _ in range(2):  # idempotent: the second run replaces the first archive
@@ -71,6 +72,7 @@ def test_an_unknown_precision_is_refused_with_the_accepted_ones(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # builds archives with build_mar.sh: 10-30 s each
 def test_every_handler_module_is_packed_without_editing_the_script(tmp_path):
     checkout = copy_build_inputs(tmp_path / "checkout")
     (checkout / "handler" / "extra_step.py").write_text("STEP = 1\n")
@@ -80,6 +82,7 @@ def test_every_handler_module_is_packed_without_editing_the_script(tmp_path):
         assert "extra_step.py" in archive.namelist()
 
 
+@pytest.mark.slow  # builds archives with build_mar.sh: 10-30 s each
 def test_the_unpacked_archive_imports_on_its_own(tmp_path):
     """As a TorchServe worker imports it: the archive's flat directory on sys.path, nothing of the repo
     (no pytest pythonpath); every module, the model's included, comes from the archive, once."""

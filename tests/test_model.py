@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from client.images import encode
@@ -22,6 +23,7 @@ def test_weights_are_a_plain_state_dict():
     assert all(isinstance(value, torch.Tensor) for value in state.values())
 
 
+@pytest.mark.slow  # all 10,000 test images
 def test_committed_report_describes_the_committed_weights(mnist_test_set):
     counts = confusion_matrix(load_model(WEIGHTS), mnist_test_set.root)
     report = json.loads((MODEL_DIR / "test_report.json").read_text())
@@ -30,6 +32,7 @@ def test_committed_report_describes_the_committed_weights(mnist_test_set):
     assert counts.diag().sum().item() / 10_000 == report["accuracy"] >= ACCURACY_FLOOR
 
 
+@pytest.mark.slow  # all 10,000 test images
 def test_handler_reads_every_test_png_as_the_model_does(mnist_test_set):
     """Accuracy through the handler's decoding and preprocessing equals the model's own."""
     model = load_model(WEIGHTS)

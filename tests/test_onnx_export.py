@@ -53,6 +53,7 @@ def archive_session(model_store, folder) -> onnxruntime.InferenceSession:
     return onnxruntime.InferenceSession(str(served_graph(model_store, folder)), providers=["CPUExecutionProvider"])
 
 
+@pytest.mark.slow  # builds a float archive
 def test_the_float_archives_graph_predicts_as_the_committed_state_dict(tmp_path, test_tensors, eager_probabilities):
     """PRECISION=float (the A/B runs' archive): the export alone, the eager model's digits on all 10,000."""
     session = archive_session(built_model_store(tmp_path / "float_store", precision="float"), tmp_path)
@@ -81,6 +82,7 @@ def test_the_archives_int8_graph_keeps_the_models_digits_and_accuracy(
     assert accuracy >= ACCURACY_FLOOR and accuracy >= float_accuracy - MAX_ACCURACY_LOSS - 1e-12
 
 
+@pytest.mark.slow  # all 10,000 test images
 def test_the_handler_serves_every_test_digit_as_the_archives_graph_does(handler, mnist_test_set, test_tensors):  # noqa: F811
     """Through the served path (decoding, preprocessing, ONNX Runtime, postprocess), single-image and
     multi-image requests in one batch: the same digit as the archive's graph on EVAL_TRANSFORM's tensors."""
