@@ -1,11 +1,5 @@
-"""Turn one TorchServe request into the pictures it carries: opened first, every bound checked, then
-decoded one at a time.
-
-Accepted (README, "Request"): a raw image body; a multipart upload; a base64 string as
-the body; JSON {"base64"|"data"|"b64": str}; JSON {"instances": [str | {"base64"|"data"|"b64": str}, ...]}.
-The base64 may have a data-URI prefix, whitespace, the URL-safe alphabet or no padding. Requests are
-told apart by their bytes, not the Content-Type header, so a wrong or missing type does no harm (only a
-form-encoded body is parsed by TorchServe before it gets here).
+"""Turn the encoded pictures of one request (wire_format.pictures_of) into images: opened first, every
+bound checked, then decoded one at a time.
 
 What one request may cost is bounded before the costly part starts, in this order for each picture:
 its file structure (image_structure.inspect: chunks, segments, scans, strips, tags, compressions), the
@@ -19,13 +13,9 @@ picture and per request. Pictures are decoded one at a time, each released befor
 request holds one decoded picture at a time.
 """
 
-import base64
-import binascii
 import contextlib
 import io
-import json
 import math
-import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -43,9 +33,8 @@ from input_errors import (
     UnsupportedImage,
     quoted,
 )
+from wire_format import MAX_INSTANCES, pictures_of
 
-BASE64_FIELDS = ("base64", "data", "b64")
-MAX_INSTANCES = 64
 # Decompression-bomb and slow-request guard: a request's images may hold 4096x4096 pixels in all; more
 # is refused from the image headers, before any pixel is decoded. Only the first frame or page of an
 # animated GIF/PNG/WebP or multi-page TIFF is decoded, and its size is what Pillow reports (a GIF frame
@@ -77,13 +66,6 @@ PngImagePlugin.MAX_TEXT_MEMORY = MAX_TEXT_PER_IMAGE
 # the request is answered: with the per-image bound, a request's peak stays under ~2.5 MiB of metadata.
 MAX_METADATA_PER_REQUEST = 2 * 1024 * 1024
 
-# Field names a TorchServe request may carry the payload under: the raw body, or a form/JSON "data" part.
-_PAYLOAD_KEYS = ("body", "data")
-_FORM_FIELDS_SHOWN = 5
-_DATA_URI_PREFIX = re.compile(rb"^data:[\w.+-]+/[\w.+-]+(;[\w=-]+)*;base64,", re.IGNORECASE)
-_WHITESPACE = re.compile(rb"\s+")
-_URL_SAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
-_BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s_-]+")
 # Bytes PIL stores per pixel, by mode; every other mode takes 4 (RGB and grey+alpha included).
 _STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 
@@ -159,98 +141,9 @@ class OpenedRequest:
 
 def open_request(request: dict) -> OpenedRequest:
     """The request's pictures, opened; refused before any pixel is decoded if they would cost too much."""
+    encoded, many = pictures_of(request)
     budget = _Budget()
-    pictures, many = _open_request(request, budget)
-    return OpenedRequest(pictures, many, budget)
-
-
-def _open_request(request: dict, budget: _Budget) -> tuple:
-    payload = _payload_of(request)
-    if isinstance(payload, (dict, list)):  # TorchServe already parsed it (decode_input_request=true)
-        return _from_json(payload, budget)
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8")
-    payload = bytes(payload).strip()
-    if not payload:
-        raise InvalidInput(f"the request body is empty; {ACCEPTED_INPUT}")
-    if payload[:1] in (b"{", b"[", b'"'):
-        return _from_json(_parse_json(payload), budget)
-    if _BASE64_TEXT.fullmatch(_DATA_URI_PREFIX.sub(b"", payload, count=1)):
-        return [budget.open(decode_base64(payload))], False
-    # Binary image formats always hold bytes outside the base64 alphabet.
-    return [budget.open(payload)], False
-
-
-def _payload_of(request: dict):
-    for key in _PAYLOAD_KEYS:
-        if request.get(key) is not None:
-            return request[key]
-    if len(request) == 1:  # a multipart upload with one field, whatever its name
-        return next(iter(request.values()))
-    if not request:
-        raise InvalidInput(
-            "no payload reached the model: a body sent as application/x-www-form-urlencoded (curl's default "
-            f"for --data) is parsed as a form; set Content-Type: image/png or application/json; {ACCEPTED_INPUT}"
-        )
-    # The names are the client's: a few, each quoted and cut short (they may be megabytes of control bytes).
-    names = sorted(request, key=str)
-    shown = ", ".join(quoted(name) for name in names[:_FORM_FIELDS_SHOWN])
-    more = f" and {len(names) - _FORM_FIELDS_SHOWN:,} more" if len(names) > _FORM_FIELDS_SHOWN else ""
-    raise InvalidInput(
-        f"expected one payload, got {len(names):,} form fields: {shown}{more}; send the image as the body or "
-        f'a form field named "data"; {ACCEPTED_INPUT}'
-    )
-
-
-def _parse_json(payload: bytes):
-    try:
-        return json.loads(payload)
-    except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        raise InvalidInput(
-            f"the body looks like JSON but does not parse ({quoted(str(error))}); {ACCEPTED_INPUT}"
-        ) from None
-
-
-def _from_json(document, budget: _Budget) -> tuple:
-    if isinstance(document, dict) and "instances" in document:
-        instances = document["instances"]
-        if not isinstance(instances, list) or not instances:
-            raise InvalidInput(f'"instances" must be a non-empty list; {ACCEPTED_INPUT}')
-        if len(instances) > MAX_INSTANCES:
-            raise PayloadTooLarge(f"{len(instances)} instances in one request; at most {MAX_INSTANCES} are accepted")
-        return [_picture_from_instance(item, f"instances[{i}]", budget) for i, item in enumerate(instances)], True
-    return [_picture_from_instance(document, "the JSON body", budget)], False
-
-
-def _picture_from_instance(item, where: str, budget: _Budget) -> Picture:
-    if isinstance(item, dict):
-        text = next((item[field] for field in BASE64_FIELDS if field in item), None)
-    else:
-        text = item
-    if not isinstance(text, str):
-        fields = " or ".join(f'"{field}"' for field in BASE64_FIELDS)
-        raise InvalidInput(f"{where} has no base64 string: expected an object with {fields}, or a string")
-    try:
-        data = decode_base64(text.encode("ascii"))
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{where} is not base64: it has non-ASCII characters") from None
-    return budget.open(data)
-
-
-def decode_base64(text: bytes) -> bytes:
-    """Standard or URL-safe base64, with or without a data-URI prefix, whitespace and padding."""
-    text = _WHITESPACE.sub(b"", _DATA_URI_PREFIX.sub(b"", text.strip(), count=1))
-    text = text.rstrip(b"=").translate(_URL_SAFE_TO_STANDARD)
-    try:
-        decoded = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput(
-            "the payload is neither an image nor valid base64 (only A-Z a-z 0-9 + / - _ = are allowed, "
-            f"after an optional data:image/...;base64, prefix); {ACCEPTED_INPUT}"
-        ) from None
-    if not decoded:
-        raise InvalidInput(f"the base64 string is empty; {ACCEPTED_INPUT}")
-    return decoded
+    return OpenedRequest([budget.open(data) for data in encoded], many, budget)
 
 
 def open_image(data: bytes) -> Image.Image:

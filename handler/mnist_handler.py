@@ -29,6 +29,7 @@ from ts.torch_handler.base_handler import BaseHandler
 from input_errors import InvalidInput, RequestError
 from mnist_cnn import ONNX_INPUT, ONNX_OUTPUT
 from request_pipeline import MnistRequest, prepare_request
+from wire_format import answers
 
 logger = logging.getLogger(__name__)
 
@@ -153,22 +154,3 @@ def _no_explanations() -> InvalidInput:
     return InvalidInput(
         "this model gives no explanations: send the image to /predictions/mnist for the digit and its probabilities"
     )
-
-
-def answers(requests: list, probabilities: torch.Tensor) -> list:
-    """Each request's JSON answer: its refusal, its digit, or {"predictions": [...]} for an instances
-    request, with `probabilities` holding the rows of every accepted image of the batch, in order."""
-    out, next_image = [], 0
-    for request in requests:
-        if request.error is not None:
-            out.append(request.error.as_json())
-            continue
-        count = len(request.tensors)
-        predictions = [_prediction(row) for row in probabilities[next_image : next_image + count]]
-        next_image += count
-        out.append({"predictions": predictions} if request.many else predictions[0])
-    return out
-
-
-def _prediction(probabilities: torch.Tensor) -> dict:
-    return {"digit": int(probabilities.argmax()), "probabilities": [round(p, 6) for p in probabilities.tolist()]}

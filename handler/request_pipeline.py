@@ -1,14 +1,15 @@
 """A request's whole path before the model, in one place:
 
     request (TorchServe's payload dict)
+      -> wire_format.pictures_of -> the encoded pictures it carries
       -> image_decoding.open_request -> the pictures, opened (headers read, every bound checked)
       -> per picture, one at a time: decoded -> mnist_preprocessing.to_mnist_tensor -> released
       -> the MNIST tensors, stacked (n, 1, 28, 28)
-    or the error that answers the request instead.
+    or the error that answers the request instead (wire_format.answers words both).
 
-image_decoding turns the request into pictures (bounding what they may cost first); mnist_preprocessing
-turns one image into MNIST's form and knows nothing of requests; input_errors holds every answer that is
-not a prediction. prepare_request never raises: a refusal (InputError, 4xx) or anything else raised while
+wire_format knows what a request may look like; image_decoding turns encoded pictures into images
+(bounding what they may cost first); mnist_preprocessing turns one image into MNIST's form and knows
+nothing of requests; input_errors holds every answer that is not a prediction. prepare_request never raises: a refusal (InputError, 4xx) or anything else raised while
 reading the request (a fault: InternalError, 500, logged with its traceback) answers this request alone,
 and the other requests of its batch go on. The handler (mnist_handler) logs and counts the errors, and
 answers each request with its own status.

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from client.images import encode
-from image_decoding import MAX_INSTANCES
 from tests.conftest import IMAGES, SEVEN_PNG
+from wire_format import MAX_INSTANCES
 
 TWO_JPEG = (IMAGES / "two_on_paper.jpg").read_bytes()
 B64_SEVEN = base64.b64encode(SEVEN_PNG).decode()

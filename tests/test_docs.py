@@ -7,10 +7,11 @@ import re
 import pytest
 import yaml
 
-from mnist_handler import answers, forward, onnx_session
+from mnist_handler import forward, onnx_session
 from request_pipeline import prepare_request
 from tests.conftest import SEVEN_PNG
 from torchserve_runner import REPO, served_graph
+from wire_format import answers
 
 README = (REPO / "README.md").read_text()
 DOCS = {path.name: path.read_text() for path in (REPO / "docs").glob("*.md")}

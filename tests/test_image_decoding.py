@@ -14,7 +14,6 @@ from bench.hostile_corpus import instances
 from client.images import encode
 from image_decoding import (
     MAX_DECODING_MEMORY,
-    MAX_INSTANCES,
     MAX_METADATA_PER_REQUEST,
     MAX_PIXELS,
     MAX_SAMPLE_BYTES,
@@ -36,6 +35,7 @@ from mnist_preprocessing import to_mnist_tensor
 from request_pipeline import prepare_request
 from tests.conftest import IMAGES, SEVEN_PNG
 from tests.hostile_images import SEVEN, png_with_text
+from wire_format import MAX_INSTANCES
 
 SEVEN_B64 = base64.b64encode(SEVEN_PNG).decode()
 

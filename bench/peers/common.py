@@ -13,9 +13,9 @@ from torchserve_runner.handler_modules import put_handler_modules_on_path
 put_handler_modules_on_path()
 torch.set_num_threads(1)  # as the handler (MNIST_TORCH_THREADS, default 1): scale with processes instead
 
-from mnist_handler import answers as handler_answers  # noqa: E402
 from model.loading import load_model  # noqa: E402
 from request_pipeline import MnistRequest, prepare_request  # noqa: E402
+from wire_format import answers as handler_answers  # noqa: E402
 
 __all__ = ["MnistRequest", "answers", "load_model", "prepare"]
 
