@@ -9,10 +9,12 @@
 
 wire_format knows what a request may look like; image_decoding turns encoded pictures into images
 (bounding what they may cost first); mnist_preprocessing turns one image into MNIST's form and knows
-nothing of requests; input_errors holds every answer that is not a prediction. prepare_request never raises: a refusal (InputError, 4xx) or anything else raised while
-reading the request (a fault: InternalError, 500, logged with its traceback) answers this request alone,
-and the other requests of its batch go on. The handler (mnist_handler) logs and counts the errors, and
-answers each request with its own status.
+nothing of requests; input_errors holds every answer that is not a prediction.
+
+prepare_request never raises: a refusal (InputError, 4xx) or anything else raised while reading the
+request (a fault: InternalError, 500, logged with its traceback) answers this request alone, and the other
+requests of its batch go on. The handler (mnist_handler) logs and counts the errors, and answers each
+request with its own status.
 """
 
 import logging
