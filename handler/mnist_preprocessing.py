@@ -17,7 +17,7 @@ from digit_finding import find_digit
 from input_errors import InvalidInput, NoDigitFound
 
 # By bare name, as everywhere the handler runs: TorchServe unpacks the .mar flat and imports the handler
-# and the model file (--model-file mnist_cnn.py) as top-level modules; pytest.ini's pythonpath mirrors that.
+# and the model file (--model-file mnist_cnn.py) as top-level modules (torchserve_runner/handler_modules.py).
 from mnist_cnn import normalised
 from mnist_form import MIN_CONTRAST, MNIST_SIDE, bright_on_dark, centre_digit
 

@@ -8,16 +8,17 @@ issue #11 (photo_evaluation.baseline_preprocessing).
 import statistics
 import time
 
+from torchserve_runner.handler_modules import put_handler_modules_on_path
+
+put_handler_modules_on_path()
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
 import mnist_preprocessing  # noqa: E402
 from image_decoding import open_image  # noqa: E402
-from photo_evaluation import (
-    baseline_preprocessing,  # noqa: E402
-    evaluate_photos,  # noqa: F401  (puts the handler's modules on sys.path)
-)
+from photo_evaluation import baseline_preprocessing  # noqa: E402
 from photo_evaluation.make_photos import encode, ink_alpha, light_falloff, mnist_test_digits  # noqa: E402
 
 

@@ -6,7 +6,6 @@ tens of seconds or more, `container` ones build images and run the pod in podman
 what is none of them, in under a minute; `make test` runs everything.
 """
 
-import importlib
 import os
 import subprocess
 import sys
@@ -17,11 +16,10 @@ import requests
 
 from client.torchserve_api import read_keys
 from torchserve_runner import REPO, TorchServe, built_model_store, serving_config
+from torchserve_runner.handler_modules import put_handler_modules_on_path
 from training.data import DEFAULT_DATA_ROOT, mnist
 
-# The handler imports the model module by its bare name (the .mar is unpacked flat), the rest of the repo
-# as model.mnist_cnn: in the tests both names are one module, so its classes and constants are one object.
-sys.modules.setdefault("mnist_cnn", importlib.import_module("model.mnist_cnn"))
+put_handler_modules_on_path()  # before pytest imports the test modules: they import the handler's
 
 IMAGES = Path(__file__).resolve().parent / "images"
 SEVEN_PNG = (IMAGES / "seven.png").read_bytes()

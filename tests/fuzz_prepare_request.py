@@ -4,17 +4,18 @@ Any input must end in a prepared request or the handler's typed refusal (4xx); a
 answers with an InternalError (500), is a crash.
 Bounded runs only, e.g. (tests/test_fuzz.py does this with a seed corpus of real images):
 
-    python tests/fuzz_prepare_request.py -runs=20000 -max_total_time=60 CORPUS_DIR
+    PYTHONPATH=. python tests/fuzz_prepare_request.py -runs=20000 -max_total_time=60 CORPUS_DIR
 """
 
 import base64
 import json
 import sys
-from pathlib import Path
 
 import atheris
 
-sys.path[:0] = [str(Path(__file__).resolve().parent.parent / name) for name in ("handler", "model")]
+from torchserve_runner.handler_modules import put_handler_modules_on_path
+
+put_handler_modules_on_path()
 
 with atheris.instrument_imports():
     from request_pipeline import prepare_request

@@ -1,6 +1,7 @@
 """A bounded atheris run over the decoding and preprocessing code, seeded with real images."""
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -34,7 +35,8 @@ def test_fuzzing_finds_no_crash(tmp_path):
         ],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=tmp_path,  # where libFuzzer leaves a crash's input
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
