@@ -21,9 +21,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from bench import SERVING
 from bench.load import run_hey
-from bench.run_bench import WORKERS, json_headers, sample_images, start, write_bodies
-from torchserve_runner import CONFIG, LOG_CONFIG, built_model_store
+from bench.payloads import write_bodies
+from torchserve_runner import LOG_CONFIG, TorchServe, built_model_store
 
 
 def parse_variant(text: str) -> tuple:
@@ -59,24 +60,19 @@ def main() -> None:
                 ("float-graph", {}, LOG_CONFIG, built_model_store(workdir / "float_store", precision="float"))
             )
         figures = {(name, c): [] for name, *_ in setups for c in args.concurrency}  # LoadResults per round
-        body = write_bodies(sample_images(), workdir)[args.body]
+        body = write_bodies(workdir)[args.body]
         for round_ in range(args.rounds):
             for name, settings, log_config, model_store in setups:
-                workers = int(settings.get("default_workers_per_model", WORKERS))
-                server, _ = start(
-                    CONFIG,
-                    workdir / f"{name}-{round_}",
-                    model_store,
-                    {},
-                    log_config=log_config,
-                    settings=settings,
-                    min_workers=workers,
-                )
+                workers = int(settings.get("default_workers_per_model", SERVING.workers))
+                server = TorchServe(
+                    workdir / f"{name}-{round_}", model_store, log_config=log_config, settings=settings
+                ).start()
                 try:
-                    url = f"{server.inference_url}/predictions/mnist"
+                    server.wait_until_ready(min_workers=workers)
+                    url, headers = server.prediction_url, server.inference_headers("application/json")
                     for concurrency in args.concurrency:
-                        run_hey(url, 2, concurrency, json_headers(server), body)  # warm-up
-                        result = run_hey(url, args.seconds, concurrency, json_headers(server), body)
+                        run_hey(url, 2, concurrency, headers, body)  # warm-up
+                        result = run_hey(url, args.seconds, concurrency, headers, body)
                         figures[name, concurrency].append(result)
                         print(
                             f"round {round_ + 1} {name:<24} c={concurrency:<3} "

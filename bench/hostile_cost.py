@@ -22,6 +22,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench import RESULTS
 from bench.hostile_corpus import Payload, corpus
 from torchserve_runner import REPO
 from torchserve_runner.handler_modules import put_handler_modules_on_path
@@ -34,7 +35,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 from client.images import encode  # noqa: E402
 from request_pipeline import prepare_request  # noqa: E402
 
-RESULTS = REPO / "bench" / "results" / "hostile_cost.md"
+TABLE = RESULTS / "hostile_cost.md"
 # The bounds of issue #19 (docs/security.md): per picture, on this 2-core machine.
 CPU_SECONDS_PER_IMAGE = 0.1
 PEAK_GROWTH_MIB = 128
@@ -163,7 +164,7 @@ def main(argv=None) -> int:
         "--out",
         type=Path,
         default=None,
-        help=f"where to write the table (default {RESULTS.relative_to(REPO)} for a full run)",
+        help=f"where to write the table (default {TABLE.relative_to(REPO)} for a full run)",
     )
     args = parser.parse_args(argv)
     warm_up()
@@ -177,7 +178,7 @@ def main(argv=None) -> int:
         )
     text = f"{table(costs)}\n\n{summary(costs)}\n"
     print("\n" + text)
-    out = args.out or (RESULTS if not (args.quick or args.family) else None)
+    out = args.out or (TABLE if not (args.quick or args.family) else None)
     if out:
         out.write_text(
             "# Hostile corpus: what reading each payload costs a worker\n\n"

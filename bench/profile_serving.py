@@ -23,9 +23,10 @@ from pathlib import Path
 
 import psutil
 
+from bench import RESULTS, SERVING
 from bench.load import hey_command, parse_summary
-from bench.run_bench import RESULTS, json_headers, sample_images, start, write_bodies
-from torchserve_runner import CONFIG, REPO, TorchServe, built_model_store
+from bench.payloads import write_bodies
+from torchserve_runner import REPO, TorchServe, built_model_store
 
 PY_SPY = REPO / ".venv" / "bin" / "py-spy"
 
@@ -68,8 +69,8 @@ def worker_steps(collapsed: Path) -> Counter:
 def profile(server: TorchServe, body: Path, concurrency: int, seconds: int, out_dir: Path) -> dict:
     frontend = server.frontend()
     workers = server.workers()
-    url = f"{server.inference_url}/predictions/mnist"
-    subprocess.run(hey_command(url, 2, concurrency, json_headers(server), body), capture_output=True, check=True)
+    url, headers = server.prediction_url, server.inference_headers("application/json")
+    subprocess.run(hey_command(url, 2, concurrency, headers, body), capture_output=True, check=True)
 
     before = {p.pid: cpu_seconds(p) for p in (frontend, *workers)}
     spies = [
@@ -95,9 +96,7 @@ def profile(server: TorchServe, body: Path, concurrency: int, seconds: int, out_
         )
         for i, w in enumerate(workers)
     ]
-    hey = subprocess.Popen(
-        hey_command(url, seconds, concurrency, json_headers(server), body), stdout=subprocess.PIPE, text=True
-    )
+    hey = subprocess.Popen(hey_command(url, seconds, concurrency, headers, body), stdout=subprocess.PIPE, text=True)
     load = parse_summary(hey.stdout.read())
     cpu = {"hey (load generator)": child_cpu_seconds(hey)}
     cpu["Java frontend"] = cpu_seconds(frontend) - before[frontend.pid]
@@ -159,9 +158,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         store = built_model_store(workdir / "model_store")
-        body = write_bodies(sample_images(), workdir)[args.body]
-        server, _ = start(CONFIG, workdir / "server", store, {})
+        body = write_bodies(workdir)[args.body]
+        server = TorchServe(workdir / "server", store).start()
         try:
+            server.wait_until_ready(min_workers=SERVING.workers)
             result = profile(server, body, args.concurrency, args.seconds, args.out_dir)
         finally:
             server.stop()

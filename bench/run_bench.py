@@ -13,8 +13,6 @@ measured in alternating rounds with the project (project, FastAPI, LitServe, pro
 """
 
 import argparse
-import base64
-import functools
 import json
 import multiprocessing
 import os
@@ -28,62 +26,35 @@ import matplotlib
 import psutil
 import requests
 
+from torchserve_runner.handler_modules import put_handler_modules_on_path
+
 matplotlib.use("Agg")
+put_handler_modules_on_path()
+
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image, ImageOps  # noqa: E402
 
+from bench import RESULTS, SERVING  # noqa: E402
 from bench.load import LoadResult, run_hey  # noqa: E402
+from bench.payloads import BATCHED_COUNTS, sample_digit, sample_images, write_bodies  # noqa: E402
+from bench.peers import common  # noqa: E402
 from bench.peers.servers import PEERS, answer_matches  # noqa: E402
-from client.images import encode  # noqa: E402
-from torchserve_runner import CONFIG, LOG_CONFIG, REPO, TorchServe, built_model_store, served_graph, serving_config  # noqa: E402
-from torchserve_runner.handler_modules import put_handler_modules_on_path  # noqa: E402
-from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
+from mnist_handler import forward, onnx_session  # noqa: E402
+from request_pipeline import prepare_request  # noqa: E402
+from torchserve_runner import CONFIG, REPO, TorchServe, built_model_store, served_graph  # noqa: E402
 
-RESULTS = REPO / "bench" / "results"
 DEFAULTS_CONFIG = REPO / "bench" / "torchserve_defaults.properties"
-WORKERS = serving_config().workers
-BATCH_SIZE = serving_config().batch_size
 # Requests in flight for the multi-image rows: enough to fill a batch in each worker. With fewer (c=8),
 # the frontend puts all 8 requests into one worker's batch while the other idles (bench/README.md).
-BATCHED_CONCURRENCY = WORKERS * BATCH_SIZE
-
-
-@functools.cache
-def sample_digit() -> tuple:
-    """The first MNIST test digit, (PIL image, label): what every payload of the bench shows."""
-    return mnist(DEFAULT_DATA_ROOT, train=False)[0]
-
-
-def sample_images() -> dict:
-    """The payloads: an MNIST 28x28 PNG, and the same digit as a 280x280 RGB picture, dark on white."""
-    digit, _ = sample_digit()
-    photo = ImageOps.invert(digit).resize((280, 280), Image.Resampling.BICUBIC).convert("RGB")
-    return {"mnist_28": encode(digit), "photo_280": encode(photo)}
-
-
-def write_bodies(images: dict, folder: Path) -> dict:
-    """JSON request bodies on disk, for hey's -D."""
-    b64 = {name: base64.b64encode(data).decode() for name, data in images.items()}
-    bodies = {name: {"base64": text} for name, text in b64.items()}
-    for count in (8, 32, 64):
-        bodies[f"instances_{count}"] = {"instances": [{"base64": b64["mnist_28"]}] * count}
-    paths = {}
-    for name, body in bodies.items():
-        paths[name] = folder / f"{name}.json"
-        paths[name].write_text(json.dumps(body))
-    return paths
+BATCHED_CONCURRENCY = SERVING.workers * SERVING.batch_size
+JSON = "application/json"
 
 
 def in_process_worker(args) -> int:
     """Images through the handler's own preparation and forward pass (its ONNX Runtime session, one thread)
     in `seconds`: what a worker could do with no HTTP and no worker protocol."""
     png, onnx_path, per_forward, seconds = args
-    put_handler_modules_on_path()  # in this spawned process too
     torch.set_num_threads(1)
-    from mnist_handler import forward, onnx_session
-    from request_pipeline import prepare_request
-
     session = onnx_session(onnx_path)
     done = 0
     deadline = time.monotonic() + seconds
@@ -94,40 +65,28 @@ def in_process_worker(args) -> int:
 
 
 def in_process_limit(png: bytes, onnx_path: Path, per_forward: int, seconds: float) -> float:
-    with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
-        counts = pool.map(in_process_worker, [(png, str(onnx_path), per_forward, seconds)] * WORKERS)
+    """Images a second through in_process_worker in as many spawned processes as TorchServe has workers."""
+    with multiprocessing.get_context("spawn").Pool(SERVING.workers) as pool:
+        counts = pool.map(in_process_worker, [(png, str(onnx_path), per_forward, seconds)] * SERVING.workers)
     return sum(counts) / seconds
 
 
-def start(
-    config: Path,
-    workdir: Path,
-    model_store: Path,
-    extra_env: dict,
-    log_config: Path = LOG_CONFIG,
-    settings: dict = None,
-    min_workers: int = WORKERS,
-) -> tuple:
+def started_torchserve(workdir: Path, model_store: Path, config: Path = CONFIG, **options) -> tuple:
+    """A TorchServe with all its workers READY, and the seconds that took (the cold start).
+    options: TorchServe's (extra_env, log_config)."""
     started = time.monotonic()
-    server = TorchServe(
-        workdir, model_store, extra_env=extra_env, config=config, log_config=log_config, settings=settings
-    ).start()
-    server.wait_until_ready(min_workers=min_workers)
+    server = TorchServe(workdir, model_store, config=config, **options).start()
+    server.wait_until_ready(min_workers=SERVING.workers)
     return server, time.monotonic() - started
-
-
-def json_headers(server: TorchServe) -> dict:
-    """What hey sends with every request: the inference key and the JSON content type."""
-    return server.inference_headers("application/json")
 
 
 def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
     seconds = args.seconds
     results = {"rows": []}
 
-    def load(server, label, body, concurrency, images_per_request=1, method="POST", path="/predictions/mnist"):
-        headers = json_headers(server)
-        url = f"{server.inference_url}{path}"
+    def load(server, label, body, concurrency, images_per_request=1, method="POST", url=None):
+        headers = server.inference_headers(JSON)
+        url = url or server.prediction_url
         run_hey(url, min(2, seconds), concurrency, headers, body, method)  # warm-up, not recorded
         result: LoadResult = run_hey(url, seconds, concurrency, headers, body, method)
         row = {"setup": label, "concurrency": concurrency, "images_per_request": images_per_request, **vars(result)}
@@ -141,13 +100,13 @@ def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
         )
 
     concurrencies = (32,) if args.smoke else (1, 8, 32, 64)
-    server, results["cold_start_s"] = start(CONFIG, workdir / "project", model_store, {})
+    server, results["cold_start_s"] = started_torchserve(workdir / "project", model_store)
     try:
         results["rss_before_mib"] = server.rss_mib()
         for concurrency in concurrencies:
             load(server, "project: 28x28 PNG", bodies["mnist_28"], concurrency)
         load(server, "project: 280x280 RGB PNG", bodies["photo_280"], 32)
-        for count in (8,) if args.smoke else (8, 32, 64):
+        for count in BATCHED_COUNTS[:1] if args.smoke else BATCHED_COUNTS:
             load(
                 server,
                 f"project: instances of {count}",
@@ -155,15 +114,16 @@ def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
                 BATCHED_CONCURRENCY,
                 images_per_request=count,
             )
-        load(server, "project: GET /ping (frontend ceiling)", None, 32, method="GET", path="/ping")
+        ping = f"{server.inference_url}/ping"
+        load(server, "project: GET /ping (frontend ceiling)", None, 32, method="GET", url=ping)
         results["rss_after_mib"] = server.rss_mib()
     finally:
         server.stop()
 
     threads = {"MNIST_TORCH_THREADS": str(os.cpu_count())}  # torch's default: one thread per core
     # TorchServe's defaults throughout: its config, torch's threads and its built-in logging.
-    server, results["defaults_cold_start_s"] = start(
-        DEFAULTS_CONFIG, workdir / "defaults", model_store, threads, log_config=None
+    server, results["defaults_cold_start_s"] = started_torchserve(
+        workdir / "defaults", model_store, DEFAULTS_CONFIG, extra_env=threads, log_config=None
     )
     try:
         load(server, "TorchServe defaults: 28x28 PNG", bodies["mnist_28"], 32)
@@ -174,11 +134,14 @@ def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
     results["in_process_images_per_second"] = {
         str(n): in_process_limit(png, graph, n, seconds) for n in ((1,) if args.smoke else (1, 64))
     }
-    print(f"in-process limit ({WORKERS} processes x 1 thread): {results['in_process_images_per_second']}", flush=True)
+    limits = results["in_process_images_per_second"]
+    print(f"in-process limit ({SERVING.workers} processes x 1 thread): {limits}", flush=True)
     return results
 
 
-PROJECT_LABEL = f"project: TorchServe, {WORKERS} workers, batch {BATCH_SIZE} / {serving_config().max_batch_delay_ms} ms"
+PROJECT_LABEL = (
+    f"project: TorchServe, {SERVING.workers} workers, batch {SERVING.batch_size} / {SERVING.max_batch_delay_ms} ms"
+)
 PEER_CONCURRENCIES = (1, 8, 32, 64)
 
 
@@ -192,8 +155,6 @@ def machine_load(seconds: float = 2) -> dict:
 
 def eager_answer(body: Path) -> dict:
     """The answer the peers must give for `body`: the eager model through bench/peers/common.py, in process."""
-    from bench.peers import common
-
     ((_, answer),) = common.answers(common.load_model(), [common.prepare(body.read_bytes())])
     return answer
 
@@ -212,27 +173,27 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
         "raw": [],
         "answers": {},
     }
-    servers, setups = [], []
+    eager = eager_answer(body)
+    setups = []  # (name, label, server): TorchServe and the peers, driven alike
     try:
-        project, _ = start(CONFIG, workdir / "peers-project", model_store, {})
-        servers.append(project)
-        project_url = f"{project.inference_url}/predictions/mnist"
-        setups.append(("project", PROJECT_LABEL, project_url, lambda: json_headers(project)))
-        served = requests.post(project_url, data=body.read_bytes(), headers=json_headers(project), timeout=10).json()
-        peers["answers"]["project"] = {"answer": served, "correct": served.get("digit") == expected_digit}
-        eager = eager_answer(body)
+        project, _ = started_torchserve(workdir / "peers-project", model_store)
+        setups.append(("project", PROJECT_LABEL, project))
         for spec in PEERS.values():
-            server = spec.start(workdir / f"peer-{spec.name}")
-            servers.append(server)
-            answer = server.wait_until_ready(body)
-            correct = answer.get("digit") == expected_digit and answer_matches(answer, eager)
-            peers["answers"][spec.name] = {"answer": answer, "correct": correct}
-            setups.append((spec.name, spec.label, server.url, lambda: {"Content-Type": "application/json"}))
+            setups.append((spec.name, spec.label, spec.start(workdir / f"peer-{spec.name}")))
+        for name, _, server in setups:
+            server.wait_until_ready()
+            answer = requests.post(
+                server.prediction_url, data=body.read_bytes(), headers=server.inference_headers(JSON), timeout=10
+            ).json()
+            # The project serves the int8 ONNX graph: its probabilities differ from the eager model's a little.
+            correct = answer.get("digit") == expected_digit and (name == "project" or answer_matches(answer, eager))
+            peers["answers"][name] = {"answer": answer, "correct": correct}
         for round_ in range(args.rounds):
             for concurrency in PEER_CONCURRENCIES:
-                for name, label, url, headers in setups:
-                    run_hey(url, min(2, args.seconds), concurrency, headers(), body)  # warm-up, not recorded
-                    result = run_hey(url, args.seconds, concurrency, headers(), body)
+                for name, label, server in setups:
+                    headers = server.inference_headers(JSON)
+                    run_hey(server.prediction_url, min(2, args.seconds), concurrency, headers, body)  # warm-up
+                    result = run_hey(server.prediction_url, args.seconds, concurrency, headers, body)
                     peers["raw"].append(
                         {"round": round_ + 1, "name": name, "setup": label, "concurrency": concurrency, **vars(result)}
                     )
@@ -242,10 +203,8 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
                         flush=True,
                     )
     finally:
-        for server in servers:
-            left = server.stop()
-            if left:  # TorchServe.stop() returns None and checks its own family
-                peers.setdefault("left_running", []).extend(left)
+        for _, _, server in setups:
+            peers.setdefault("left_running", []).extend(server.stop())
     peers["idle_after"] = machine_load()
     peers["rows"] = peer_medians(peers["raw"])
     return peers
@@ -299,7 +258,7 @@ def markdown(results: dict) -> str:
         )
         lines += [
             "",
-            f"In-process limit (decode + preprocess + forward, {WORKERS} processes x 1 torch thread, no HTTP): "
+            f"In-process limit (decode + preprocess + forward, {SERVING.workers} processes x 1 torch thread, no HTTP): "
             f"{limits}.",
             f"Cold start to READY: {results['cold_start_s']:.1f} s (project config), "
             f"{results['defaults_cold_start_s']:.1f} s (defaults).",
@@ -489,7 +448,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         store = built_model_store(workdir / "model_store")
-        bodies = write_bodies(sample_images(), workdir)
+        bodies = write_bodies(workdir)
         if not args.peers_only:
             results = measure(args, store, workdir, bodies)
         if not args.no_peers:

@@ -21,6 +21,7 @@ from pathlib import Path
 import requests
 from PIL import Image
 
+from bench import SERVING
 from client.images import encode
 from torchserve_runner import REPO, TorchServe, built_model_store
 
@@ -58,7 +59,7 @@ def footprint(server: TorchServe) -> dict:
 
 def soak(server: TorchServe, seconds: float) -> dict:
     mix = request_mix()
-    url = f"{server.inference_url}/predictions/mnist"
+    url = server.prediction_url
     counts = {name: 0 for name, *_ in mix}
     unexpected = []
     lock = threading.Lock()
@@ -106,7 +107,7 @@ def main() -> int:
         built_model_store(workdir / "store")
         server = TorchServe(workdir / "server", workdir / "store").start()
         try:
-            server.wait_until_ready(min_workers=2)
+            server.wait_until_ready(min_workers=SERVING.workers)
             soak(server, warm_up)
             before = footprint(server)
             result = soak(server, args.seconds)

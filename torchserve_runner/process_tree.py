@@ -46,9 +46,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
 
 
-def stop_session(process: subprocess.Popen, grace_seconds: float) -> None:
+def stop_session(process: subprocess.Popen, grace_seconds: float) -> list:
     """SIGTERM to the process's session (as Kubernetes or Ctrl-C would send it), then SIGKILL to whatever
-    of the family outlived it by `grace_seconds`; returns once the process is reaped."""
+    of the family outlived it by `grace_seconds`; returns once the process is reaped, with the PIDs of any
+    of the family still alive then (none, unless a process ignores SIGKILL)."""
     members = family(process)
     try:
         os.killpg(process.pid, signal.SIGTERM)
@@ -62,3 +63,4 @@ def stop_session(process: subprocess.Popen, grace_seconds: float) -> None:
             pass
     psutil.wait_procs(alive, timeout=5)
     process.wait()
+    return [member.pid for member in members if is_alive(member)]

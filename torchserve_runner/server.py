@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from client.torchserve_api import MnistService, read_keys
+from client.torchserve_api import MODEL_NAME, MnistService, read_keys
 from torchserve_runner.process_tree import family, is_alive, stop_session
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,6 +79,7 @@ class TorchServe:
             name: free_port() for name in ("inference", "management", "metrics", "grpc_inference", "grpc_management")
         }
         self.inference_url = f"http://127.0.0.1:{self.ports['inference']}"
+        self.prediction_url = f"{self.inference_url}/predictions/{MODEL_NAME}"
         self.management_url = f"http://127.0.0.1:{self.ports['management']}"
         self.metrics_url = f"http://127.0.0.1:{self.ports['metrics']}"
         self.key_file = workdir / "key_file.json"
@@ -184,7 +185,9 @@ class TorchServe:
             headers["Content-Type"] = content_type
         return headers
 
-    def stop(self) -> None:
-        """SIGTERM as Kubernetes or Ctrl-C would send it; then SIGKILL whatever outlived it by 30 s."""
-        if self.process is not None:
-            stop_session(self.process, grace_seconds=30)
+    def stop(self) -> list:
+        """SIGTERM as Kubernetes or Ctrl-C would send it; then SIGKILL whatever outlived it by 30 s. Returns
+        the PIDs still alive after it (none)."""
+        if self.process is None:
+            return []
+        return stop_session(self.process, grace_seconds=30)

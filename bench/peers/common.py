@@ -1,9 +1,7 @@
 """What every peer shares with the TorchServe handler: request_pipeline.prepare_request, the committed
-weights (model/loading.py load_model), one torch thread per process, and the handler's JSON answer
-(mnist_handler.answers: digit + probabilities; an InputError's JSON and status for a refusal).
-
-The handler's modules import each other by bare name, as inside the .mar
-(torchserve_runner.handler_modules).
+weights (model/loading.py load_model), and the handler's JSON answer (wire_format.answers: digit +
+probabilities; an InputError's JSON and status for a refusal). Each peer runs one torch thread per
+process, as the handler does (MNIST_TORCH_THREADS, default 1).
 """
 
 import torch
@@ -11,7 +9,6 @@ import torch
 from torchserve_runner.handler_modules import put_handler_modules_on_path
 
 put_handler_modules_on_path()
-torch.set_num_threads(1)  # as the handler (MNIST_TORCH_THREADS, default 1): scale with processes instead
 
 from model.loading import load_model  # noqa: E402
 from request_pipeline import MnistRequest, prepare_request  # noqa: E402

@@ -14,12 +14,9 @@ import litserve as ls
 import torch
 from fastapi import HTTPException
 
+from bench import SERVING
 from bench.peers import common
-from torchserve_runner import serving_config
-
-WORKERS = serving_config().workers
-MAX_BATCH_SIZE = serving_config().batch_size
-BATCH_TIMEOUT_S = serving_config().max_batch_delay_ms / 1000
+from client.torchserve_api import MODEL_NAME
 
 
 class MnistAPI(ls.LitAPI):
@@ -50,8 +47,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    api = MnistAPI(max_batch_size=MAX_BATCH_SIZE, batch_timeout=BATCH_TIMEOUT_S, api_path="/predictions/mnist")
-    server = ls.LitServer(api, accelerator="cpu", devices=1, workers_per_device=WORKERS, timeout=30)
+    api = MnistAPI(
+        max_batch_size=SERVING.batch_size,
+        batch_timeout=SERVING.max_batch_delay_ms / 1000,
+        api_path=f"/predictions/{MODEL_NAME}",
+    )
+    server = ls.LitServer(api, accelerator="cpu", devices=1, workers_per_device=SERVING.workers, timeout=30)
     server.run(host="127.0.0.1", port=args.port, generate_client_file=False, log_level="warning", access_log=False)
 
 

@@ -2,10 +2,12 @@
 
     peer = PEERS["fastapi"].start(workdir)
     try:
-        peer.wait_until_ready(body_path)   # a POST of the bench's body until it is answered 200
-        ... peer.url ...
+        peer.wait_until_ready()   # a POST of the bench's digit until it is answered 200
+        ... peer.prediction_url, peer.inference_headers("application/json") ...
     finally:
         peer.stop()
+
+The same interface as torchserve_runner.TorchServe's, so the benchmark drives either alike.
 
 Each peer runs in a session of its own with one torch/OpenMP thread per process; stop() sends SIGTERM to
 the whole process group, then SIGKILL to whatever of the family outlived it by 15 s.
@@ -15,19 +17,18 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from torchserve_runner import REPO, free_port, serving_config
-from torchserve_runner.process_tree import family, is_alive, stop_session
-
-PREDICT_PATH = "/predictions/mnist"
-# The project's worker count and batching (config/config.properties), so every peer runs the same shape.
-WORKERS = serving_config().workers
-BATCHING = f"{serving_config().batch_size} / {serving_config().max_batch_delay_ms} ms"
+from bench import SERVING
+from bench.payloads import json_bodies
+from client.torchserve_api import MODEL_NAME
+from torchserve_runner import REPO, free_port
+from torchserve_runner.process_tree import family, stop_session
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class PeerSpec:
 PEERS = {
     "fastapi": PeerSpec(
         "fastapi",
-        f"FastAPI + uvicorn[standard], {WORKERS} workers, 1 forward/request",
+        f"FastAPI + uvicorn[standard], {SERVING.workers} workers, 1 forward/request",
         (
             "uvicorn",
             "bench.peers.fastapi_app:app",
@@ -52,7 +53,7 @@ PEERS = {
             "--port",
             "{port}",
             "--workers",
-            str(WORKERS),
+            str(SERVING.workers),
             "--http",
             "httptools",
             "--loop",
@@ -64,7 +65,7 @@ PEERS = {
     ),
     "litserve": PeerSpec(
         "litserve",
-        f"LitServe, {WORKERS} workers, batch {BATCHING}",
+        f"LitServe, {SERVING.workers} workers, batch {SERVING.batch_size} / {SERVING.max_batch_delay_ms} ms",
         ("bench.peers.litserve_app", "--port", "{port}"),
     ),
 }
@@ -76,7 +77,7 @@ class PeerServer:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}{PREDICT_PATH}"
+        self.prediction_url = f"http://127.0.0.1:{self.port}/predictions/{MODEL_NAME}"
         self.log_file = workdir / f"{spec.name}.log"
         self.process = None
 
@@ -94,41 +95,44 @@ class PeerServer:
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")[-20_000:]
 
-    def post(self, body: bytes, timeout: float = 10) -> requests.Response:
-        return requests.post(self.url, data=body, headers={"Content-Type": "application/json"}, timeout=timeout)
+    def inference_headers(self, content_type: str = None) -> dict:
+        """No token: a peer has no auth. The Content-Type when given."""
+        return {"Content-Type": content_type} if content_type else {}
 
-    def wait_until_ready(self, body_path: Path, timeout: float = 120) -> dict:
-        """POST the body until it is answered 200 (every worker has loaded the model by then in uvicorn;
-        LitServe answers only once its inference workers run); returns that answer."""
-        body = body_path.read_bytes()
+    def wait_until_ready(self, timeout: float = 120) -> None:
+        """POST the bench's digit until it is answered 200 (every worker has loaded the model by then in
+        uvicorn; LitServe answers only once its inference workers run), then a few more, so both workers
+        have served before load starts."""
+        body = json_bodies()["mnist_28"]
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"peer {self.spec.name} exited ({self.process.returncode}); log:\n{self.log()}")
             try:
-                response = self.post(body, timeout=5)
-                if response.status_code == 200:
-                    # A few more, so both workers have served before load starts.
+                if self._post(body, timeout=5).status_code == 200:
                     for _ in range(4):
-                        self.post(body)
-                    return response.json()
+                        self._post(body)
+                    return
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"peer {self.spec.name} did not answer in {timeout:g} s; log:\n{self.log()}")
             time.sleep(0.3)
 
+    def _post(self, body: bytes, timeout: float = 10) -> requests.Response:
+        headers = self.inference_headers("application/json")
+        return requests.post(self.prediction_url, data=body, headers=headers, timeout=timeout)
+
     def processes(self) -> list:
         return family(self.process)
 
     def stop(self) -> list:
-        """Stops the peer and every process it started; returns the PIDs of any still alive after it (none)."""
+        """Stops the peer and every process it started; returns the PIDs still alive after it (none)."""
         if self.process is None:
             return []
-        members = self.processes()
-        stop_session(self.process, grace_seconds=15)
+        left = stop_session(self.process, grace_seconds=15)
         self.process = None
-        return [process.pid for process in members if is_alive(process)]
+        return left
 
 
 def answer_matches(answer: dict, reference: dict, tolerance: float = 1e-5) -> bool:
@@ -143,15 +147,11 @@ def answer_matches(answer: dict, reference: dict, tolerance: float = 1e-5) -> bo
         return False
 
 
-if __name__ == "__main__":  # by hand: start one peer and answer one body
-    import tempfile
-
+if __name__ == "__main__":  # by hand: start one peer and answer the bench's digit
     with tempfile.TemporaryDirectory() as folder:
-        from bench.run_bench import sample_images, write_bodies
-
-        body = write_bodies(sample_images(), Path(folder))["mnist_28"]
-        peer = PEERS[sys.argv[1]].start(Path(folder) / "peer")
+        peer = PEERS[sys.argv[1]].start(Path(folder))
         try:
-            print(json.dumps(peer.wait_until_ready(body)))
+            peer.wait_until_ready()
+            print(json.dumps(peer._post(json_bodies()["mnist_28"]).json()))
         finally:
             peer.stop()
