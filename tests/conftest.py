@@ -7,6 +7,7 @@ what is none of them, in under a minute; `make test` runs everything.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,14 +106,27 @@ def run_probe(server: TorchServe, *args, cwd=None, environment=None) -> subproce
 
 
 def require_tool(name: str, find) -> None:
-    """`find()` locates a tool a test needs (make setup installs it). Missing, the test is skipped with the
-    reason; under CI=true, where setup has run, it fails instead: a green run never hides an untested part."""
+    """`find()` locates a tool a test needs (make setup installs it), raising FileNotFoundError, LookupError
+    or ImportError when it is missing. Missing, the test is skipped with the reason; under CI=true, where
+    setup has run, it fails instead: a green run never hides an untested part."""
     try:
         find()
-    except (FileNotFoundError, LookupError) as missing:
+    except (FileNotFoundError, LookupError, ImportError) as missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{name} is missing under CI=true: {missing}")
         pytest.skip(f"{name} is missing: {missing}")
+
+
+def on_path(program: str):
+    """A `find` for require_tool: the program on PATH."""
+
+    def find() -> str:
+        found = shutil.which(program)
+        if found is None:
+            raise FileNotFoundError(f"{program} is not on PATH")
+        return found
+
+    return find
 
 
 def assert_healthy(torchserve, predict):

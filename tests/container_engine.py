@@ -22,10 +22,10 @@ TOOLS = ("podman", "runc", "catatonit", "mmdebstrap")
 PIP = REPO / ".venv" / "bin" / "pip"
 
 
-def unavailable_reason() -> str:
-    """Why the container tests cannot run on this machine, or '' when they can."""
+def check_usable() -> None:
+    """Raises LookupError saying why the container tests cannot run on this machine."""
     if os.geteuid() != 0:
-        return "the container tests run podman as root (make test as root, as CI does)"
+        raise LookupError("the container tests run podman as root (make test as root, as CI does)")
     missing = [
         tool
         for tool in TOOLS
@@ -34,9 +34,10 @@ def unavailable_reason() -> str:
         )
     ]
     if missing:
-        return f"not installed: {', '.join(missing)} (make setup installs them when run as root on Debian)"
+        raise LookupError(f"not installed: {', '.join(missing)} (make setup installs them when run as root on Debian)")
     info = podman("info", check=False)
-    return "" if info.returncode == 0 else f"podman does not run here: {info.stderr.strip()[-500:]}"
+    if info.returncode != 0:
+        raise LookupError(f"podman does not run here: {info.stderr.strip()[-500:]}")
 
 
 def podman(*args, check=True, timeout=None, **kwargs) -> subprocess.CompletedProcess:

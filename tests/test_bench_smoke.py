@@ -2,24 +2,23 @@
 per step, nothing timed or asserted on speed."""
 
 import json
-import shutil
 import subprocess
 import sys
 
 import psutil
 import pytest
 
+from tests.conftest import on_path, require_tool
 from torchserve_runner import REPO
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 
-NEEDS_HEY = pytest.mark.skipif(
-    shutil.which("hey") is None, reason="hey is not installed (make setup installs it as root)"
-)
+@pytest.fixture(autouse=True)
+def hey_installed():
+    require_tool("hey", on_path("hey"))  # make setup installs it as root
 
 
-@NEEDS_HEY
 def test_smoke_benchmark_writes_its_table(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "bench.run_bench", "--smoke", "--out-dir", str(tmp_path)],
@@ -65,7 +64,6 @@ def test_smoke_benchmark_writes_its_table(tmp_path):
     assert not leftovers
 
 
-@NEEDS_HEY
 def test_smoke_profile_accounts_for_the_cpu_and_the_workers_time(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "bench.profile_serving", "--seconds", "3", "--out-dir", str(tmp_path)],

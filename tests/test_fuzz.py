@@ -1,6 +1,6 @@
 """A bounded atheris run over the decoding and preprocessing code, seeded with real images."""
 
-import importlib.util
+import importlib
 import os
 import re
 import subprocess
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import IMAGES
+from tests.conftest import IMAGES, require_tool
 from torchserve_runner import REPO
 
 pytestmark = pytest.mark.slow
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 RUNS = 20_000
 
 
-@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris is only installed on Linux")
 def test_fuzzing_finds_no_crash(tmp_path):
+    require_tool("atheris", lambda: importlib.import_module("atheris"))  # requirements install it on Linux
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for image in IMAGES.iterdir():

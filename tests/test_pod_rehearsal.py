@@ -22,18 +22,21 @@ import yaml
 from bench.hostile_corpus import names as corpus_names
 from bench.hostile_corpus import payload as corpus_payload
 from tests import container_engine
-from tests.conftest import SEVEN_PNG
+from tests.conftest import SEVEN_PNG, require_tool
 from tests.kube_pod import KubePod
 from tests.request_bodies import B64_SEVEN, BAD_BODIES, INPUT_FORMS
 from torchserve_runner import REPO, frontend_of, serving_config, workers_of
 from torchserve_runner.memory_budget import memory_budget
 from torchserve_runner.process_tree import peak_rss_bytes
 
-pytestmark = [
-    pytest.mark.container,
-    pytest.mark.slow,
-    pytest.mark.skipif(bool(reason := container_engine.unavailable_reason()), reason=reason or ""),
-]
+pytestmark = [pytest.mark.container, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def container_engine_usable():
+    """Skipped without a usable podman; a failure under CI=true (tests/conftest.py require_tool)."""
+    require_tool("podman", container_engine.check_usable)
+
 
 PROXY_PORT = 8000
 INFERENCE_PORT = 8080
