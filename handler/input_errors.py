@@ -24,9 +24,9 @@ ACCEPTED_INPUT = (
     '{"base64": "..."} (also "data" or "b64"), or several as {"instances": [{"base64": "..."}, ...]}'
 )
 
-# Longest message an error carries: ample for every message the service writes (the longest, with
-# ACCEPTED_INPUT, is under 500 characters), and its JSON answer stays a few kB even if every character
-# had to be escaped.
+# Longest message an error carries: ample for every message the service writes (the longest, five quoted
+# form-field names and ACCEPTED_INPUT, is about 520 characters), and its JSON answer stays a few kB even
+# if every character had to be escaped.
 MAX_MESSAGE_CHARS = 1000
 # Longest piece of client input (a form field name, a library's error text) quoted in a message.
 MAX_QUOTED_CHARS = 40

@@ -136,7 +136,11 @@ def test_network_policy_lets_in_only_the_proxy_and_the_metrics_scrape(resources,
     ports = sorted(port["port"] for rule in policy["ingress"] for port in rule["ports"])
     assert ports == ["http", "metrics"]
     (metrics_rule,) = [rule for rule in policy["ingress"] if rule["ports"] == [{"port": "metrics"}]]
-    assert metrics_rule["from"]  # the scrape only from where Prometheus runs, not from anywhere
+    # The scrape only from the namespaces Prometheus runs in: each peer a namespace picked by its labels,
+    # never an ipBlock (0.0.0.0/0 is anywhere) nor an empty selector (every namespace).
+    peers = metrics_rule["from"]
+    assert peers and all(list(peer) == ["namespaceSelector"] for peer in peers), peers
+    assert all(peer["namespaceSelector"].get("matchLabels") for peer in peers), peers
 
 
 # What minikube's own pods request of a node (CPU: apiserver 250m, controller-manager 200m, scheduler 100m,

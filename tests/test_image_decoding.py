@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -23,11 +24,12 @@ from image_decoding import (
 )
 from input_errors import (
     ACCEPTED_FORMATS,
-    ACCEPTED_INPUT,
     MAX_MESSAGE_CHARS,
     MAX_QUOTED_CHARS,
+    InputError,
     InvalidInput,
     PayloadTooLarge,
+    RequestError,
     UnsupportedImage,
     quoted,
 )
@@ -35,6 +37,7 @@ from mnist_preprocessing import to_mnist_tensor
 from request_pipeline import prepare_request
 from tests.conftest import IMAGES, SEVEN_PNG
 from tests.hostile_images import SEVEN, png_with_text
+from torchserve_runner import REPO
 from wire_format import MAX_INSTANCES
 
 SEVEN_B64 = base64.b64encode(SEVEN_PNG).decode()
@@ -150,9 +153,19 @@ def test_pixel_bomb_is_refused_from_the_header():
         decode_request({"body": bomb})
 
 
-def test_status_codes_are_4xx():
-    for _, error_type, _ in BAD_REQUESTS:
-        assert 400 <= error_type.status < 500
+def every_subclass(cls) -> list:
+    return [cls for sub in cls.__subclasses__() for cls in (sub, *every_subclass(sub))]
+
+
+def test_each_error_type_has_the_status_the_readme_promises():
+    """README.md's error table ("| 415 | `UnsupportedImage` | ...") against the handler's error types:
+    every type the handler raises is listed, with the status it sends; a refusal (InputError) is a 4xx."""
+    table = re.findall(r"^\| (\d{3}) \| `(\w+)` \|", (REPO / "README.md").read_text(), re.MULTILINE)
+    promised = {name: int(status) for status, name in table}
+    raised = [error for error in every_subclass(RequestError) if not error.__subclasses__()]  # not the bases
+    types = {error.__name__: error.status for error in raised}
+    assert {name: promised.get(name) for name in types} == types
+    assert all(400 <= error.status < 500 for error in every_subclass(InputError))
 
 
 def test_pixel_budget_is_per_request_not_per_image():
@@ -301,18 +314,36 @@ def test_many_form_fields_are_counted_not_listed():
     assert "1,000 form fields" in str(refused.value) and "and 995 more" in str(refused.value)
 
 
-def test_every_message_fits_the_bound():
-    """The longest message the service writes itself must not be cut."""
-    assert len(f"the bytes are not an image in an accepted format; {ACCEPTED_INPUT}") < MAX_MESSAGE_CHARS // 2
+# The requests whose refusals are the longest the service writes: the most client text each can quote.
+LONGEST_REFUSALS = [
+    {f"field {index} " + "\x01" * 200: b"x" for index in range(10_000)},  # form fields, long names
+    {"body": b'{"base64": "' + "\u00e9".encode() * 10_000},  # JSON that does not parse: its error quoted
+    {"body": json.dumps({"instances": [{"b64": 7}] * MAX_INSTANCES}).encode()},
+    {"body": json.dumps({"instances": [SEVEN_B64] * (MAX_INSTANCES + 1)}).encode()},
+    {"body": b"not base64 " * 10_000},
+    {"body": encode(Image.new("L", (40, 40), 255))},  # blank: no digit
+    {"body": SEVEN_PNG[:200]},  # truncated
+]
+
+
+def test_the_longest_messages_are_not_cut():
+    """Every message the service writes, with as much client text as it quotes, fits MAX_MESSAGE_CHARS
+    whole: only a message over the bound is cut (to MAX_MESSAGE_CHARS, ending in "...")."""
+    requests = LONGEST_REFUSALS + [request for request, _, _ in BAD_REQUESTS]
+    messages = [str(prepare_request(request).error) for request in requests]
+    longest = max(messages, key=len)
+    assert len(longest) < MAX_MESSAGE_CHARS, longest
+    assert len(longest) > 500  # the form-fields message quoting five long names: the real worst case
 
 
 # --- Accepted formats (finding 10) ------------------------------------------------------------------------
 
 
-def test_accepted_formats_are_pillow_formats_named_in_the_messages():
+def test_accepted_formats_are_pillow_formats_named_in_the_refusal():
     Image.init()
     assert set(ACCEPTED_FORMATS) <= set(Image.OPEN)
-    assert all(name in ACCEPTED_INPUT for name in ACCEPTED_FORMATS.values())
+    refusal = str(prepare_request({"body": encode(SEVEN.convert("RGB"), "PCX")}).error)
+    assert all(name in refusal for name in ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WebP")), refusal
 
 
 OTHER_FORMATS = ["ICO", "ICNS", "PCX", "PPM", "TGA", "SGI", "DDS", "QOI", "MSP", "JPEG2000", "SPIDER", "PDF"]
