@@ -159,12 +159,14 @@ def test_request_past_the_response_timeout_is_cut_off_and_the_worker_replaced(tm
     stalled_pid = server.workers()[0].pid
     session = requests.Session()
     sent = time.monotonic()
-    status, _ = predict(server, session, body=STALL)  # raises if no answer comes within 35 s
+    headers = {"Content-Type": "image/png", "Authorization": f"Bearer {read_keys(server.key_file)['inference']}"}
+    answer = session.post(server.prediction_url, data=STALL, headers=headers, timeout=35)  # raises past 35 s
     print(
-        f"\nstalled request answered {status} after {time.monotonic() - sent:.1f} s "
-        f"(responseTimeout {response_timeout} s)"
+        f"\nstalled request answered {answer.status_code} after {time.monotonic() - sent:.1f} s "
+        f"(responseTimeout {response_timeout} s): {answer.text}"
     )
-    assert status >= 500
+    # TorchServe's answer for a request inside a worker it gives up on (docs/performance.md)
+    assert (answer.status_code, answer.json()["message"]) == (500, "Worker died."), answer.text
     deadline = time.monotonic() + 120
     while client.ready_workers() < 1 or client.describe()["workers"][0]["pid"] == stalled_pid:
         assert time.monotonic() < deadline, "the stalled worker was not replaced within 120 s"

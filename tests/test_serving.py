@@ -55,8 +55,10 @@ def test_every_api_requires_its_token(torchserve, keys, headers):
         f"{torchserve.management_url}/models/mnist", headers={"Authorization": f"Bearer {keys['inference']}"}
     )
     for answer in (inference, ping, management, swapped):
-        assert answer.status_code in (400, 401), answer.text
-        assert "Token Authorization failed" in answer.text
+        # TorchServe's InvalidKeyException, as README.md's error table says
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["type"] == "InvalidKeyException", answer.text
+        assert "Token Authorization failed" in answer.json()["message"]
 
 
 @pytest.mark.parametrize("body, status, words", BAD_BODIES)
