@@ -6,13 +6,14 @@ import concurrent.futures
 import psutil
 import pytest
 import requests
-import torch
 
-from model.loading import MODEL_DIR, load_model
+from client.images import encode
+from mnist_handler import forward, onnx_session
+from request_pipeline import prepare_request
 from tests.conftest import SERVING, SEVEN_PNG, assert_healthy
 from tests.request_bodies import BAD_BODIES, INPUT_FORMS, TWO_JPEG
-from training.data import EVAL_TRANSFORM
-from training.score_over_http import score
+from torchserve_runner import served_graph
+from training.score_over_http import served_digits
 
 pytestmark = pytest.mark.server
 
@@ -154,15 +155,15 @@ def test_metrics_endpoint_serves_prometheus_text(torchserve, predict):
     assert "ts_inference_requests_total" in answer.text
 
 
-def test_http_predictions_equal_the_model_in_process(torchserve, mnist_test_set):
-    """1,000 test images as PNGs over HTTP, 64 per request (training.score_over_http's path), are read exactly as
-    the model reads them in process: serving adds no error of its own."""
-    model = load_model(MODEL_DIR / "mnist_cnn.pt")
-    images, labels = zip(*(mnist_test_set[i] for i in range(1000)))
-    with torch.inference_mode():
-        predicted = model(torch.stack([EVAL_TRANSFORM(image) for image in images])).argmax(1)
-    correct_in_process = (predicted == torch.tensor(labels)).sum().item()
-    assert score(torchserve.client(), mnist_test_set.root, limit=1000) == (correct_in_process, 1000)
+def test_http_predictions_equal_the_model_in_process(torchserve, mnist_test_set, model_store, tmp_path):
+    """1,000 test images as PNGs over HTTP, 64 per request (training.score_over_http's path), get, image by
+    image, the digit the served graph gives them in process through the handler's own steps: serving adds
+    no error of its own."""
+    served = served_digits(torchserve.client(), mnist_test_set.root, limit=1000)
+    session = onnx_session(str(served_graph(model_store, tmp_path)))
+    prepared = [prepare_request({"body": encode(mnist_test_set[i][0])}) for i in range(1000)]
+    in_process = forward(session, [request.tensors for request in prepared]).argmax(1).tolist()
+    assert [digit for digit, _ in served] == in_process
 
 
 def test_curl_default_form_encoding_is_explained(predict):

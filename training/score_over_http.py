@@ -15,16 +15,21 @@ from training.data import DEFAULT_DATA_ROOT, mnist
 BATCH = 64  # the handler's per-request limit
 
 
+def served_digits(service: MnistService, data_root: str, limit: int) -> list:
+    """(served digit, label) for each of the first `limit` test images, in order."""
+    test_set = mnist(data_root, train=False)
+    answers = []
+    for start in range(0, min(limit, len(test_set)), BATCH):
+        images, labels = zip(*(test_set[i] for i in range(start, min(start + BATCH, limit))))
+        predictions = service.predict_many([encode(image) for image in images])
+        answers += [(prediction["digit"], label) for prediction, label in zip(predictions, labels)]
+    return answers
+
+
 def score(service: MnistService, data_root: str, limit: int) -> tuple:
     """(correct, total) over the first `limit` test images."""
-    test_set = mnist(data_root, train=False)
-    total = min(limit, len(test_set))
-    correct = 0
-    for start in range(0, total, BATCH):
-        images, labels = zip(*(test_set[i] for i in range(start, min(start + BATCH, total))))
-        predictions = service.predict_many([encode(image) for image in images])
-        correct += sum(p["digit"] == label for p, label in zip(predictions, labels))
-    return correct, total
+    answers = served_digits(service, data_root, limit)
+    return sum(digit == label for digit, label in answers), len(answers)
 
 
 def main() -> int:
