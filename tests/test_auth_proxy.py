@@ -5,8 +5,10 @@ The same template in the auth-proxy image, in the pod, is tested by tests/test_p
 
 import concurrent.futures
 import http.client
+import http.server
 import secrets
 import socket
+import threading
 
 import pytest
 import requests
@@ -140,18 +142,62 @@ def test_every_other_endpoint_is_not_found(proxy, path):
     assert answer.status_code == 404 and answer.json()["code"] == 404
 
 
-def test_describe_and_explain_headers_do_not_reach_torchserve(proxy):
-    """They would switch TorchServe's handler into modes that answer a whole batch at once."""
+class RecordingUpstream:
+    """Stands where TorchServe stands behind the proxy: records each request it gets (path, headers, body)
+    and answers 200 with a digit. It binds its own loopback port."""
 
-    def good(_):
-        return post(proxy).status_code
+    def __init__(self):
+        self.requests = []
+        upstream = self
 
-    with concurrent.futures.ThreadPoolExecutor(8) as clients:
-        good_answers = [clients.submit(good, i) for i in range(48)]
-        hostile = [post(proxy, headers={"describe": "True", "explain": "True"}) for _ in range(16)]
-        statuses = [answer.result() for answer in good_answers]
-    assert statuses == [200] * 48
-    assert all(answer.status_code == 200 and answer.json()["digit"] == 7 for answer in hostile)
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as nginx's upstream block uses it
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                upstream.requests.append((self.path, dict(self.headers), body))
+                answer = b'{"digit": 7}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def recorded(tmp_path):
+    """The proxy in front of a RecordingUpstream: what exactly reaches TorchServe."""
+    require_tool("nginx", nginx_binary)
+    upstream = RecordingUpstream()
+    proxy = AuthProxy(tmp_path / "nginx", upstream.port, TOKEN)
+    try:
+        yield proxy.start(), upstream
+    finally:
+        proxy.stop()
+        upstream.stop()
+
+
+def test_the_token_and_the_describe_and_explain_headers_do_not_reach_torchserve(recorded):
+    """describe and explain would switch TorchServe's handler into modes that answer a whole batch at once;
+    the token is the proxy's business only. The body and the fixed path pass unchanged."""
+    proxy, upstream = recorded
+    answer = post(proxy, headers={"describe": "True", "explain": "True", "Content-Type": "image/png"})
+    assert answer.status_code == 200 and answer.json() == {"digit": 7}
+    ((path, headers, body),) = upstream.requests
+    assert path == "/predictions/mnist" and body == SEVEN_PNG
+    assert not {name.lower() for name in headers} & {"authorization", "describe", "explain"}, headers
+    assert headers["Content-Type"] == "image/png"
 
 
 def test_form_encoded_bodies_are_refused_before_torchserve_parses_them(proxy):
