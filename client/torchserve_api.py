@@ -89,10 +89,19 @@ class MnistService:
         """The management API's description of the model, with its workers."""
         return self._call("GET", f"{self.management_url}/models/{MODEL_NAME}", "management").json()[0]
 
-    def scale_workers(self, count: int) -> dict:
-        params = {"min_worker": count, "max_worker": count, "synchronous": "true"}
-        url = f"{self.management_url}/models/{MODEL_NAME}"
-        return self._call("PUT", url, "management", params=params, timeout=120).json()
+    def scale_workers(self, count: int, timeout: float = 120) -> None:
+        """Ask for exactly `count` workers, then wait until the model has them, every one READY. The request
+        is asynchronous: TorchServe 0.12 may answer a synchronous scale-down with a 500 although it scaled."""
+        params = {"min_worker": count, "max_worker": count}
+        self._call("PUT", f"{self.management_url}/models/{MODEL_NAME}", "management", params=params)
+        deadline = time.monotonic() + timeout
+        while True:
+            workers = self.describe()["workers"]
+            if len(workers) == count and all(worker["status"] == "READY" for worker in workers):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"asked for {count} READY workers; after {timeout:.0f} s: {workers}")
+            time.sleep(0.2)
 
     def ready_workers(self) -> int:
         return sum(worker["status"] == "READY" for worker in self.describe()["workers"])
