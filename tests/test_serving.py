@@ -2,6 +2,7 @@
 
 import base64
 import concurrent.futures
+import socket
 
 import psutil
 import pytest
@@ -12,7 +13,8 @@ from mnist_handler import forward, onnx_session
 from request_pipeline import prepare_request
 from tests.conftest import SERVING, SEVEN_PNG, assert_healthy
 from tests.request_bodies import BAD_BODIES, INPUT_FORMS, TWO_JPEG
-from torchserve_runner import served_graph
+from torchserve_runner import TorchServe, served_graph
+from torchserve_runner.server import free_ports
 from training.score_over_http import served_digits
 
 pytestmark = pytest.mark.server
@@ -170,3 +172,19 @@ def test_curl_default_form_encoding_is_explained(predict):
     answer = predict(data=SEVEN_PNG, headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 400
     assert "Content-Type: image/png" in answer.json()["message"]
+
+
+def test_a_port_taken_before_torchserve_binds_it_only_costs_a_restart(tmp_path, model_store):
+    """The runner picks free ports, and Java binds them seconds later: another process may take one in
+    between. Here one is taken on purpose: TorchServe exits, and the runner starts it on new ports."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = {**free_ports(), "inference": taken.getsockname()[1]}
+        server = TorchServe(tmp_path / "server", model_store, ports=ports).start()
+        try:
+            server.wait_until_ready()
+            assert server.ports["inference"] != ports["inference"]
+            assert server.client().predict(SEVEN_PNG)["digit"] == 7
+        finally:
+            server.stop()

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import psutil
+import requests
 
-from client.torchserve_api import MODEL_NAME, MnistService, read_keys
+from client.torchserve_api import MODEL_NAME, MnistService, ServiceError, read_keys
 from torchserve_runner.process_tree import family, is_alive, stop_session
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,10 +27,21 @@ TORCHSERVE = REPO / ".venv" / "bin" / "torchserve"
 CONTAINER_ENTRYPOINT = REPO / "scripts" / "torchserve_foreground.sh"
 
 
+PORTS = ("inference", "management", "metrics", "grpc_inference", "grpc_management")
+# What TorchServe logs when it exits because a port it was given is taken (Netty's and gRPC's words).
+PORT_TAKEN = ("Address already in use", "Failed to bind")
+START_ATTEMPTS = 3
+
+
 def free_port() -> int:
+    """A loopback port free now; the caller binds it later, so another process may take it first."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def free_ports() -> dict:
+    return {name: free_port() for name in PORTS}
 
 
 def _command_line(process: psutil.Process) -> str:
@@ -63,29 +75,41 @@ class TorchServe:
         config: Path = CONFIG,
         log_config: Path = LOG_CONFIG,
         settings: dict = None,
+        ports: dict = None,
     ):
         """extra_env: the process environment, as a container's (the entrypoint honours only its allowlist
         of TS_* variables, e.g. TS_DEFAULT_WORKERS_PER_MODEL, and ignores the rest).
         settings: test-only config lines, {property: value}, written into a derived copy of `config`
         (e.g. {"job_queue_size": "4"}); the entrypoint's own lines (allowed_urls, ...) still come last.
-        log_config=None keeps TorchServe's built-in logging (the benchmark's defaults run)."""
+        log_config=None keeps TorchServe's built-in logging (the benchmark's defaults run).
+        ports: {name: port} for the PORTS to use first; by default free ones."""
         self.config = config
         self.log_config = log_config
         self.settings = settings or {}
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.model_store = model_store
-        self.ports = {
-            name: free_port() for name in ("inference", "management", "metrics", "grpc_inference", "grpc_management")
-        }
-        self.inference_url = f"http://127.0.0.1:{self.ports['inference']}"
-        self.prediction_url = f"{self.inference_url}/predictions/{MODEL_NAME}"
-        self.management_url = f"http://127.0.0.1:{self.ports['management']}"
-        self.metrics_url = f"http://127.0.0.1:{self.ports['metrics']}"
+        self.ports = ports or free_ports()
         self.key_file = workdir / "key_file.json"
         self.log_file = workdir / "torchserve.log"
         self.extra_env = extra_env or {}
         self.process = None
+
+    @property
+    def inference_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['inference']}"
+
+    @property
+    def prediction_url(self) -> str:
+        return f"{self.inference_url}/predictions/{MODEL_NAME}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['management']}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['metrics']}"
 
     def environment(self) -> dict:
         tmp = self.workdir / "tmp"
@@ -143,16 +167,33 @@ class TorchServe:
         return MnistService(self.inference_url, self.management_url, self.key_file)
 
     def wait_until_ready(self, timeout: float = 120, min_workers: int = 1) -> None:
+        """Until the model has `min_workers` READY workers. The ports were free when picked, but Java binds
+        them seconds later: if another process took one meanwhile, TorchServe exits, and it is started
+        again on new free ports (up to START_ATTEMPTS times in all)."""
         deadline = time.monotonic() + timeout
         token_auth = self.extra_env.get("TS_DISABLE_TOKEN_AUTHORIZATION") != "true"
-        while token_auth and not self.key_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"TorchServe did not start; log:\n{self.log()}")
+        attempts, last_problem = 1, "not started yet"
+        while True:
+            if self.process.poll() is not None:
+                log = self.log()
+                if not any(marker in log for marker in PORT_TAKEN) or attempts == START_ATTEMPTS:
+                    raise RuntimeError(f"TorchServe exited ({self.process.returncode}); log:\n{log}")
+                attempts += 1
+                self.ports = free_ports()
+                self.key_file.unlink(missing_ok=True)  # the keys of the start that failed
+                self.start()
+            elif not token_auth or self.key_file.exists():
+                try:
+                    if self.client().ready_workers() >= min_workers:
+                        return
+                    last_problem = "the workers are still loading the model"
+                except (requests.ConnectionError, ServiceError) as error:
+                    last_problem = str(error)
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"no {min_workers} READY workers after {timeout:g} s ({last_problem}); log:\n{self.log()}"
+                )
             time.sleep(0.2)
-        try:
-            self.client().wait_until_ready(max(deadline - time.monotonic(), 1), min_workers)
-        except TimeoutError as error:
-            raise RuntimeError(f"{error}; log:\n{self.log()}") from None
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")[-20_000:]
