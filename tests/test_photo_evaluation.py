@@ -102,11 +102,17 @@ def read(model, image) -> int:
         return int(model(to_mnist_tensor(image).unsqueeze(0)).argmax())
 
 
+# Of 10 pictures of a kind, how many must be read right. `make evaluate-photos` measures each condition's
+# rate on 200 pictures (docs/photos.md: 94 to 100 %); a kind read 95 % of the time gets fewer than 7 of 10
+# once in 1,000 retrains, so the bound fails on a broken path, not on weights that miss one more picture.
+AT_LEAST_RIGHT_OF_10 = 7
+
+
 @pytest.mark.parametrize("condition", list(CONDITIONS))
 def test_each_condition_is_read(model, mnist_test_set, condition):
     photos = list(pictures(10, [condition], digits=mnist_test_set))
     right = sum(read(model, Image.open(io.BytesIO(p.data))) == p.label for p in photos)
-    assert right >= 9, f"{condition}: {right} of its first 10"
+    assert right >= AT_LEAST_RIGHT_OF_10, f"{condition}: {right} of its first 10"
 
 
 def page(digit: Image.Image, size=(240, 200), at=(60, 50), side=112, paper=235, ink=20) -> np.ndarray:
@@ -263,7 +269,7 @@ def test_thick_digits_drawn_large_on_a_transparent_canvas_are_read(model, mnist_
         canvas = np.zeros((280, 280, 4), np.uint8)  # black, fully transparent, as a browser exports it
         canvas[15:265, 15:265, 3] = np.asarray(strokes)
         right += read(model, Image.fromarray(canvas, "RGBA")) == label
-    assert right >= 9, f"{right} of 10"
+    assert right >= AT_LEAST_RIGHT_OF_10, f"{right} of 10"
 
 
 def test_a_digit_drawn_off_the_edge_of_its_canvas_is_still_read(model, mnist_test_set):
@@ -275,4 +281,4 @@ def test_a_digit_drawn_off_the_edge_of_its_canvas_is_still_read(model, mnist_tes
         canvas = np.zeros((280, 280, 4), np.uint8)
         canvas[..., 3] = strokes[40:, 20:300]  # the digits reaching the top run off the canvas there
         right += read(model, Image.fromarray(canvas, "RGBA")) == label
-    assert right >= 9, f"{right} of 10"
+    assert right >= AT_LEAST_RIGHT_OF_10, f"{right} of 10"
