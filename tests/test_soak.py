@@ -1,4 +1,5 @@
-"""The short soak (30 s): every answer right, no memory growth past 10 %, no descriptor or temp-file leak."""
+"""The short soak (30 s): every answer right, no memory growth past 10 %, the workers' memory not rising
+with the requests (bench/soak.py MAX_WORKER_KIB_PER_REQUEST), no descriptor or temp-file leak."""
 
 import json
 import subprocess
