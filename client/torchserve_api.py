@@ -112,9 +112,10 @@ class MnistService:
         last_problem = "no answer yet"
         while time.monotonic() < deadline:
             try:
-                if self.ready_workers() >= min_workers:
+                ready = self.ready_workers()
+                if ready >= min_workers:
                     return
-                last_problem = "workers are still loading the model"
+                last_problem = f"{ready} READY workers, {min_workers} wanted"
             except (requests.ConnectionError, ServiceError) as error:
                 last_problem = str(error)
             time.sleep(0.5)

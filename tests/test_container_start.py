@@ -2,12 +2,16 @@
 and the probe the HEALTHCHECK and the Kubernetes probes run."""
 
 import signal
+import subprocess
+import sys
 import time
+from types import SimpleNamespace
 
 import psutil
 import pytest
 
 from tests.conftest import run_probe
+from tests.test_client import LoopbackServer, proxied_environment, recording_proxy
 from torchserve_runner import TorchServe
 
 pytestmark = pytest.mark.server
@@ -90,6 +94,45 @@ def test_probe_uses_the_token_when_token_auth_is_on(torchserve, tmp_path):
     assert run_probe(torchserve).returncode == 0  # key_file.json in the working directory, as in the image
     refused = run_probe(torchserve, cwd=tmp_path)  # no key file: TorchServe refuses
     assert refused.returncode == 1 and "400" in refused.stderr
+
+
+def test_probe_sends_nothing_to_a_proxy_set_in_the_environment(torchserve):
+    """urllib would hand the management key to a proxy from the environment, even for 127.0.0.1: the probe
+    goes straight to TorchServe. The last step shows the same environment does route urllib's loopback
+    requests through the proxy, so its silence is the probe's doing."""
+    with recording_proxy() as proxy:
+        environment = proxied_environment(proxy.url)
+        for form in ([], ["--frontend"]):
+            result = run_probe(torchserve, *form, environment=environment)
+            assert result.returncode == 0, (form, result.stderr)
+        assert proxy.requests == []
+
+        ping = f"{torchserve.inference_url}/ping"
+        honouring = f"import urllib.request; urllib.request.urlopen({ping!r}, timeout=30)"
+        subprocess.run([sys.executable, "-I", "-c", honouring], env=environment, capture_output=True, timeout=60)
+        assert [target for _, target, _ in proxy.requests] == [ping]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("form", [[], ["--frontend"]], ids=["model", "frontend"])
+def test_probe_does_not_follow_a_redirect(torchserve, status, form):
+    """A redirect would carry the key wherever it points. Here it points at the real, ready service, so a
+    probe that followed it would pass: it must fail on the 3xx instead."""
+    assert run_probe(torchserve, *form).returncode == 0  # where the redirect points, the probe passes
+
+    def to_the_real_service(target):
+        base = torchserve.inference_url if target == "/ping" else torchserve.management_url
+        return status, {"Location": base + target}
+
+    with LoopbackServer(to_the_real_service) as redirector:
+        # The session server's working directory (its key file), but addresses that answer with the redirect.
+        redirecting = SimpleNamespace(
+            management_url=redirector.url, inference_url=redirector.url, workdir=torchserve.workdir
+        )
+        result = run_probe(redirecting, *form)
+    assert result.returncode == 1
+    assert f"HTTP Error {status}" in result.stderr
+    assert [target for _, target, _ in redirector.requests] == ["/ping" if form else "/models/mnist"]
 
 
 def test_container_exits_non_zero_when_the_frontend_dies(tmp_path, read_only_store):

@@ -184,9 +184,10 @@ class TorchServe:
                 self.start()
             elif not token_auth or self.key_file.exists():
                 try:
-                    if self.client().ready_workers() >= min_workers:
+                    ready = self.client().ready_workers()
+                    if ready >= min_workers:
                         return
-                    last_problem = "the workers are still loading the model"
+                    last_problem = f"{ready} READY workers, {min_workers} wanted"
                 except (requests.ConnectionError, ServiceError) as error:
                     last_problem = str(error)
             if time.monotonic() > deadline:
