@@ -23,7 +23,7 @@ from typing import List, Tuple
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from image_structure import Structure, inspect
+from image_structure import MAX_TEXT_CHUNK, MAX_TEXT_PER_IMAGE, Structure, inspect
 from input_errors import (
     ACCEPTED_FORMAT_NAMES,
     ACCEPTED_FORMATS,
@@ -57,13 +57,12 @@ JPEG_WORKING_SIDE = 1024
 # Text and metadata: the service reads pixels only, but Pillow inflates every compressed PNG text chunk
 # (zTXt, compressed iTXt) and the ICC profile (iCCP) when it opens the file, up to 1 MiB each and 64 MiB
 # per image by default: a 90 kB PNG could cost 63 MiB, and 64 of them in one request 4 GB. Real pictures
-# carry a few kB (an XMP packet, an ICC profile of 0.5-60 kB).
-MAX_TEXT_CHUNK = 256 * 1024  # per chunk, inflated
-MAX_TEXT_PER_IMAGE = 512 * 1024  # per image, all text chunks together
+# carry a few kB (an XMP packet, an ICC profile of 0.5-60 kB). Per chunk and per image (image_structure):
 PngImagePlugin.MAX_TEXT_CHUNK = MAX_TEXT_CHUNK
 PngImagePlugin.MAX_TEXT_MEMORY = MAX_TEXT_PER_IMAGE
-# Per request, the text and metadata every image keeps in memory (image.info: text, EXIF, ICC, XMP) until
-# the request is answered: with the per-image bound, a request's peak stays under ~2.5 MiB of metadata.
+# Per request, the metadata of all its pictures, counted from their files before Pillow opens them
+# (image_structure: inflated as Pillow would inflate it, JPEG's APPn and COM segments, WebP's chunks) and
+# again as Pillow holds it (image.info), the larger count charged.
 MAX_METADATA_PER_REQUEST = 2 * 1024 * 1024
 
 # Bytes PIL stores per pixel, by mode; every other mode takes 4 (RGB and grey+alpha included).
@@ -77,6 +76,7 @@ class Picture:
 
     image: Image.Image
     size: Tuple[int, int]  # (width, height) as sent, whatever scale it is decoded at
+    index: int  # its place in the request, the key of its metadata in the budget
 
 
 @dataclass
@@ -85,10 +85,12 @@ class _Budget:
 
     pixels: int = 0
     held_from_open: int = 0  # bytes decoders allocated when their files were opened (WebP), held until read
-    metadata: dict = field(default_factory=dict)  # id(image) -> bytes of metadata it holds
+    metadata: dict = field(default_factory=dict)  # picture index -> bytes of metadata it holds
 
     def open(self, data: bytes) -> Picture:
-        structure = inspect(data)
+        index = len(self.metadata)
+        structure = inspect(data, metadata_allowance=MAX_METADATA_PER_REQUEST - sum(self.metadata.values()))
+        self.charge_metadata(index, structure.metadata_bytes)  # before Pillow copies or inflates any of it
         # Before Pillow opens it: WebP's decoder allocates its canvases at once, and every picture of the
         # request is opened before the first is read, so these add up over the request.
         self.held_from_open += structure.open_bytes
@@ -109,11 +111,12 @@ class _Budget:
             image.width * image.height * _STORED_BYTES.get(image.mode, 4) + structure.extra_bytes + structure.open_bytes
         )
         _check_memory(memory, f"the {image.width}x{image.height} {image.mode} image and the decoder's buffers")
-        self.charge_metadata(image)
-        return Picture(image, size)
+        self.charge_metadata(index, _metadata_bytes(image))
+        return Picture(image, size, index)
 
-    def charge_metadata(self, image: Image.Image) -> None:
-        self.metadata[id(image)] = _metadata_bytes(image)
+    def charge_metadata(self, index: int, held: int) -> None:
+        """The picture's metadata is the larger of what its file was counted to hold and what Pillow holds."""
+        self.metadata[index] = max(self.metadata.get(index, 0), held)
         total = sum(self.metadata.values())
         if total > MAX_METADATA_PER_REQUEST:
             raise PayloadTooLarge(
@@ -135,7 +138,7 @@ class OpenedRequest:
         """The picture's pixels, decoded (PNG text chunks after the pixel data are charged now): release
         them with image.close() before decoding the next one."""
         image = _load(picture.image)
-        self.budget.charge_metadata(image)
+        self.budget.charge_metadata(picture.index, _metadata_bytes(image))
         return image
 
 

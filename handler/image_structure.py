@@ -13,9 +13,26 @@ what cameras, scanners, editors and browsers write (each is explained where it i
 import math
 import re
 import struct
+import zlib
 from dataclasses import dataclass
 
 from input_errors import InvalidInput, PayloadTooLarge, UnsupportedImage
+
+# Metadata (text, EXIF, ICC profiles, XMP, comments): the service reads pixels only, but Pillow copies every
+# piece it finds when it opens a file, and first inflates the compressed PNG ones (zTXt, compressed iTXt,
+# iCCP), even those it then drops (a second iCCP, a zTXt without a keyword). So they are counted here as
+# Pillow would hold them, the compressed ones inflated, and the count stops as soon as it passes what the
+# caller allows: counting costs at most that much inflating. One PNG chunk inflates to at most this (Pillow
+# refuses more, image_decoding sets it there); real pictures carry a few kB, an ICC profile 0.5-60 kB.
+MAX_TEXT_CHUNK = 256 * 1024
+# A PNG's text chunks together (Pillow's MAX_TEXT_MEMORY, which counts only the text it keeps), and all its
+# metadata, inflated: its text and one ICC profile.
+MAX_TEXT_PER_IMAGE = 512 * 1024
+MAX_PNG_METADATA = MAX_TEXT_PER_IMAGE + MAX_TEXT_CHUNK
+_PNG_METADATA = {b"tEXt", b"zTXt", b"iTXt", b"iCCP", b"eXIf"}
+_WEBP_METADATA = {b"ICCP", b"EXIF", b"XMP "}
+# JPEG: APP0-APP15 (JFIF, EXIF, XMP, ICC, Adobe, ...) and COM, which Pillow keeps whole in image.applist.
+_JPEG_METADATA = set(range(0xE0, 0xF0)) | {0xFE}
 
 # JPEG: libjpeg's standard progressive script has 10 scans for colour (6 for grey), baseline JPEGs 1 (at
 # most 4 when non-interleaved), optimised scripts (mozjpeg) under 20.
@@ -58,6 +75,9 @@ BMP_COMPRESSIONS = {0: "none", 3: "bit fields", 6: "alpha bit fields"}
 # WebP: Pillow's decoder (libwebp's animation decoder, for every WebP) allocates two full RGBA canvases
 # when it opens the file and copies a frame into a third: 12 bytes a pixel before any other work.
 WEBP_BYTES_PER_PIXEL = 12
+# Chunks of a WebP walked for its metadata: a still picture has 2-5. An animation has one a frame, and
+# its EXIF and XMP come after them: past this many those are charged once Pillow has opened it.
+MAX_WEBP_CHUNKS = 64
 
 # In a JPEG scan's entropy-coded data 0xFF is followed by a stuffed 0x00, a restart marker (RST0-7) or
 # another 0xFF (fill); anything else after 0xFF is the next real marker.
@@ -96,6 +116,7 @@ class Structure:
     extra_bytes: int = 0
     bits_per_pixel: int = 0
     open_bytes: int = 0
+    metadata_bytes: int = 0  # what Pillow will hold of its metadata (counted up to the allowance + 1)
 
 
 @dataclass(frozen=True)
@@ -105,15 +126,18 @@ class JpegStructure:
     progressive: bool = False
     coefficient_visits: int = 0  # progressive: the decoding work, summed over the scans
     coefficient_bytes: int = 0  # progressive: what the decoder buffers (2 bytes a coefficient)
+    metadata_bytes: int = 0  # APPn and COM segments
 
 
-def inspect(data: bytes) -> Structure:
+def inspect(data: bytes, metadata_allowance: int = 0) -> Structure:
     """Check the structure of a file whose first bytes name an accepted format; refuse it (a typed
-    InputError) if a bound is passed. Bytes of any other kind pass untouched: Pillow then says what they are."""
+    InputError) if a bound is passed. Bytes of any other kind pass untouched: Pillow then says what they are.
+    Its metadata is counted up to metadata_allowance + 1 bytes (the caller refuses more; by default the
+    count stops at the first byte)."""
     if data[:3] == b"\xff\xd8\xff":
         return _checked_jpeg(data)
     if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return _checked_png(data)
+        return _checked_png(data, metadata_allowance)
     if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return _checked_tiff(data)
     if data[:6] in (b"GIF87a", b"GIF89a"):
@@ -134,10 +158,12 @@ def jpeg_structure(data: bytes) -> JpegStructure:
     scans = segments = visits = 0
     blocks = {}  # component id -> blocks in the frame
     progressive = False
+    metadata = 0
     for marker, body in _marker_segments(data):
         segments += 1
         if segments > MAX_JPEG_SEGMENTS:
             break
+        metadata += len(body) if marker in _JPEG_METADATA else 0
         if marker in _JPEG_FRAMES and not blocks:
             progressive = marker in _JPEG_PROGRESSIVE_FRAMES
             blocks = _jpeg_component_blocks(body)
@@ -147,7 +173,7 @@ def jpeg_structure(data: bytes) -> JpegStructure:
             if scans > MAX_JPEG_SCANS or visits > MAX_JPEG_COEFFICIENT_VISITS:
                 break
     coefficients = 64 * sum(blocks.values()) if progressive else 0
-    return JpegStructure(scans, segments, progressive, visits, 2 * coefficients)
+    return JpegStructure(scans, segments, progressive, visits, 2 * coefficients, metadata)
 
 
 def _marker_segments(data: bytes):
@@ -225,35 +251,84 @@ def _checked_jpeg(data: bytes) -> Structure:
             "not decoded (a standard progressive 4096x4096 picture walks fewer than that): send it as a baseline "
             "JPEG, or smaller"
         )
-    return Structure(extra_bytes=found.coefficient_bytes)
+    return Structure(extra_bytes=found.coefficient_bytes, metadata_bytes=found.metadata_bytes)
 
 
 # --- PNG ---------------------------------------------------------------------------------------------------
 
 
-def png_chunk_count(data: bytes, stop_after: int = MAX_PNG_CHUNKS + 1) -> int:
-    """Chunks of a PNG up to IEND (or the end of the bytes), counting stops at stop_after."""
-    count, position = 0, 8
-    while position + 8 <= len(data) and count < stop_after:
+def _png_chunks(data: bytes):
+    """(type, start, end) of each chunk of a PNG, its body being data[start:end], up to IEND or the end of
+    the bytes (offsets, not slices: a chunk may be megabytes)."""
+    position = 8
+    while position + 8 <= len(data):
         length = int.from_bytes(data[position : position + 4], "big")
         kind = data[position + 4 : position + 8]
-        count += 1
+        yield kind, position + 8, min(position + 8 + length, len(data))
         position += 12 + length
         if kind == b"IEND":
+            return
+
+
+def png_chunk_count(data: bytes, stop_after: int = MAX_PNG_CHUNKS + 1) -> int:
+    """Chunks of a PNG up to IEND (or the end of the bytes), counting stops at stop_after."""
+    count = 0
+    for _ in _png_chunks(data):
+        count += 1
+        if count >= stop_after:
             break
     return count
 
 
-def _checked_png(data: bytes) -> Structure:
+def png_metadata_bytes(data: bytes, stop_after: int) -> int:
+    """The text, ICC profile and EXIF a PNG's chunks hold once Pillow has read them, the compressed ones
+    inflated (each to at most MAX_TEXT_CHUNK + 1 bytes); counting stops once past stop_after."""
+    total = 0
+    for kind, start, end in _png_chunks(data):
+        if kind in _PNG_METADATA:
+            total += _png_metadata_chunk_bytes(data, kind, start, end)
+            if total > stop_after:
+                break
+    return total
+
+
+def _png_metadata_chunk_bytes(data: bytes, kind: bytes, start: int, end: int) -> int:
+    name_end = data.find(b"\0", start, end)
+    if kind in (b"zTXt", b"iCCP"):  # name, NUL, compression method, compressed data
+        return _inflated_size(data, name_end + 2, end) if name_end >= 0 else end - start
+    if kind == b"iTXt" and name_end >= 0 and data[name_end + 1 : name_end + 2] == b"\x01":
+        # name, NUL, compressed flag, method, language, NUL, translated name, NUL, compressed text
+        language_end = data.find(b"\0", name_end + 3, end)
+        translated_end = data.find(b"\0", language_end + 1, end) if language_end >= 0 else -1
+        return _inflated_size(data, translated_end + 1, end) if translated_end >= 0 else end - start
+    return end - start
+
+
+def _inflated_size(data: bytes, start: int, end: int) -> int:
+    """What the zlib data at data[start:end] inflates to, up to MAX_TEXT_CHUNK + 1 bytes (Pillow refuses a
+    chunk past that); corrupt data counts its own length (Pillow refuses or drops it)."""
+    try:
+        return len(zlib.decompressobj().decompress(memoryview(data)[start:end], MAX_TEXT_CHUNK + 1))
+    except zlib.error:
+        return end - start
+
+
+def _checked_png(data: bytes, metadata_allowance: int) -> Structure:
     if png_chunk_count(data) > MAX_PNG_CHUNKS:
         raise PayloadTooLarge(
             f"the PNG has more than {MAX_PNG_CHUNKS:,} chunks, so it was not decoded; PNGs with at most "
             f"{MAX_PNG_CHUNKS:,} are accepted (encoders write their pixels in chunks of 8 KiB or more)"
         )
+    metadata = png_metadata_bytes(data, stop_after=min(metadata_allowance, MAX_PNG_METADATA))
+    if metadata > MAX_PNG_METADATA:
+        raise PayloadTooLarge(
+            f"the PNG's text, ICC profile and EXIF hold more than {MAX_PNG_METADATA:,} bytes, inflated; at most "
+            "that is accepted per picture (the service reads only pixels: strip the metadata)"
+        )
     if len(data) < 26 or data[12:16] != b"IHDR":
-        return Structure()
+        return Structure(metadata_bytes=metadata)
     bit_depth, colour_type = data[24], data[25]
-    return Structure(bits_per_pixel=bit_depth * _PNG_CHANNELS.get(colour_type, 1))
+    return Structure(bits_per_pixel=bit_depth * _PNG_CHANNELS.get(colour_type, 1), metadata_bytes=metadata)
 
 
 # --- TIFF --------------------------------------------------------------------------------------------------
@@ -404,6 +479,21 @@ def webp_size(data: bytes) -> tuple:
     return 0, 0
 
 
+def webp_metadata_bytes(data: bytes) -> int:
+    """The sizes of a WebP's ICCP, EXIF and XMP chunks (RIFF chunks, each padded to an even length)."""
+    total, position, chunks = 0, 12, 0
+    while position + 8 <= len(data) and chunks < MAX_WEBP_CHUNKS:
+        size = int.from_bytes(data[position + 4 : position + 8], "little")
+        total += size if data[position : position + 4] in _WEBP_METADATA else 0
+        position += 8 + size + (size & 1)
+        chunks += 1
+    return total
+
+
 def _checked_webp(data: bytes) -> Structure:
     width, height = webp_size(data)
-    return Structure(bits_per_pixel=32, open_bytes=WEBP_BYTES_PER_PIXEL * width * height)
+    return Structure(
+        bits_per_pixel=32,
+        open_bytes=WEBP_BYTES_PER_PIXEL * width * height,
+        metadata_bytes=webp_metadata_bytes(data),
+    )
