@@ -39,6 +39,7 @@ class KubePod:
         self.containers = {container["name"]: container for container in self.spec["containers"]}
         self.network = None  # threads inside the pod's network namespace, once it exists
         self.network_pid = None  # a process in that namespace, as the host sees it (for nsenter)
+        self.stop_signalled_at = {}  # container name -> time.monotonic() of its stop signal (terminate)
 
     # Start and stop
 
@@ -68,13 +69,15 @@ class KubePod:
 
     def terminate(self) -> dict:
         """As the kubelet deletes a pod: each container's preStop hook, then its image's stop signal, then
-        SIGKILL when terminationGracePeriodSeconds (counted from the start) run out. Returns the exit codes."""
+        SIGKILL when terminationGracePeriodSeconds (counted from the start) run out. Returns the exit codes;
+        stop_signalled_at[name] is when each container was sent its stop signal (time.monotonic())."""
         deadline = time.monotonic() + self.spec.get("terminationGracePeriodSeconds", 30)
 
         def stop(name):
             hook = self.containers[name].get("lifecycle", {}).get("preStop")
             if hook:
                 self._run_handler(name, hook, timeout=max(deadline - time.monotonic(), 1))
+            self.stop_signalled_at[name] = time.monotonic()
             podman(
                 "stop", "--time", max(math.ceil(deadline - time.monotonic()), 1), self.container_id(name), check=False
             )

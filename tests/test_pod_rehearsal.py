@@ -7,7 +7,9 @@ installed). What only a real cluster shows (scheduling, Service routing, HPA, PD
 import concurrent.futures
 import copy
 import datetime
+import http.client
 import json
+import math
 import re
 import socket
 import subprocess
@@ -224,9 +226,30 @@ def probe_turns(pod, kind: str, passing: bool, attempts: int = 60) -> bool:
     return False
 
 
-def test_sigterm_under_load_drains_requests_in_flight_and_exits_zero(images, resources, tmp_path):
-    """As a rolling update deletes a pod: the Service stops sending new requests, the requests in flight
-    (here 64-image batches that take a while) are answered, and both containers exit 0."""
+def trickled_prediction(token: str, body: bytes, seconds: float, pieces: int = 24) -> tuple:
+    """A POST whose body arrives in `pieces` over `seconds`, as a slow client's does, from a thread in the
+    pod's network namespace: (status, digit, time sent, time answered)."""
+    sent = time.monotonic()
+    with socket.create_connection(("127.0.0.1", PROXY_PORT), timeout=60) as connection:
+        head = (
+            f"POST /predictions/mnist HTTP/1.1\r\nHost: pod\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: image/png\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        connection.sendall(head.encode())
+        step = math.ceil(len(body) / pieces)
+        for offset in range(0, len(body), step):
+            connection.sendall(body[offset : offset + step])
+            time.sleep(seconds / pieces)  # the client's pace, not a wait for the server
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        answer = json.loads(response.read())
+    return response.status, answer.get("digit"), sent, time.monotonic()
+
+
+def test_sigterm_drains_requests_in_flight_and_exits_zero(images, resources, tmp_path):
+    """As a rolling update deletes a pod: while the proxy's preStop waits for the Service to drop the pod,
+    requests keep coming and are answered; the requests still arriving when nginx gets its stop signal
+    (bodies trickling in over 12 s, begun before it) are answered in full; both containers exit 0."""
     running = start_pod(resources, tmp_path)
     routed = threading.Event()
     routed.set()
@@ -240,16 +263,20 @@ def test_sigterm_under_load_drains_requests_in_flight_and_exits_zero(images, res
 
     try:
         with concurrent.futures.ThreadPoolExecutor(4) as clients:
-            results = [clients.submit(client) for _ in range(4)]
-            time.sleep(2)  # load is under way
-            routed.clear()  # the endpoint leaves the Service; requests in flight go on
-            exit_codes = running.pod.terminate()
-            statuses = [status for result in results for status in result.result()]
+            steady = [clients.submit(client) for _ in range(2)]
+            slow = [running.pod.network.submit(trickled_prediction, running.token, SEVEN_PNG, 12) for _ in range(2)]
+            terminating = clients.submit(running.pod.terminate)
+            time.sleep(3)  # how long the Service takes to drop the endpoint, here: within the proxy's preStop
+            routed.clear()
+            statuses = [status for result in steady for status in result.result()]
+            trickled = [prediction.result() for prediction in slow]
+            exit_codes = terminating.result()
+        signalled = running.pod.stop_signalled_at["auth-proxy"]
         assert statuses and set(statuses) == {200}
-        print(
-            f"\ndrain: {len(statuses)} 64-image requests from 4 clients, all 200, the 4 in flight at the "
-            f"termination included; exit codes {exit_codes}"
-        )
+        for status, digit, sent, answered in trickled:
+            assert sent < signalled < answered  # in flight when nginx was told to stop
+            assert (status, digit) == (200, 7)
+        print(f"\ndrain: {len(statuses)} requests during preStop and 2 in flight at SIGQUIT, all 200; {exit_codes}")
         assert exit_codes == {"torchserve": 0, "auth-proxy": 0}, {name: running.pod.logs(name) for name in exit_codes}
     finally:
         running.pod.remove()
