@@ -1,8 +1,11 @@
 """The security review's findings, checked against a real TorchServe started the one way it is started
 everywhere (scripts/torchserve_foreground.sh): what can be registered (6), who can read the keys (7), where
-the probe sends the management key (8), how many workers can be asked for (11). docs/security.md
-says what each test closes."""
+the probe sends the management key (8), how many workers can be asked for (11); what held up in it and
+is kept so (token checks on gRPC); and two promises of the serving config (one torch thread per worker,
+the 30 s responseTimeout). docs/security.md says what each test closes."""
 
+import concurrent.futures
+import json
 import os
 import socketserver
 import stat
@@ -11,12 +14,13 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 import requests
 import yaml
 
 from client.torchserve_api import read_keys
-from tests.conftest import run_probe
+from tests.conftest import SERVING, SEVEN_PNG, run_probe
 from torchserve_runner import CONFIG, CONTAINER_ENTRYPOINT, LOG_CONFIG, REPO, TorchServe
 
 pytestmark = pytest.mark.server
@@ -314,3 +318,146 @@ def test_scale_workers_sets_the_deployments_count_up_to_what_its_memory_limit_ho
     refused = subprocess.run([str(SCALE_WORKERS), "3"], env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "3 workers do not fit the pod's" in refused.stderr and "2 fit" in refused.stderr
     assert len(calls.read_text().splitlines()) == 4
+
+
+# What held up in the review and is kept so: token checks on gRPC too, each key for its own API.
+# The services are called by method path with hand-encoded messages (frontend/server/src/main/resources/proto/
+# of TorchServe 0.12.0); TorchServe's GRPCInterceptor reads the "authorization" metadata, "Bearer <key>".
+
+GRPC_INFERENCE = "/org.pytorch.serve.grpc.inference.InferenceAPIsService/"
+GRPC_MANAGEMENT = "/org.pytorch.serve.grpc.management.ManagementAPIsService/"
+
+
+def length_delimited(field: int, payload: bytes) -> bytes:
+    """One protobuf field of wire type 2 (string, bytes, message, map entry)."""
+    encoded, size = bytearray([field << 3 | 2]), len(payload)
+    while size > 0x7F:
+        encoded.append(size & 0x7F | 0x80)
+        size >>= 7
+    encoded.append(size)
+    return bytes(encoded) + payload
+
+
+def first_field(message: bytes) -> bytes:
+    """The payload of field 1, when it is the message's only field and length-delimited: what each answer
+    used here holds (TorchServeHealthResponse.health, PredictionResponse.prediction, ManagementResponse.msg)."""
+    assert message[0] == 1 << 3 | 2, message
+    size, shift, position = 0, 0, 1
+    while True:
+        byte = message[position]
+        size |= (byte & 0x7F) << shift
+        shift, position = shift + 7, position + 1
+        if byte < 0x80:
+            break
+    assert len(message) == position + size, message
+    return message[position:]
+
+
+# PredictionsRequest: model_name = 1, input = 3 (a map entry: key = 1, value = 2).
+PREDICT_SEVEN = length_delimited(1, b"mnist") + length_delimited(
+    3, length_delimited(1, b"data") + length_delimited(2, SEVEN_PNG)
+)
+# ListModelsRequest: limit = 1, a varint; unset it is 0, and TorchServe then lists no model at all.
+LIST_100_MODELS = bytes([1 << 3, 100])
+# name: (port, method path, request, the key it takes). Ping takes google.protobuf.Empty: no bytes.
+GRPC_CALLS = {
+    "Ping": ("grpc_inference", GRPC_INFERENCE + "Ping", b"", "inference"),
+    "Predictions": ("grpc_inference", GRPC_INFERENCE + "Predictions", PREDICT_SEVEN, "inference"),
+    "ListModels": ("grpc_management", GRPC_MANAGEMENT + "ListModels", LIST_100_MODELS, "management"),
+}
+
+
+def grpc_call(server: TorchServe, call: str, authorization: str = None):
+    """(answer bytes, grpc.Call) of one gRPC call to `server`, with `authorization` as its metadata if given."""
+    port, method, request, _ = GRPC_CALLS[call]
+    # Straight to the loopback port: grpc would otherwise honour http_proxy from the environment.
+    with grpc.insecure_channel(f"127.0.0.1:{server.ports[port]}", options=[("grpc.enable_http_proxy", 0)]) as channel:
+        stub = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        metadata = [] if authorization is None else [("authorization", authorization)]
+        return stub.with_call(request, metadata=metadata, timeout=60)
+
+
+@pytest.mark.parametrize("call", GRPC_CALLS)
+@pytest.mark.parametrize("credential", ["none", "wrong-key", "other-apis-key", "key-without-bearer"])
+def test_grpc_refuses_a_call_without_its_own_key(torchserve, keys, call, credential):
+    """As over HTTP: no key, a wrong one, the key without "Bearer " and the other API's key (the inference key
+    for management, the management key for inference) are refused, before the call reaches the service."""
+    own = GRPC_CALLS[call][3]
+    other = "management" if own == "inference" else "inference"
+    authorization = {
+        "none": None,
+        "wrong-key": "Bearer not-the-key",
+        "other-apis-key": f"Bearer {keys[other]}",
+        "key-without-bearer": keys[own],
+    }[credential]
+    with pytest.raises(grpc.RpcError) as refused:
+        grpc_call(torchserve, call, authorization)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, refused.value
+    assert "Token Authorization failed" in refused.value.details()
+
+
+def test_grpc_answers_each_call_with_its_own_key(torchserve, keys):
+    """The refusals above come from the token check, not from a call that could never work: with its own
+    key each call gets its real answer."""
+    answers = {}
+    for call, (_, _, _, api) in GRPC_CALLS.items():
+        answer, outcome = grpc_call(torchserve, call, f"Bearer {keys[api]}")
+        assert outcome.code() == grpc.StatusCode.OK, (call, outcome.details())
+        answers[call] = json.loads(first_field(answer))
+    assert answers["Ping"] == {"status": "Healthy"}
+    assert answers["Predictions"]["digit"] == 7
+    assert [model["modelName"] for model in answers["ListModels"]["models"]] == ["mnist"]
+
+
+# One torch thread per worker (handler/mnist_handler.py: MNIST_TORCH_THREADS, default 1; docs/operating.md).
+
+
+def cpu_ticks_by_thread(pid: int) -> dict:
+    """{thread id: user + system CPU time in clock ticks} of every OS thread of process `pid`."""
+    ticks = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended since it was listed
+            continue
+        ticks[int(task.name)] = int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
+    return ticks
+
+
+def threads_that_ran_during_a_burst(server: TorchServe) -> dict:
+    """{thread id: CPU ticks used} of the only worker's OS threads that used any CPU while it answered 200
+    requests of 8 images each, 8 at a time: the threads that do the model work (the worker's main thread
+    reads the requests)."""
+    (worker,) = server.workers()
+    client = server.client()
+    before = cpu_ticks_by_thread(worker.pid)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        predictions = list(pool.map(lambda _: client.predict_many([SEVEN_PNG] * 8), range(200)))
+    after = cpu_ticks_by_thread(worker.pid)
+    assert all(p["digit"] == 7 for batch in predictions for p in batch)
+    return {thread: ticks - before.get(thread, 0) for thread, ticks in after.items() if ticks > before.get(thread, 0)}
+
+
+def test_a_worker_does_the_model_work_on_one_thread(own_server):
+    """Left to torch and ONNX Runtime, each worker would run one thread per core and the workers would fight
+    over the cores. A worker told to use one per core shows that more threads would be seen if they ran."""
+    per_core = max(2, len(os.sched_getaffinity(0)))
+    default = own_server(**ONE_WORKER)
+    raised = own_server(**ONE_WORKER, MNIST_TORCH_THREADS=str(per_core))
+    default.wait_until_ready()
+    raised.wait_until_ready()
+
+    (worker,) = default.workers()
+    ran = threads_that_ran_during_a_burst(default)
+    assert list(ran) == [worker.pid], ran  # the main thread alone
+    ran = threads_that_ran_during_a_burst(raised)
+    assert len(ran) > 1, ran
+
+
+# The configured responseTimeout (30 s) is what the served model runs with (tests/test_serving.py checks the
+# described batchSize and maxBatchDelay; tests/test_faults.py what a request past the timeout gets).
+
+
+def test_the_served_model_runs_with_the_configured_response_timeout(torchserve):
+    """Not TorchServe's default (120 s) nor anything the entrypoint wrote: config.properties' value."""
+    assert torchserve.client().describe()["responseTimeout"] == SERVING.response_timeout_s
