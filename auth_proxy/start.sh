@@ -3,12 +3,13 @@
 # foreground. Refuses to start without a sound token: an empty one would admit "Bearer " alone.
 set -eu
 
-case ${INFERENCE_TOKEN:-} in
+token=${INFERENCE_TOKEN:-}  # unset reads as empty: refused below with its message, not by set -u
+case $token in
     *[!A-Za-z0-9_-]*)
         echo "start-auth-proxy: INFERENCE_TOKEN may hold only A-Z a-z 0-9 _ - (secrets.token_urlsafe)" >&2
         exit 1 ;;
 esac
-if [ "${#INFERENCE_TOKEN}" -lt 32 ]; then
+if [ "${#token}" -lt 32 ]; then
     echo "start-auth-proxy: INFERENCE_TOKEN is unset or shorter than 32 characters" >&2
     exit 1
 fi

@@ -1,22 +1,29 @@
 """The pod's auth proxy (k8s/auth-proxy.conf.template) in a real nginx on this machine, in front of a real
 TorchServe configured as in the pod (token auth off, loopback only): exactly POST /predictions/mnist with
-the one shared token gets through, and nothing a client writes reaches another TorchServe API.
+the one shared token gets through, and nothing a client writes reaches another TorchServe API; SIGQUIT
+drains it; the image's entrypoint (auth_proxy/start.sh) refuses an unsound token and renders a sound one.
 The same template in the auth-proxy image, in the pod, is tested by tests/test_pod_rehearsal.py."""
 
 import concurrent.futures
 import http.client
 import http.server
+import os
 import secrets
+import shutil
+import signal
 import socket
-import threading
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from tests.conftest import SERVING, SEVEN_PNG, require_tool
-from torchserve_runner import TorchServe
-from torchserve_runner.auth_proxy import AuthProxy, nginx_binary
+from tests.conftest import SERVING, SEVEN_PNG, on_path, require_tool
+from tests.loopback_http import LoopbackServer
+from torchserve_runner import REPO, TorchServe
+from torchserve_runner.auth_proxy import MAIN_CONFIG, SITE_TEMPLATE, AuthProxy, nginx_binary, rendered_site
 
 pytestmark = pytest.mark.server
 
@@ -142,44 +149,16 @@ def test_every_other_endpoint_is_not_found(proxy, path):
     assert answer.status_code == 404 and answer.json()["code"] == 404
 
 
-class RecordingUpstream:
-    """Stands where TorchServe stands behind the proxy: records each request it gets (path, headers, body)
-    and answers 200 with a digit. It binds its own loopback port."""
-
-    def __init__(self):
-        self.requests = []
-        upstream = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as nginx's upstream block uses it
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                upstream.requests.append((self.path, dict(self.headers), body))
-                answer = b'{"digit": 7}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+def recording_upstream() -> LoopbackServer:
+    """Stands where TorchServe stands behind the proxy: records each request and answers 200 with a digit."""
+    return LoopbackServer(lambda target: (200, {"Content-Type": "application/json"}, b'{"digit": 7}'))
 
 
 @pytest.fixture
 def recorded(tmp_path):
-    """The proxy in front of a RecordingUpstream: what exactly reaches TorchServe."""
+    """The proxy in front of a recording upstream: what exactly reaches TorchServe."""
     require_tool("nginx", nginx_binary)
-    upstream = RecordingUpstream()
+    upstream = recording_upstream()
     proxy = AuthProxy(tmp_path / "nginx", upstream.port, TOKEN)
     try:
         yield proxy.start(), upstream
@@ -194,10 +173,39 @@ def test_the_token_and_the_describe_and_explain_headers_do_not_reach_torchserve(
     proxy, upstream = recorded
     answer = post(proxy, headers={"describe": "True", "explain": "True", "Content-Type": "image/png"})
     assert answer.status_code == 200 and answer.json() == {"digit": 7}
-    ((path, headers, body),) = upstream.requests
-    assert path == "/predictions/mnist" and body == SEVEN_PNG
-    assert not {name.lower() for name in headers} & {"authorization", "describe", "explain"}, headers
-    assert headers["Content-Type"] == "image/png"
+    (request,) = upstream.requests
+    assert request.target == "/predictions/mnist" and request.body == SEVEN_PNG
+    assert not {name.lower() for name in request.headers} & {"authorization", "describe", "explain"}, request
+    assert request.headers["Content-Type"] == "image/png"
+
+
+def test_sigquit_answers_the_request_in_flight_and_exits_zero_while_refusing_new_connections(recorded):
+    """Kubernetes stops the container with the image's STOPSIGNAL, SIGQUIT, nginx's graceful stop: a request
+    TorchServe is still working on is answered whole, though the port already refuses new connections (the
+    Service has dropped the pod by then: the preStop sleep). SIGTERM, nginx's fast stop, would drop it."""
+    proxy, upstream = recorded
+    upstream.answering.clear()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        in_flight = pool.submit(post, proxy)
+        try:
+            assert upstream.received.wait(timeout=30)
+            proxy.process.send_signal(signal.SIGQUIT)
+            eventually(lambda: not proxy.accepting(), "nginx stops listening after SIGQUIT")
+            assert not in_flight.done()
+        finally:
+            upstream.answering.set()
+        answer = in_flight.result()
+    assert answer.status_code == 200 and answer.json() == {"digit": 7}
+    assert proxy.process.wait(timeout=30) == 0
+
+
+def eventually(condition, what: str, timeout: float = 10) -> None:
+    """Poll `condition` until it holds; the test fails, saying `what` never happened, after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"within {timeout} s, never: {what}")
+        time.sleep(0.02)
 
 
 def test_form_encoded_bodies_are_refused_before_torchserve_parses_them(proxy):
@@ -377,3 +385,151 @@ def test_partial_headers_without_a_token_do_not_exhaust_the_connections(proxy):
 
 def test_proxy_health_endpoint(proxy):
     assert requests.get(url(proxy, "/healthz"), timeout=5).status_code == 200
+
+
+# auth_proxy/start.sh, the image's entrypoint, run for real as the container runs it (uid 101, no new
+# privileges, the first process of a PID namespace), in a mount and a network namespace of its own: the
+# image's /etc/nginx (its nginx.conf, the ConfigMap's template, an empty conf.d) and an empty /tmp are bound
+# there from the test's directory, and the loopback is its own. The host's /etc/nginx, /tmp and ports are not
+# touched, even by a start.sh that failed to refuse a token; killing the first process ends all the others.
+
+START_SCRIPT = REPO / "auth_proxy" / "start.sh"
+IMAGE_USER = 101  # auth-proxy (auth_proxy/Dockerfile; runAsUser in k8s/deployment.yaml)
+IN_NAMESPACES = """set -e
+mount --bind "$1" /etc/nginx
+mount --bind "$2" /tmp
+ip link set lo up
+exec setpriv --reuid="$3" --regid="$3" --clear-groups --no-new-privs sh "$4"
+"""
+
+
+def namespaces_of_its_own() -> None:
+    """A find for require_tool: root (namespaces and bind mounts) and the programs that make and enter them."""
+    if os.geteuid() != 0:
+        raise LookupError("start.sh runs in namespaces of its own, which need root")
+    for program in ("unshare", "nsenter", "setpriv", "ip", "curl"):
+        on_path(program)()
+
+
+class StartedAsInTheImage:
+    """start.sh with INFERENCE_TOKEN set to `token` (None: unset), in the image's layout under `workdir`."""
+
+    def __init__(self, workdir: Path, token: str = None):
+        etc = workdir / "etc-nginx"
+        (etc / "templates").mkdir(parents=True)
+        shutil.copy(MAIN_CONFIG, etc / "nginx.conf")
+        shutil.copy(SITE_TEMPLATE, etc / "templates" / SITE_TEMPLATE.name)  # the ConfigMap's one key
+        self.rendered, self.tmp = etc / "conf.d", workdir / "tmp"  # emptyDirs in the pod
+        self.stdout, self.stderr = workdir / "stdout", workdir / "stderr"
+        for writable in (self.rendered, self.tmp):
+            writable.mkdir()
+            os.chown(writable, IMAGE_USER, IMAGE_USER)
+        for output in (self.stdout, self.stderr):  # nginx opens /dev/stdout (its access log) as uid 101
+            output.touch()
+            os.chown(output, IMAGE_USER, IMAGE_USER)
+        env = {name: value for name, value in os.environ.items() if name != "INFERENCE_TOKEN"}
+        with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
+            self.process = subprocess.Popen(
+                ["unshare", "--mount", "--net", "--pid", "--kill-child", "--propagation", "private"]
+                + ["sh", "-c", IN_NAMESPACES, "sh"]
+                + [str(etc), str(self.tmp), str(IMAGE_USER), str(START_SCRIPT)],
+                env=env if token is None else {**env, "INFERENCE_TOKEN": token},
+                stdout=out,
+                stderr=err,
+            )
+
+    def nginx_pid(self) -> int:
+        """The pid, in its PID namespace, that nginx wrote into /tmp/nginx.pid (once its port is open), or 0."""
+        text = (self.tmp / "nginx.pid").read_text() if (self.tmp / "nginx.pid").exists() else ""
+        return int(text) if text.endswith("\n") else 0
+
+    def first_process(self) -> int:
+        """The PID namespace's first process (the container's), by its pid here; 0 until unshare forked it."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return int(children.read_text().split()[0]) if children.exists() and children.read_text() else 0
+
+    def curl(self, path: str, *options: str) -> tuple:
+        """(status, body) of a request to its port 8000, from inside its network namespace."""
+        result = subprocess.run(
+            ["nsenter", "--target", str(self.process.pid), "--net", "curl", "--silent", "--show-error"]
+            + ["--noproxy", "*", "--max-time", "30", "--write-out", "\n%{http_code}", *options]
+            + [f"http://127.0.0.1:8000{path}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        body, status = result.stdout.rsplit("\n", 1)
+        return int(status), body
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            if first := self.first_process():
+                os.kill(first, signal.SIGKILL)  # the kernel ends the namespace's other processes with it
+            self.process.kill()  # and --kill-child a first process not forked yet
+            self.process.wait()
+
+
+@pytest.fixture
+def start_as_in_the_image(tmp_path):
+    require_tool("root, unshare, nsenter, setpriv, ip and curl", namespaces_of_its_own)
+    started = []
+
+    def start(token: str = None) -> StartedAsInTheImage:
+        started.append(StartedAsInTheImage(tmp_path / str(len(started)), token))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+SHORT, OTHER_CHARACTERS = "is unset or shorter than 32 characters", "may hold only A-Z a-z 0-9 _ -"
+UNSOUND_TOKENS = [
+    pytest.param(None, SHORT, id="unset"),
+    pytest.param("", SHORT, id="empty"),
+    pytest.param(TOKEN[:31], SHORT, id="31-characters"),
+    *(
+        pytest.param(TOKEN[:20] + character + TOKEN[20:], OTHER_CHARACTERS, id=name)
+        for name, character in {
+            "space": " ",
+            "slash": "/",  # base64's alphabet (openssl rand -base64), not token_urlsafe's
+            "plus": "+",
+            "equals": "=",
+            "double-quote": '"',  # would end the string the template compares the header with
+            "dollar": "$",
+            "semicolon": ";",
+            "newline": "\n",
+            "non-ascii": "é",
+        }.items()
+    ),
+]
+
+
+@pytest.mark.parametrize("token, refusal", UNSOUND_TOKENS)
+def test_start_script_refuses_a_token_unset_short_or_with_other_characters(start_as_in_the_image, token, refusal):
+    """An empty token would admit "Bearer " alone; a character outside token_urlsafe's could break out of the
+    template's string. Refused with the reason on stderr and exit 1, before anything is rendered."""
+    started = start_as_in_the_image(token)
+    exit_code = started.process.wait(timeout=30)
+    assert exit_code == 1 and f"start-auth-proxy: INFERENCE_TOKEN {refusal}" in started.stderr.read_text()
+    assert started.stdout.read_text() == "" and list(started.rendered.iterdir()) == []
+
+
+def test_start_script_renders_only_the_token_and_becomes_an_nginx_that_admits_it(start_as_in_the_image):
+    """The shortest token accepted, with both punctuation characters: the ConfigMap's template is rendered as
+    the local proxy of these tests renders it (the token only: nginx's $variables stay), the container's
+    first process becomes nginx itself (exec: the STOPSIGNAL reaches it), which admits that token and no
+    other, and SIGQUIT ends it with 0."""
+    token = "-_" + secrets.token_urlsafe(24)[:30]
+    started = start_as_in_the_image(token)
+    eventually(lambda: started.nginx_pid() or started.process.poll() is not None, "nginx wrote its pid file")
+    assert started.nginx_pid() == 1, started.stderr.read_text()
+    assert [path.name for path in started.rendered.iterdir()] == ["auth-proxy.conf"]
+    assert (started.rendered / "auth-proxy.conf").read_text() == rendered_site(token)
+    assert started.curl("/healthz") == (200, "ok")
+    prediction = ["--header", "Content-Type: image/png", "--data-binary", "not a picture"]
+    status, body = started.curl("/predictions/mnist", "--header", f"Authorization: Bearer {token}", *prediction)
+    assert status == 503 and "the model server" in body  # admitted: sent on to 127.0.0.1:8080, empty here
+    assert started.curl("/predictions/mnist", "--header", f"Authorization: Bearer {token[:-1]}", *prediction)[0] == 401
+    os.kill(started.first_process(), signal.SIGQUIT)
+    assert started.process.wait(timeout=30) == 0  # unshare's exit code is its first process's

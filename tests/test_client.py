@@ -2,70 +2,18 @@
 in a subprocess, addressed through MNIST_INFERENCE_URL, MNIST_MANAGEMENT_URL and MNIST_KEY_FILE, against a
 real TorchServe; and its promise to ignore the environment's proxy, which would otherwise receive the keys."""
 
-import http.server
 import os
 import re
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from tests.conftest import IMAGES, SEVEN_PNG
+from tests.loopback_http import proxied_environment, recording_proxy
 from torchserve_runner import REPO, free_port
 
 pytestmark = pytest.mark.server
-
-PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
-
-
-class LoopbackServer:
-    """A real HTTP server on a free 127.0.0.1 port, in a thread: records every request it gets as
-    (method, request target, headers) in `requests` and answers each with `answer(target) -> (status,
-    headers)` and an empty body. A proxy gets the absolute URL as the target."""
-
-    def __init__(self, answer):
-        self.requests = []
-        recorder = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def respond(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                recorder.requests.append((self.command, self.path, dict(self.headers)))
-                status, headers = answer(self.path)
-                self.send_response(status)
-                for name, value in {**headers, "Content-Length": "0", "Connection": "close"}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_CONNECT = respond
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "LoopbackServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def recording_proxy() -> LoopbackServer:
-    """A stand-in forward proxy: records what it is handed and forwards nothing (502)."""
-    return LoopbackServer(lambda target: (502, {}))
-
-
-def proxied_environment(proxy_url: str) -> dict:
-    """This process's environment with every proxy variable pointing at `proxy_url` and no no_proxy
-    exemption, so loopback addresses are proxied too by any client that honours the environment."""
-    environment = {name: value for name, value in os.environ.items() if name.lower() != "no_proxy"}
-    return {**environment, **dict.fromkeys(PROXY_VARIABLES, proxy_url)}
 
 
 def run_client(module: str, server, *args, environment=None) -> subprocess.CompletedProcess:
@@ -172,4 +120,4 @@ def test_client_sends_nothing_to_a_proxy_set_in_the_environment(torchserve):
 
         honouring = f"import requests; requests.get({torchserve.inference_url + '/ping'!r}, timeout=30)"
         subprocess.run([sys.executable, "-c", honouring], env=environment, check=True, timeout=60)
-        assert [target for _, target, _ in proxy.requests] == [f"{torchserve.inference_url}/ping"]
+        assert [request.target for request in proxy.requests] == [f"{torchserve.inference_url}/ping"]

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from tests.conftest import run_probe
-from tests.test_client import LoopbackServer, proxied_environment, recording_proxy
+from tests.loopback_http import LoopbackServer, proxied_environment, recording_proxy
 from torchserve_runner import TorchServe
 
 pytestmark = pytest.mark.server
@@ -110,7 +110,7 @@ def test_probe_sends_nothing_to_a_proxy_set_in_the_environment(torchserve):
         ping = f"{torchserve.inference_url}/ping"
         honouring = f"import urllib.request; urllib.request.urlopen({ping!r}, timeout=30)"
         subprocess.run([sys.executable, "-I", "-c", honouring], env=environment, capture_output=True, timeout=60)
-        assert [target for _, target, _ in proxy.requests] == [ping]
+        assert [request.target for request in proxy.requests] == [ping]
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
@@ -122,7 +122,7 @@ def test_probe_does_not_follow_a_redirect(torchserve, status, form):
 
     def to_the_real_service(target):
         base = torchserve.inference_url if target == "/ping" else torchserve.management_url
-        return status, {"Location": base + target}
+        return status, {"Location": base + target}, b""
 
     with LoopbackServer(to_the_real_service) as redirector:
         # The session server's working directory (its key file), but addresses that answer with the redirect.
@@ -132,7 +132,7 @@ def test_probe_does_not_follow_a_redirect(torchserve, status, form):
         result = run_probe(redirecting, *form)
     assert result.returncode == 1
     assert f"HTTP Error {status}" in result.stderr
-    assert [target for _, target, _ in redirector.requests] == ["/ping" if form else "/models/mnist"]
+    assert [request.target for request in redirector.requests] == ["/ping" if form else "/models/mnist"]
 
 
 def test_container_exits_non_zero_when_the_frontend_dies(tmp_path, read_only_store):

@@ -196,10 +196,101 @@ def test_the_pods_memory_limit_holds_its_workers_by_the_budget_the_entrypoint_ch
     holds the workers, and not one more (a larger limit would be memory no process can use)."""
     torchserve = containers(pod)["torchserve"]
     env = {item["name"]: item["value"] for item in torchserve["env"]}
-    budget = memory_budget()
     limit = mebibytes(torchserve["resources"]["limits"]["memory"])
-    usable = limit * (100 - budget.margin_percent) // 100 - budget.frontend_mib(env["TS_VMARGS"])
-    assert usable // budget.worker_mib == int(env["TS_DEFAULT_WORKERS_PER_MODEL"])
+    assert workers_held(limit, env["TS_VMARGS"]) == int(env["TS_DEFAULT_WORKERS_PER_MODEL"])
+
+
+def workers_held(limit_mib: int, vmargs: str) -> int:
+    """How many workers a memory limit holds beside a frontend with these JVM options: docs/kubernetes.md's
+    arithmetic ("Memory") on scripts/memory_budget.sh's figures, worked out here rather than by the script."""
+    budget = memory_budget()
+    usable = limit_mib * (100 - budget.margin_percent) // 100 - budget.frontend_mib(vmargs)
+    return max(usable, 0) // budget.worker_mib
+
+
+@pytest.fixture
+def cluster(tmp_path, resources) -> dict:
+    """No cluster runs here: kubectl on PATH is a script standing in for one that holds k8s/'s Deployment,
+    kept in a file. The real kubectl does the work on that file (--local): it answers the scale script's
+    reads with their own JSONPath and applies its `set env`; `rollout status` succeeds at once. Every call
+    is recorded; any other is refused."""
+    live, calls, bin_dir = tmp_path / "deployment.yaml", tmp_path / "kubectl-calls", tmp_path / "bin"
+    live.write_text(yaml.safe_dump(resources[("Deployment", "mnist")]))
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").write_text(
+        f"""#!/bin/sh
+set -e
+echo "$*" >> '{calls}'
+case "$*" in
+    "-n mnist get deployment mnist -o jsonpath="*)
+        exec '{BIN / "kubectl"}' patch --local -f '{live}' --type merge -p '{{}}' -o "$7" ;;
+    "-n mnist set env deployment/mnist -c torchserve "*)
+        shift 7
+        '{BIN / "kubectl"}' set env --local -f '{live}' -c torchserve "$@" -o yaml > '{live}.new'
+        mv '{live}.new' '{live}' ;;
+    "-n mnist rollout status deployment/mnist "*)
+        echo 'deployment "mnist" successfully rolled out' ;;
+    *)
+        echo "kubectl stand-in: not a call scripts/scale_workers.sh makes: $*" >&2
+        exit 1 ;;
+esac
+"""
+    )
+    (bin_dir / "kubectl").chmod(0o755)
+    # Neither a WORKERS nor the flags of a `make test` this runs under reach the `make scale` of the tests.
+    env = {name: value for name, value in os.environ.items() if name not in ("WORKERS", "MAKEFLAGS", "MFLAGS")}
+    return {"env": {**env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}, "live": live, "calls": calls}
+
+
+def make_scale(cluster: dict, *variables: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", "scale", *variables],
+        cwd=REPO,
+        env=cluster["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def live_workers(cluster: dict) -> str:
+    """The worker count of the torchserve container in the Deployment the stand-in cluster holds now."""
+    torchserve = containers(yaml.safe_load(cluster["live"].read_text())["spec"]["template"])["torchserve"]
+    return next(item["value"] for item in torchserve["env"] if item["name"] == "TS_DEFAULT_WORKERS_PER_MODEL")
+
+
+def test_make_scale_sets_every_count_the_pods_memory_limit_holds_and_refuses_one_more(cluster, pod):
+    """The cap is worked out here from the manifest's memory limit and JVM options, not copied from the
+    script or the docs: every count from 1 to it reaches the Deployment's torchserve container; one more, and
+    the most the script's format lets through, are refused with how many fit and a limit that would hold
+    them, and the Deployment keeps its count."""
+    torchserve = containers(pod)["torchserve"]
+    limit = torchserve["resources"]["limits"]["memory"]
+    vmargs = next(item["value"] for item in torchserve["env"] if item["name"] == "TS_VMARGS")
+    cap = workers_held(mebibytes(limit), vmargs)
+    assert cap >= 1
+    for count in range(1, cap + 1):
+        result = make_scale(cluster, f"WORKERS={count}")
+        assert result.returncode == 0, result.stderr
+        assert live_workers(cluster) == str(count)
+    for count in (cap + 1, 999):
+        refused = make_scale(cluster, f"WORKERS={count}")
+        assert refused.returncode != 0
+        assert f"{count} workers do not fit the pod's {limit} memory limit" in refused.stderr, refused.stderr
+        assert f"; {cap} fit." in refused.stderr
+        needed = int(re.search(rf"{count} need (\d+) MiB", refused.stderr).group(1))
+        assert workers_held(needed, vmargs) >= count
+    assert live_workers(cluster) == str(cap)
+    assert sum(" set env " in call for call in cluster["calls"].read_text().splitlines()) == cap
+
+
+@pytest.mark.parametrize("workers", [None, "1 2"], ids=["no-count", "two-counts"])
+def test_make_scale_without_exactly_one_count_says_how_to_use_it_and_contacts_nothing(cluster, workers):
+    """`make scale` with WORKERS unset (or holding two words) runs the script with no count (or two)."""
+    result = make_scale(cluster, *([f"WORKERS={workers}"] if workers else []))
+    assert result.returncode != 0
+    assert "usage: scripts/scale_workers.sh WORKER_COUNT" in result.stderr, result.stderr
+    assert not cluster["calls"].exists()
 
 
 def test_deploy_applies_the_manifests_with_the_images_identities_and_a_registry_when_given():

@@ -302,24 +302,6 @@ def test_scale_workers_refuses_what_is_not_a_count_before_anything_is_contacted(
     assert not calls.exists()
 
 
-def test_scale_workers_sets_the_deployments_count_up_to_what_its_memory_limit_holds(cluster_stand_in):
-    """The manifest's limit holds its 2 workers: 2 (and 1) are set on the Deployment, 3 is refused with
-    what it would need; nothing scales through the management API of a single pod any more."""
-    env, calls = cluster_stand_in
-    for count in ("1", "2"):
-        result = subprocess.run([str(SCALE_WORKERS), count], env=env, capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stderr
-    assert calls.read_text().splitlines() == [
-        "-n mnist set env deployment/mnist -c torchserve TS_DEFAULT_WORKERS_PER_MODEL=1",
-        "-n mnist rollout status deployment/mnist --timeout=300s",
-        "-n mnist set env deployment/mnist -c torchserve TS_DEFAULT_WORKERS_PER_MODEL=2",
-        "-n mnist rollout status deployment/mnist --timeout=300s",
-    ]
-    refused = subprocess.run([str(SCALE_WORKERS), "3"], env=env, capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 2 and "3 workers do not fit the pod's" in refused.stderr and "2 fit" in refused.stderr
-    assert len(calls.read_text().splitlines()) == 4
-
-
 # What held up in the review and is kept so: token checks on gRPC too, each key for its own API.
 # The services are called by method path with hand-encoded messages (frontend/server/src/main/resources/proto/
 # of TorchServe 0.12.0); TorchServe's GRPCInterceptor reads the "authorization" metadata, "Bearer <key>".

@@ -32,6 +32,12 @@ def nginx_binary() -> str:
     return found
 
 
+def rendered_site(token: str) -> str:
+    """The site template as start.sh renders it in the image: envsubst of ${INFERENCE_TOKEN} only (nginx's own
+    $variables stay)."""
+    return string.Template(SITE_TEMPLATE.read_text()).safe_substitute(INFERENCE_TOKEN=token)
+
+
 class AuthProxy:
     def __init__(self, workdir: Path, torchserve_port: int, token: str, port: int = None):
         self.workdir = workdir
@@ -44,8 +50,8 @@ class AuthProxy:
         self.process = None
 
     def site(self) -> str:
-        """The template as start.sh renders it (envsubst of the token only), on this machine's ports."""
-        site = string.Template(SITE_TEMPLATE.read_text()).safe_substitute(INFERENCE_TOKEN=self.token)
+        """The template as start.sh renders it, on this machine's ports."""
+        site = rendered_site(self.token)
         assert "listen 8000 " in site and "server 127.0.0.1:8080 " in site
         site = site.replace("listen 8000 ", f"listen 127.0.0.1:{self.port} ").replace(
             "server 127.0.0.1:8080 ", f"server 127.0.0.1:{self.torchserve_port} "
@@ -74,14 +80,19 @@ class AuthProxy:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nginx did not start:\n{self.log()}") from None
-                time.sleep(0.05)
+        while not self.accepting():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nginx did not start:\n{self.log()}")
+            time.sleep(0.05)
+        return self
+
+    def accepting(self) -> bool:
+        """Whether nginx's port takes a connection now (after SIGQUIT it stops listening, then drains)."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def connections(self) -> dict:
         """nginx's counts now: active, reading (request headers), writing (requests in progress), waiting."""
