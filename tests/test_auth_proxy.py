@@ -167,6 +167,22 @@ def recorded(tmp_path):
         upstream.stop()
 
 
+def test_a_port_taken_before_nginx_binds_it_only_costs_a_restart(tmp_path):
+    """The runner picks free ports, and nginx binds them a moment later: another process may take one in
+    between. Here the proxy's port is taken on purpose: nginx exits, and it is started on new ports."""
+    require_tool("nginx", nginx_binary)
+    with recording_upstream() as upstream, socket.socket() as taken:
+        proxy = AuthProxy(tmp_path / "nginx", upstream.port, TOKEN)
+        taken.bind(("127.0.0.1", proxy.port))
+        taken.listen()
+        try:
+            proxy.start()
+            assert proxy.port != taken.getsockname()[1]
+            assert post(proxy).json() == {"digit": 7}
+        finally:
+            proxy.stop()
+
+
 def test_the_token_and_the_describe_and_explain_headers_do_not_reach_torchserve(recorded):
     """describe and explain would switch TorchServe's handler into modes that answer a whole batch at once;
     the token is the proxy's business only. The body and the fixed path pass unchanged."""

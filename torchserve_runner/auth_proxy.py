@@ -18,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from torchserve_runner.server import REPO, free_port
+from torchserve_runner.server import PORT_TAKEN, REPO, START_ATTEMPTS, free_port
 
 MAIN_CONFIG = REPO / "auth_proxy" / "nginx.conf"
 SITE_TEMPLATE = REPO / "k8s" / "auth-proxy.conf.template"
@@ -42,12 +42,16 @@ class AuthProxy:
     def __init__(self, workdir: Path, torchserve_port: int, token: str, port: int = None):
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.chosen_port = port is not None  # a port the caller chose is never swapped for another
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.torchserve_port = torchserve_port
         self.token = token
         self.status_port = free_port()
         self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def site(self) -> str:
         """The template as start.sh renders it, on this machine's ports."""
@@ -70,6 +74,24 @@ class AuthProxy:
         return ("daemon off;\n" + ("user root;\n" if os.geteuid() == 0 else "")) + main
 
     def start(self, timeout: float = 10) -> "AuthProxy":
+        """nginx, once it serves. Its ports were free when picked: if another process took one before nginx
+        bound it, nginx exits ("Address already in use") and is started again on new ones (START_ATTEMPTS
+        in all)."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self._launch()
+            deadline = time.monotonic() + timeout
+            while self.process.poll() is None:
+                if self._serving():
+                    return self
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"nginx did not serve within {timeout:g} s:\n{self.log()}")
+                time.sleep(0.05)
+            if not any(marker in self.log() for marker in PORT_TAKEN) or self.chosen_port or attempt == START_ATTEMPTS:
+                break
+            self.port, self.status_port = free_port(), free_port()
+        raise RuntimeError(f"nginx did not start:\n{self.log()}")
+
+    def _launch(self) -> None:
         (self.workdir / "site.conf").write_text(self.site())
         (self.workdir / "nginx.conf").write_text(self.main_config())
         self.log_file = self.workdir / "nginx.log"
@@ -79,12 +101,15 @@ class AuthProxy:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while not self.accepting():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"nginx did not start:\n{self.log()}")
-            time.sleep(0.05)
-        return self
+
+    def _serving(self) -> bool:
+        """Whether this nginx serves: its status page answers, which it does only once it has bound every
+        port (another process on the proxy's port would accept a connection, but has no such page)."""
+        try:
+            self.connections()
+            return True
+        except (OSError, AttributeError):  # not listening yet, or not nginx's page
+            return False
 
     def accepting(self) -> bool:
         """Whether nginx's port takes a connection now (after SIGQUIT it stops listening, then drains)."""
