@@ -19,7 +19,7 @@ import pytest
 from client.torchserve_api import MnistService
 from tests.conftest import SERVING, on_path, require_tool
 from torchserve_runner import REPO, free_port, frontend_of, workers_of
-from torchserve_runner.process_tree import family, is_alive
+from torchserve_runner.process_tree import family, is_alive, kill
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -89,12 +89,7 @@ def stop_for_sure(process: subprocess.Popen, members: list) -> list:
     worker); returns them, empty when SIGINT had ended everything."""
     alive = [member for member in [*members, *family(process)] if is_alive(member)]
     alive.sort(key=lambda member: name_of(member) != "java")
-    for member in alive:
-        try:
-            member.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=30)
+    kill(alive, timeout=30)
     process.wait(timeout=30)
     return alive
 

@@ -56,11 +56,16 @@ def stop_session(process: subprocess.Popen, grace_seconds: float) -> list:
     except ProcessLookupError:
         pass
     _, alive = psutil.wait_procs(members, timeout=grace_seconds)
-    for member in alive:
+    kill(alive)
+    process.wait()
+    return [member.pid for member in members if is_alive(member)]
+
+
+def kill(processes: list, timeout: float = 5) -> None:
+    """SIGKILL to each of `processes` still there, in their order, then wait up to `timeout` for them."""
+    for member in processes:
         try:
             member.kill()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(alive, timeout=5)
-    process.wait()
-    return [member.pid for member in members if is_alive(member)]
+    psutil.wait_procs(processes, timeout=timeout)
