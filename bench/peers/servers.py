@@ -29,6 +29,7 @@ from bench.payloads import json_bodies
 from client.torchserve_api import MODEL_NAME
 from torchserve_runner import REPO, free_port
 from torchserve_runner.process_tree import family, stop_session
+from torchserve_runner.server import START_ATTEMPTS
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,12 @@ class PeerServer:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.prediction_url = f"http://127.0.0.1:{self.port}/predictions/{MODEL_NAME}"
         self.log_file = workdir / f"{spec.name}.log"
         self.process = None
+
+    @property
+    def prediction_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/predictions/{MODEL_NAME}"
 
     def command(self) -> list:
         return [sys.executable, "-m", *(part.replace("{port}", str(self.port)) for part in self.spec.module_command)]
@@ -102,11 +106,18 @@ class PeerServer:
     def wait_until_ready(self, timeout: float = 120) -> None:
         """POST the bench's digit until it is answered 200 (every worker has loaded the model by then in
         uvicorn; LitServe answers only once its inference workers run), then a few more, so both workers
-        have served before load starts."""
+        have served before load starts. Its port was free when picked: if another process took it before
+        the peer bound it, the peer exits and is started again on a new one (START_ATTEMPTS in all)."""
         body = json_bodies()["mnist_28"]
         deadline = time.monotonic() + timeout
+        attempts = 1
         while True:
             if self.process.poll() is not None:
+                if "address already in use" in self.log().lower() and attempts < START_ATTEMPTS:
+                    attempts += 1
+                    self.port = free_port()
+                    self.start()
+                    continue
                 raise RuntimeError(f"peer {self.spec.name} exited ({self.process.returncode}); log:\n{self.log()}")
             try:
                 if self._post(body, timeout=5).status_code == 200:
