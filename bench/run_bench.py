@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import platform
+import re
 import statistics
 import tempfile
 import time
@@ -35,6 +36,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from bench import RESULTS, SERVING  # noqa: E402
+from bench.front_door import FrontDoor  # noqa: E402
 from bench.load import LoadResult, run_hey  # noqa: E402
 from bench.payloads import BATCHED_COUNTS, sample_digit, sample_images, write_bodies  # noqa: E402
 from bench.peers import common  # noqa: E402
@@ -42,6 +44,7 @@ from bench.peers.servers import PEERS, answer_matches  # noqa: E402
 from mnist_handler import forward, onnx_session  # noqa: E402
 from request_pipeline import prepare_request  # noqa: E402
 from torchserve_runner import CONFIG, REPO, TorchServe, built_model_store, served_graph  # noqa: E402
+from torchserve_runner.auth_proxy import SITE_TEMPLATE  # noqa: E402
 
 DEFAULTS_CONFIG = REPO / "bench" / "torchserve_defaults.properties"
 # Requests in flight for the multi-image rows: enough to fill a batch in each worker. With fewer (c=8),
@@ -142,6 +145,9 @@ def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
 PROJECT_LABEL = (
     f"project: TorchServe, {SERVING.workers} workers, batch {SERVING.batch_size} / {SERVING.max_batch_delay_ms} ms"
 )
+FRONT_DOOR_LABEL = "project through its front door: the pod's nginx + TorchServe (token auth in nginx)"
+# The requests the front door lets into TorchServe at once (the site template's max_conns): it sheds the rest.
+FRONT_DOOR_IN_FLIGHT = int(re.search(r"max_conns=(\d+)", SITE_TEMPLATE.read_text()).group(1))
 PEER_CONCURRENCIES = (1, 8, 32, 64)
 
 
@@ -174,10 +180,11 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
         "answers": {},
     }
     eager = eager_answer(body)
-    setups = []  # (name, label, server): TorchServe and the peers, driven alike
+    setups = []  # (name, label, server): TorchServe, TorchServe behind its front door and the peers, driven alike
     try:
         project, _ = started_torchserve(workdir / "peers-project", model_store)
         setups.append(("project", PROJECT_LABEL, project))
+        setups.append(("front-door", FRONT_DOOR_LABEL, FrontDoor(workdir / "front-door", model_store).start()))
         for spec in PEERS.values():
             setups.append((spec.name, spec.label, spec.start(workdir / f"peer-{spec.name}")))
         for name, _, server in setups:
@@ -185,12 +192,20 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
             answer = requests.post(
                 server.prediction_url, data=body.read_bytes(), headers=server.inference_headers(JSON), timeout=10
             ).json()
-            # The project serves the int8 ONNX graph: its probabilities differ from the eager model's a little.
-            correct = answer.get("digit") == expected_digit and (name == "project" or answer_matches(answer, eager))
+            # The project serves the int8 ONNX graph, behind its front door too: its probabilities differ from
+            # the eager model's a little; the peers run the eager model.
+            same = (
+                answer == peers["answers"]["project"]["answer"]
+                if name == "front-door"
+                else answer_matches(answer, eager)
+            )
+            correct = answer.get("digit") == expected_digit and (name == "project" or same)
             peers["answers"][name] = {"answer": answer, "correct": correct}
         for round_ in range(args.rounds):
             for concurrency in PEER_CONCURRENCIES:
                 for name, label, server in setups:
+                    if name == "front-door" and concurrency > FRONT_DOOR_IN_FLIGHT:
+                        continue  # past its admission the proxy answers 503 at once, by design
                     headers = server.inference_headers(JSON)
                     run_hey(server.prediction_url, min(2, args.seconds), concurrency, headers, body)  # warm-up
                     result = run_hey(server.prediction_url, args.seconds, concurrency, headers, body)
@@ -283,13 +298,14 @@ def peers_markdown(peers: dict) -> list:
         return f"load average {loads}, {sample['cpu_percent']:.0f} % CPU in use"
 
     lines = [
-        "## Peers: the same model and prepare_request behind other servers",
+        "## Peers: the same model behind other servers, and the project behind its front door",
         "",
         f"Run of {peers.get('measured_at', '?')} (a `--peers-only` run keeps the figures above from their own, "
         "earlier run). "
         f'28x28 PNG as `{{"base64": ...}}`, hey on the same cores; medians of {peers["rounds"]} alternating rounds of '
-        f"{peers['seconds']:g} s (project, FastAPI, LitServe, project, ...), all three started once. "
-        "Every setup runs 2 processes with 1 torch thread doing the model work (`bench/peers/`). "
+        f"{peers['seconds']:g} s (project, front door, FastAPI, LitServe, seed, project, ...), all started once. "
+        "Every setup runs 2 processes with 1 torch thread doing the model work (`bench/peers/`). FastAPI and "
+        "LitServe run the project's prepare_request; the seed's design its own grey + resize to 28x28. "
         "Ratios are peer / project at the same "
         "concurrency: req/s above 1 means the peer serves more, latency above 1 means the peer is slower.",
         f"Answered the test digit: {answered} (the peers with the eager model's answer). Forward pass: peers eager "
@@ -324,10 +340,13 @@ def peers_markdown(peers: dict) -> list:
 
 
 def targets_markdown(results: dict) -> list:
-    """Issue #12's targets, each with this run's figure and whether it is met (reported, never asserted)."""
+    """Issues #12's and #24's targets, each with this run's figure and whether it is met (reported, never
+    asserted)."""
     peers = results["peers"]["rows"]
     project = {row["concurrency"]: row for row in peers if row["name"] == "project"}
-    others = [row for row in peers if row["name"] != "project"]
+    others = [row for row in peers if row["name"] in PEERS]
+    seed = next(row for row in peers if row["name"] == "seed" and row["concurrency"] == 32)
+    door = next(row for row in peers if row["name"] == "front-door" and row["concurrency"] == 32)
     busiest = max((row for row in others if row["concurrency"] == 32), key=lambda row: row["requests_per_second"])
     quickest = min((row for row in others if row["concurrency"] == 1), key=lambda row: row["p50_ms"])
     batched = max(
@@ -358,8 +377,19 @@ def targets_markdown(results: dict) -> list:
             f"{batched['images_per_second'] / limit:.0%} of {limit:,.0f} images/s",
             batched["images_per_second"] >= 0.6 * limit,
         ),
+        (
+            "c=32: >= 2x the seed's design's req/s in every round (#24)",
+            ", ".join(f"{ours / theirs:.2f}x" for ours, theirs in zip(c32["per_round_rps"], seed["per_round_rps"])),
+            all(ours >= 2 * theirs for ours, theirs in zip(c32["per_round_rps"], seed["per_round_rps"])),
+        ),
+        (
+            "c=32 through the front door: >= 90 % of direct req/s, p50 + <= 1 ms (#24)",
+            f"{door['requests_per_second'] / c32['requests_per_second']:.0%}, "
+            f"p50 {door['p50_ms'] - c32['p50_ms']:+.1f} ms",
+            door["requests_per_second"] >= 0.9 * c32["requests_per_second"] and door["p50_ms"] - c32["p50_ms"] <= 1,
+        ),
     ]
-    lines = ["## Targets (issue #12)", "", "| target | this run | met |", "|---|---|---|"]
+    lines = ["## Targets (issues #12 and #24)", "", "| target | this run | met |", "|---|---|---|"]
     lines += [f"| {target} | {figure} | {'yes' if met else 'no'} |" for target, figure, met in figures]
     return [*lines, ""]
 

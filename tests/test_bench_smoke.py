@@ -10,13 +10,15 @@ import pytest
 
 from tests.conftest import on_path, require_tool
 from torchserve_runner import REPO
+from torchserve_runner.auth_proxy import nginx_binary
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)
-def hey_installed():
+def load_tools_installed():
     require_tool("hey", on_path("hey"))  # make setup installs it as root
+    require_tool("nginx", nginx_binary)  # the front door's row
 
 
 def test_smoke_benchmark_writes_its_table(tmp_path):
@@ -44,17 +46,20 @@ def test_smoke_benchmark_writes_its_table(tmp_path):
     # test digit (a 7) once with the handler's answer, and none left running.
     peers = results["peers"]
     assert {(row["name"], row["concurrency"]) for row in peers["rows"]} == {
-        (name, concurrency) for name in ("project", "fastapi", "litserve") for concurrency in (1, 8, 32, 64)
+        (name, concurrency)
+        for name in ("project", "front-door", "fastapi", "litserve", "seed")
+        for concurrency in (1, 8, 32, 64)
+        if not (name == "front-door" and concurrency > 32)  # past its admission the proxy sheds load
     }
     assert all(row["errors"] == 0 and row["ok"] > 0 for row in peers["rows"])
-    for name in ("project", "fastapi", "litserve"):
+    for name in ("project", "front-door", "fastapi", "litserve", "seed"):
         assert peers["answers"][name]["correct"], peers["answers"][name]
         assert peers["answers"][name]["answer"]["digit"] == 7
-    for setup in ("FastAPI + uvicorn", "LitServe", "## Peers", "## Targets (issue #12)"):
+    for setup in ("FastAPI + uvicorn", "LitServe", "the seed's design", "front door", "## Peers", "## Targets"):
         assert setup in table
     # the targets are reported from this run's figures, each with a verdict
-    targets = table.split("## Targets (issue #12)")[1]
-    assert targets.count("| yes |") + targets.count("| no |") == 4
+    targets = table.split("## Targets (issues #12 and #24)")[1]
+    assert targets.count("| yes |") + targets.count("| no |") == 6
     assert not peers.get("left_running")
     leftovers = [
         p.info["cmdline"]

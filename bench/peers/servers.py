@@ -42,32 +42,42 @@ class PeerSpec:
         return PeerServer(self, workdir).start()
 
 
+def uvicorn_command(app: str) -> tuple:
+    """uvicorn with its standard extras (httptools, uvloop): FastAPI's best documented setup."""
+    return (
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--workers",
+        str(SERVING.workers),
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    )
+
+
 PEERS = {
     "fastapi": PeerSpec(
         "fastapi",
         f"FastAPI + uvicorn[standard], {SERVING.workers} workers, 1 forward/request",
-        (
-            "uvicorn",
-            "bench.peers.fastapi_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--workers",
-            str(SERVING.workers),
-            "--http",
-            "httptools",
-            "--loop",
-            "uvloop",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ),
+        uvicorn_command("bench.peers.fastapi_app:app"),
     ),
     "litserve": PeerSpec(
         "litserve",
         f"LitServe, {SERVING.workers} workers, batch {SERVING.batch_size} / {SERVING.max_batch_delay_ms} ms",
         ("bench.peers.litserve_app", "--port", "{port}"),
+    ),
+    "seed": PeerSpec(
+        "seed",
+        f"the seed's design: FastAPI + uvicorn[standard], {SERVING.workers} workers, grey + resize to 28x28",
+        uvicorn_command("bench.peers.seed_app:app"),
     ),
 }
 
