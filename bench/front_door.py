@@ -5,6 +5,8 @@ a TorchServe configured as in the pod (token auth off, loopback only), driven li
     door.wait_until_ready()                        # TorchServe's workers READY, then nginx in front
     ... door.prediction_url, door.inference_headers("application/json") ...
     door.stop()                                    # nginx, then TorchServe; the PIDs left alive (none)
+
+Its overhead is measured against door.direct(): the same TorchServe asked without nginx, in the same rounds.
 """
 
 import secrets
@@ -46,3 +48,27 @@ class FrontDoor:
         if self.proxy is not None:
             self.proxy.stop()
         return self.torchserve.stop()
+
+    def direct(self) -> "DirectToTorchServe":
+        return DirectToTorchServe(self)
+
+
+class DirectToTorchServe:
+    """The front door's own TorchServe asked directly (token auth off, as in the pod): what the door's cost
+    is measured against, the same server in the same rounds. Stopped with the door."""
+
+    def __init__(self, door: FrontDoor):
+        self.door = door
+
+    @property
+    def prediction_url(self) -> str:
+        return self.door.torchserve.prediction_url
+
+    def inference_headers(self, content_type: str = None) -> dict:
+        return {"Content-Type": content_type} if content_type else {}
+
+    def wait_until_ready(self, timeout: float = 120) -> None:
+        self.door.torchserve.wait_until_ready(timeout, min_workers=SERVING.workers)
+
+    def stop(self) -> list:
+        return []

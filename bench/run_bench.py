@@ -145,7 +145,8 @@ def measure(args, model_store: Path, workdir: Path, bodies: dict) -> dict:
 PROJECT_LABEL = (
     f"project: TorchServe, {SERVING.workers} workers, batch {SERVING.batch_size} / {SERVING.max_batch_delay_ms} ms"
 )
-FRONT_DOOR_LABEL = "project through its front door: the pod's nginx + TorchServe (token auth in nginx)"
+POD_DIRECT_LABEL = "project as in the pod, direct: TorchServe with token auth off"
+FRONT_DOOR_LABEL = "project through its front door: the pod's nginx + that TorchServe (token auth in nginx)"
 # The requests the front door lets into TorchServe at once (the site template's max_conns): it sheds the rest.
 FRONT_DOOR_IN_FLIGHT = int(re.search(r"max_conns=(\d+)", SITE_TEMPLATE.read_text()).group(1))
 PEER_CONCURRENCIES = (1, 8, 32, 64)
@@ -184,7 +185,9 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
     try:
         project, _ = started_torchserve(workdir / "peers-project", model_store)
         setups.append(("project", PROJECT_LABEL, project))
-        setups.append(("front-door", FRONT_DOOR_LABEL, FrontDoor(workdir / "front-door", model_store).start()))
+        door = FrontDoor(workdir / "front-door", model_store).start()
+        setups.append(("pod-direct", POD_DIRECT_LABEL, door.direct()))
+        setups.append(("front-door", FRONT_DOOR_LABEL, door))
         for spec in PEERS.values():
             setups.append((spec.name, spec.label, spec.start(workdir / f"peer-{spec.name}")))
         for name, _, server in setups:
@@ -196,7 +199,7 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
             # the eager model's a little; the peers run the eager model.
             same = (
                 answer == peers["answers"]["project"]["answer"]
-                if name == "front-door"
+                if name in ("pod-direct", "front-door")
                 else answer_matches(answer, eager)
             )
             correct = answer.get("digit") == expected_digit and (name == "project" or same)
@@ -303,7 +306,8 @@ def peers_markdown(peers: dict) -> list:
         f"Run of {peers.get('measured_at', '?')} (a `--peers-only` run keeps the figures above from their own, "
         "earlier run). "
         f'28x28 PNG as `{{"base64": ...}}`, hey on the same cores; medians of {peers["rounds"]} alternating rounds of '
-        f"{peers['seconds']:g} s (project, front door, FastAPI, LitServe, seed, project, ...), all started once. "
+        f"{peers['seconds']:g} s (project, pod-direct, front door, FastAPI, LitServe, seed, project, ...), all started "
+        "once. "
         "Every setup runs 2 processes with 1 torch thread doing the model work (`bench/peers/`). FastAPI and "
         "LitServe run the project's prepare_request; the seed's design its own grey + resize to 28x28. "
         "Ratios are peer / project at the same "
@@ -347,6 +351,7 @@ def targets_markdown(results: dict) -> list:
     others = [row for row in peers if row["name"] in PEERS]
     seed = next(row for row in peers if row["name"] == "seed" and row["concurrency"] == 32)
     door = next(row for row in peers if row["name"] == "front-door" and row["concurrency"] == 32)
+    behind = next(row for row in peers if row["name"] == "pod-direct" and row["concurrency"] == 32)
     busiest = max((row for row in others if row["concurrency"] == 32), key=lambda row: row["requests_per_second"])
     quickest = min((row for row in others if row["concurrency"] == 1), key=lambda row: row["p50_ms"])
     batched = max(
@@ -383,10 +388,11 @@ def targets_markdown(results: dict) -> list:
             all(ours >= 2 * theirs for ours, theirs in zip(c32["per_round_rps"], seed["per_round_rps"])),
         ),
         (
-            "c=32 through the front door: >= 90 % of direct req/s, p50 + <= 1 ms (#24)",
-            f"{door['requests_per_second'] / c32['requests_per_second']:.0%}, "
-            f"p50 {door['p50_ms'] - c32['p50_ms']:+.1f} ms",
-            door["requests_per_second"] >= 0.9 * c32["requests_per_second"] and door["p50_ms"] - c32["p50_ms"] <= 1,
+            "c=32 through the front door: >= 90 % of its TorchServe's req/s direct, p50 + <= 1 ms (#24)",
+            f"{door['requests_per_second'] / behind['requests_per_second']:.0%}, "
+            f"p50 {door['p50_ms'] - behind['p50_ms']:+.1f} ms",
+            door["requests_per_second"] >= 0.9 * behind["requests_per_second"]
+            and door["p50_ms"] - behind["p50_ms"] <= 1,
         ),
     ]
     lines = ["## Targets (issues #12 and #24)", "", "| target | this run | met |", "|---|---|---|"]

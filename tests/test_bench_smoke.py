@@ -47,12 +47,12 @@ def test_smoke_benchmark_writes_its_table(tmp_path):
     peers = results["peers"]
     assert {(row["name"], row["concurrency"]) for row in peers["rows"]} == {
         (name, concurrency)
-        for name in ("project", "front-door", "fastapi", "litserve", "seed")
+        for name in ("project", "pod-direct", "front-door", "fastapi", "litserve", "seed")
         for concurrency in (1, 8, 32, 64)
         if not (name == "front-door" and concurrency > 32)  # past its admission the proxy sheds load
     }
     assert all(row["errors"] == 0 and row["ok"] > 0 for row in peers["rows"])
-    for name in ("project", "front-door", "fastapi", "litserve", "seed"):
+    for name in ("project", "pod-direct", "front-door", "fastapi", "litserve", "seed"):
         assert peers["answers"][name]["correct"], peers["answers"][name]
         assert peers["answers"][name]["answer"]["digit"] == 7
     for setup in ("FastAPI + uvicorn", "LitServe", "the seed's design", "front door", "## Peers", "## Targets"):
