@@ -23,6 +23,10 @@ class ServiceError(RuntimeError):
     """The service answered with an error; the message carries its status and explanation."""
 
 
+class ServerExited(RuntimeError):
+    """The server stopped running while the client waited for it to become ready."""
+
+
 def read_keys(key_file: Path = KEY_FILE) -> dict:
     """{"inference": key, "management": key, "API": key} from TorchServe's key file."""
     try:
@@ -106,11 +110,15 @@ class MnistService:
     def ready_workers(self) -> int:
         return sum(worker["status"] == "READY" for worker in self.describe()["workers"])
 
-    def wait_until_ready(self, timeout: float = 120, min_workers: int = 1) -> None:
-        """Block until the model has min_workers READY workers: /ping turns healthy before the model loads."""
+    def wait_until_ready(self, timeout: float = 120, min_workers: int = 1, running=None) -> None:
+        """Block until the model has min_workers READY workers: /ping turns healthy before the model loads.
+        running: for a caller that started the server, running() says whether it still runs; once it does not,
+        ServerExited is raised at once instead of waiting out the timeout."""
         deadline = time.monotonic() + timeout
         last_problem = "no answer yet"
         while time.monotonic() < deadline:
+            if running is not None and not running():
+                raise ServerExited(f"the server exited while model '{MODEL_NAME}' was not READY: {last_problem}")
             try:
                 ready = self.ready_workers()
                 if ready >= min_workers:
@@ -118,5 +126,5 @@ class MnistService:
                 last_problem = f"{ready} READY workers, {min_workers} wanted"
             except (requests.ConnectionError, ServiceError) as error:
                 last_problem = str(error)
-            time.sleep(0.5)
+            time.sleep(0.2)
         raise TimeoutError(f"model '{MODEL_NAME}' not READY after {timeout:.0f} s: {last_problem}")

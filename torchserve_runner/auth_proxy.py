@@ -18,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from torchserve_runner.server import PORT_TAKEN, REPO, START_ATTEMPTS, free_port
+from torchserve_runner.server import REPO, START_ATTEMPTS, free_port, port_taken
 
 MAIN_CONFIG = REPO / "auth_proxy" / "nginx.conf"
 SITE_TEMPLATE = REPO / "k8s" / "auth-proxy.conf.template"
@@ -86,7 +86,7 @@ class AuthProxy:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"nginx did not serve within {timeout:g} s:\n{self.log()}")
                 time.sleep(0.05)
-            if not any(marker in self.log() for marker in PORT_TAKEN) or self.chosen_port or attempt == START_ATTEMPTS:
+            if not port_taken(self.log()) or self.chosen_port or attempt == START_ATTEMPTS:
                 break
             self.port, self.status_port = free_port(), free_port()
         raise RuntimeError(f"nginx did not start:\n{self.log()}")

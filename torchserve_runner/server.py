@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 import psutil
-import requests
 
-from client.torchserve_api import MODEL_NAME, MnistService, ServiceError, read_keys
+from client.torchserve_api import MODEL_NAME, MnistService, ServerExited, read_keys
 from torchserve_runner.process_tree import family, is_alive, stop_session
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,8 +27,9 @@ CONTAINER_ENTRYPOINT = REPO / "scripts" / "torchserve_foreground.sh"
 
 
 PORTS = ("inference", "management", "metrics", "grpc_inference", "grpc_management")
-# What TorchServe logs when it exits because a port it was given is taken (Netty's and gRPC's words).
-PORT_TAKEN = ("Address already in use", "Failed to bind")
+# What a server logs when it exits because a port it was given is taken (Netty's, gRPC's, nginx's and
+# uvicorn's words, lower-cased).
+PORT_TAKEN = ("address already in use", "failed to bind")
 START_ATTEMPTS = 3
 
 
@@ -42,6 +42,11 @@ def free_port() -> int:
 
 def free_ports() -> dict:
     return {name: free_port() for name in PORTS}
+
+
+def port_taken(log: str) -> bool:
+    """Whether a server's log says it exited because a port it was given was taken."""
+    return any(marker in log.lower() for marker in PORT_TAKEN)
 
 
 def _command_line(process: psutil.Process) -> str:
@@ -171,30 +176,32 @@ class TorchServe:
         them seconds later: if another process took one meanwhile, TorchServe exits, and it is started
         again on new free ports (up to START_ATTEMPTS times in all)."""
         deadline = time.monotonic() + timeout
-        token_auth = self.extra_env.get("TS_DISABLE_TOKEN_AUTHORIZATION") != "true"
-        attempts, last_problem = 1, "not started yet"
-        while True:
-            if self.process.poll() is not None:
-                log = self.log()
-                if not any(marker in log for marker in PORT_TAKEN) or attempts == START_ATTEMPTS:
-                    raise RuntimeError(f"TorchServe exited ({self.process.returncode}); log:\n{log}")
-                attempts += 1
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._wait_for_keys(deadline)
+                self.client().wait_until_ready(max(deadline - time.monotonic(), 1), min_workers, self.running)
+                return
+            except TimeoutError as error:
+                raise RuntimeError(f"{error}; log:\n{self.log()}") from None
+            except ServerExited:
+                if not port_taken(self.log()) or attempt == START_ATTEMPTS:
+                    raise RuntimeError(f"TorchServe exited ({self.process.returncode}); log:\n{self.log()}") from None
                 self.ports = free_ports()
                 self.key_file.unlink(missing_ok=True)  # the keys of the start that failed
                 self.start()
-            elif not token_auth or self.key_file.exists():
-                try:
-                    ready = self.client().ready_workers()
-                    if ready >= min_workers:
-                        return
-                    last_problem = f"{ready} READY workers, {min_workers} wanted"
-                except (requests.ConnectionError, ServiceError) as error:
-                    last_problem = str(error)
+
+    def _wait_for_keys(self, deadline: float) -> None:
+        """Until TorchServe has written its key file (with token auth on): the client needs the keys."""
+        token_auth = self.extra_env.get("TS_DISABLE_TOKEN_AUTHORIZATION") != "true"
+        while token_auth and not self.key_file.exists():
+            if not self.running():
+                raise ServerExited("TorchServe exited before it wrote its keys")
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"no {min_workers} READY workers after {timeout:g} s ({last_problem}); log:\n{self.log()}"
-                )
+                raise TimeoutError("TorchServe wrote no key file in time")
             time.sleep(0.2)
+
+    def running(self) -> bool:
+        return self.process.poll() is None
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")[-20_000:]

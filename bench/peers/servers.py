@@ -29,7 +29,7 @@ from bench.payloads import json_bodies
 from client.torchserve_api import MODEL_NAME
 from torchserve_runner import REPO, free_port
 from torchserve_runner.process_tree import family, stop_session
-from torchserve_runner.server import START_ATTEMPTS
+from torchserve_runner.server import START_ATTEMPTS, port_taken
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class PeerServer:
         attempts = 1
         while True:
             if self.process.poll() is not None:
-                if "address already in use" in self.log().lower() and attempts < START_ATTEMPTS:
+                if port_taken(self.log()) and attempts < START_ATTEMPTS:
                     attempts += 1
                     self.port = free_port()
                     self.start()
