@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,15 @@ def require_tool(name: str, find) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{name} is missing under CI=true: {missing}")
         pytest.skip(f"{name} is missing: {missing}")
+
+
+def eventually(condition, what: str, timeout: float = 120, every: float = 0.1) -> None:
+    """Poll `condition` until it holds; the test fails, saying `what` never happened, after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"within {timeout:g} s, never: {what}")
+        time.sleep(every)
 
 
 def on_path(program: str):

@@ -13,14 +13,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from tests.conftest import SERVING, SEVEN_PNG, on_path, require_tool
+from tests.conftest import SERVING, SEVEN_PNG, eventually, on_path, require_tool
 from tests.loopback_http import LoopbackServer
 from torchserve_runner import REPO, TorchServe
 from torchserve_runner.auth_proxy import MAIN_CONFIG, SITE_TEMPLATE, AuthProxy, nginx_binary, rendered_site
@@ -206,22 +205,13 @@ def test_sigquit_answers_the_request_in_flight_and_exits_zero_while_refusing_new
         try:
             assert upstream.received.wait(timeout=30)
             proxy.process.send_signal(signal.SIGQUIT)
-            eventually(lambda: not proxy.accepting(), "nginx stops listening after SIGQUIT")
+            eventually(lambda: not proxy.accepting(), "nginx stops listening after SIGQUIT", timeout=10)
             assert not in_flight.done()
         finally:
             upstream.answering.set()
         answer = in_flight.result()
     assert answer.status_code == 200 and answer.json() == {"digit": 7}
     assert proxy.process.wait(timeout=30) == 0
-
-
-def eventually(condition, what: str, timeout: float = 10) -> None:
-    """Poll `condition` until it holds; the test fails, saying `what` never happened, after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"within {timeout} s, never: {what}")
-        time.sleep(0.02)
 
 
 def test_form_encoded_bodies_are_refused_before_torchserve_parses_them(proxy):
@@ -538,7 +528,9 @@ def test_start_script_renders_only_the_token_and_becomes_an_nginx_that_admits_it
     other, and SIGQUIT ends it with 0."""
     token = "-_" + secrets.token_urlsafe(24)[:30]
     started = start_as_in_the_image(token)
-    eventually(lambda: started.nginx_pid() or started.process.poll() is not None, "nginx wrote its pid file")
+    eventually(
+        lambda: started.nginx_pid() or started.process.poll() is not None, "nginx wrote its pid file", timeout=10
+    )
     assert started.nginx_pid() == 1, started.stderr.read_text()
     assert [path.name for path in started.rendered.iterdir()] == ["auth-proxy.conf"]
     assert (started.rendered / "auth-proxy.conf").read_text() == rendered_site(token)

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from client.torchserve_api import read_keys
-from tests.conftest import SERVING, SEVEN_PNG
+from tests.conftest import SERVING, SEVEN_PNG, eventually
 from tests.stalling_handler import STALL, STALLING
 from torchserve_runner import REPO, TorchServe, built_model_store, copy_build_inputs
 
@@ -26,14 +26,6 @@ def predict(server: TorchServe, session: requests.Session, body=SEVEN_PNG) -> tu
     headers = {"Content-Type": "image/png", "Authorization": f"Bearer {read_keys(server.key_file)['inference']}"}
     answer = session.post(f"{server.inference_url}/predictions/mnist", data=body, headers=headers, timeout=35)
     return answer.status_code, answer.json().get("digit") if answer.status_code == 200 else None
-
-
-def wait_for(condition, what: str, timeout: float = 120) -> None:
-    """Until condition() holds; fails the test naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"no {what} within {timeout:g} s"
-        time.sleep(0.1)
 
 
 def test_killed_worker_is_replaced_and_only_its_window_fails(own_server):
@@ -52,16 +44,16 @@ def test_killed_worker_is_replaced_and_only_its_window_fails(own_server):
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         senders = [pool.submit(keep_sending) for _ in range(4)]
-        wait_for(lambda: sum(status == 200 for _, _, status, _ in results) >= 20, "answers before the kill")
+        eventually(lambda: sum(status == 200 for _, _, status, _ in results) >= 20, "answers before the kill")
         victim = server.workers()[0]
         killed_at = time.monotonic()
         victim.send_signal(signal.SIGKILL)
-        wait_for(
+        eventually(
             lambda: client.ready_workers() == 2 and victim.pid not in [w["pid"] for w in client.describe()["workers"]],
             "the killed worker replaced",
         )
         recovered_at = time.monotonic()
-        wait_for(lambda: sum(sent > recovered_at for sent, *_ in results) >= 20, "answers after the recovery")
+        eventually(lambda: sum(sent > recovered_at for sent, *_ in results) >= 20, "answers after the recovery")
         stop.set()
         for sender in senders:
             sender.result()  # re-raises a request that got no answer
@@ -91,7 +83,7 @@ def test_past_the_queue_requests_get_503_at_once_and_the_queued_ones_are_served(
     server.wait_until_ready()
     with concurrent.futures.ThreadPoolExecutor(13) as pool:
         stalled = pool.submit(predict, server, requests.Session(), STALL)
-        wait_for(lambda: STALLING in server.log(), "the worker stalling")
+        eventually(lambda: STALLING in server.log(), "the worker stalling")
         outcomes = list(pool.map(lambda _: predict(server, requests.Session()), range(12)))
         assert stalled.result()[0] == 500  # cut off at responseTimeout
     assert sorted(outcomes) == [(200, 7)] * 4 + [(503, None)] * 8
