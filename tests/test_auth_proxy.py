@@ -329,15 +329,28 @@ def test_one_address_gets_at_most_its_share_of_the_slots(proxy):
             connection.close()
 
 
+def unread_requests_at(port: int) -> int:
+    """Connections to this local TCP port with bytes its server has not read yet (the kernel's own counts:
+    established, accepted or still in the listen queue, rx_queue > 0)."""
+    unread = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, _, state, queues = line.split()[1:5]
+            received = int(queues.split(":")[1], 16)
+            unread += int(local.rsplit(":", 1)[1], 16) == port and state == "01" and received > 0
+    return unread
+
+
 def test_requests_in_torchserve_are_limited_to_32(proxy, torchserve_of_proxy):
     """With TorchServe's frontend stopped (SIGSTOP), 32 whole requests wait in it; the 33rd is not queued
     by the proxy but answered 503 at once; once the frontend runs again the 32 are answered."""
     frontend = torchserve_of_proxy.frontend()
+    torchserve_port = int(torchserve_of_proxy.inference_url.rsplit(":", 1)[1])
     frontend.suspend()
     try:
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
             waiting = [pool.submit(post, proxy) for _ in range(32)]
-            in_progress(proxy, 32)
+            eventually(lambda: unread_requests_at(torchserve_port) == 32, "32 requests sent on to TorchServe", 30)
             refused = post(proxy)
             assert (
                 refused.status_code == 503 and refused.json()["code"] == 503 and refused.headers["Retry-After"] == "1"

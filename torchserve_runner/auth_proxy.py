@@ -120,14 +120,16 @@ class AuthProxy:
             return False
 
     def connections(self) -> dict:
-        """nginx's counts now: active, reading (request headers), writing (requests in progress), waiting."""
+        """nginx's counts now: active, reading (request headers), writing (requests in progress), waiting.
+        The status request is itself an active connection writing its answer: it is left out of both."""
         with socket.create_connection(("127.0.0.1", self.status_port), timeout=5) as status:
             status.sendall(b"GET / HTTP/1.0\r\n\r\n")
             text = b"".join(iter(lambda: status.recv(4096), b"")).decode()
         counts = dict(
             zip(("reading", "writing", "waiting"), map(int, re.findall(r"(?:Reading|Writing|Waiting): (\d+)", text)))
         )
-        return {"active": int(re.search(r"Active connections: (\d+)", text).group(1)), **counts}
+        active = int(re.search(r"Active connections: (\d+)", text).group(1))
+        return {**counts, "active": active - 1, "writing": counts["writing"] - 1}
 
     def wait_for(self, condition, timeout: float = 10) -> dict:
         """Poll connections() until condition(counts) holds; returns the counts, or raises TimeoutError."""
