@@ -4,10 +4,15 @@ PYTHON := .venv/bin/python
 
 .PHONY: setup mar run test test-fast train evaluate evaluate-photos score bench hostile-cost profile soak audit image push deploy minikube scale clean
 
-setup: .venv/.installed
+setup: .venv/.installed auth_proxy/public/vendor/swagger-ui/.version
 
 .venv/.installed: requirements/*.txt scripts/setup.sh
 	scripts/setup.sh
+	touch $@
+
+# Swagger UI for the front door's /docs: the pinned release, checked (the auth-proxy image fetches its own).
+auth_proxy/public/vendor/swagger-ui/.version: auth_proxy/fetch_swagger_ui.sh .venv/.installed
+	auth_proxy/fetch_swagger_ui.sh auth_proxy/public/vendor/swagger-ui
 	touch $@
 
 mar: setup

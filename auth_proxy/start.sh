@@ -16,9 +16,11 @@ fi
 
 for template in /etc/nginx/templates/*.template; do
     [ -e "$template" ] || { echo "start-auth-proxy: no template in /etc/nginx/templates" >&2; exit 1; }
-    # Only the token is substituted: nginx's own $variables stay as they are.
-    # shellcheck disable=SC2016,SC2094  # the literal name is envsubst's argument; template and output differ
-    envsubst '${INFERENCE_TOKEN}' <"$template" >"/etc/nginx/conf.d/$(basename "$template" .template)"
+    # Only the token (and TorchServe's keys, unset in the pod: TorchServe runs without them there) is
+    # substituted: nginx's own $variables stay as they are.
+    # shellcheck disable=SC2016,SC2094  # the literal names are envsubst's argument; template and output differ
+    envsubst '${INFERENCE_TOKEN} ${TORCHSERVE_INFERENCE_AUTHORIZATION} ${TORCHSERVE_MANAGEMENT_AUTHORIZATION}' \
+        <"$template" >"/etc/nginx/conf.d/$(basename "$template" .template)"
 done
 # -e: nginx's own error log from the first moment, before it reads nginx.conf (its built-in path is on the
 # read-only root, and trying it logged an alert at every start).

@@ -34,7 +34,7 @@ class FrontDoor:
     def wait_until_ready(self, timeout: float = 120) -> None:
         """TorchServe's workers READY; then nginx, pointed at the port TorchServe ended up on."""
         self.torchserve.wait_until_ready(timeout, min_workers=SERVING.workers)
-        self.proxy = AuthProxy(self.workdir / "nginx", self.torchserve.ports["inference"], self.token).start()
+        self.proxy = AuthProxy(self.workdir / "nginx", self.torchserve.ports, self.token).start()
 
     @property
     def prediction_url(self) -> str:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make run`: TorchServe in the foreground with the repo's config, from the repo root (so key_file.json
-# lands there); waits until the model's workers are READY and prints a working curl example.
-# Ctrl-C stops TorchServe and every worker it started.
+# `make run`: TorchServe with the repo's config, from the repo root (so key_file.json lands there), and once
+# the model's workers are READY its front door: the pod's nginx site (k8s/auth-proxy.conf.template) on
+# 127.0.0.1:8000 (FRONT_DOOR_PORT), serving the draw page, /docs and the API with one token, as the pod does.
+# TorchServe keeps its own token auth on behind it (the front door holds its keys). Prints the addresses and
+# a working curl. Ctrl-C stops the front door, TorchServe and every worker it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # key_file.json and the logs are TorchServe's to read only, from the moment they exist (the entrypoint sets
@@ -17,27 +19,58 @@ inference=${TS_INFERENCE_ADDRESS:-$(config_value inference_address)}
 management=${TS_MANAGEMENT_ADDRESS:-$(config_value management_address)}
 metrics=${TS_METRICS_ADDRESS:-$(config_value metrics_address)}
 
-TORCHSERVE=.venv/bin/torchserve scripts/torchserve_foreground.sh config/config.properties model_store config/log4j2.xml &
+front_door=http://127.0.0.1:${FRONT_DOOR_PORT:-8000}
+# The front door's token, made once (as scripts/deploy.sh makes the pod's) and kept between runs, so a browser
+# tab that holds it keeps working.
+[[ -s front_door_token ]] || .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))' >front_door_token
+
+# The front door holds TorchServe's keys from its start: they last the run (TorchServe's longest lifetime,
+# 69 days) instead of TorchServe's default hour.
+TS_TOKEN_EXPIRATION_MIN=${TS_TOKEN_EXPIRATION_MIN:-99999} TORCHSERVE=.venv/bin/torchserve \
+    scripts/torchserve_foreground.sh config/config.properties model_store config/log4j2.xml &
 server=$!
+front=
+stop() {
+    kill -TERM "$server" $front 2>/dev/null
+    wait
+}
 # Background jobs of a script ignore Ctrl-C, so it is passed on as a TERM.
-trap 'kill -TERM "$server" 2>/dev/null; wait "$server"; exit 130' INT TERM
+trap 'stop; exit 130' INT TERM
 
 # Waits on this server, whatever the client's MNIST_* variables point at.
 if ! MNIST_INFERENCE_URL=$inference MNIST_MANAGEMENT_URL=$management MNIST_KEY_FILE=$PWD/key_file.json \
     .venv/bin/python -m client.wait_ready --timeout 120; then
     echo "serve.sh: the model never became READY; the log above says why" >&2
-    kill -TERM "$server"
-    wait "$server"
+    stop
     exit 1
 fi
+.venv/bin/python -m torchserve_runner.auth_proxy --port "${front_door##*:}" --inference-port "${inference##*:}" \
+    --management-port "${management##*:}" --token-file front_door_token --key-file key_file.json \
+    --workdir "$PWD/logs/front_door" &
+front=$!
+for _ in $(seq 50); do
+    curl --silent --fail --noproxy '*' --output /dev/null "$front_door/healthz" && break
+    sleep 0.2
+done
+curl --silent --fail --noproxy '*' --output /dev/null "$front_door/healthz" || {
+    echo "serve.sh: the front door did not start on $front_door; nginx's messages are above" >&2
+    stop
+    exit 1
+}
 cat <<MSG
 
-MNIST digit service READY on $inference (management ${management#*://}, metrics ${metrics#*://}).
-Tokens are in $PWD/key_file.json. Try:
+MNIST digit service READY on $front_door (TorchServe behind it: inference ${inference#*://}, management ${management#*://}, metrics ${metrics#*://}).
 
-  TOKEN=\$(python3 -c 'import json; print(json.load(open("key_file.json"))["inference"]["key"])')
-  curl -s -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: image/png' --data-binary @tests/images/seven.png $inference/predictions/mnist
+  Draw a digit:  $front_door/
+  The API:       $front_door/docs ("Authorize" with the token in $PWD/front_door_token)
 
-or: .venv/bin/python -m client.predict tests/images/. Ctrl-C stops the server.
+  TOKEN=\$(cat front_door_token)
+  curl -s -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: image/png' --data-binary @tests/images/seven.png $front_door/predictions/mnist
+
+TorchServe's own keys are in $PWD/key_file.json (.venv/bin/python -m client.predict tests/images/ uses them).
+Ctrl-C stops everything.
 MSG
-wait "$server"
+wait -n  # whichever ends first (TorchServe failing, or nginx): the other is stopped with it
+status=$?
+stop
+exit "$status"

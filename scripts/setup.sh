@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv with the pinned requirements and make sure a JDK 17 is there for TorchServe's frontend,
-# with nginx (the tests run the pod's auth proxy in it), hey (the benchmark's load generator) and, as root,
+# with nginx and its njs module (the front door of `make run`, the pod and the tests), curl, hey (the benchmark's load generator), chromium (the tests open the pages in it) and, as root,
 # podman with what it needs to build the images and rehearse the pod (tests/test_pod_rehearsal.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,10 +41,11 @@ MSG
     exit 1
 }
 
-# A command from a Debian package that tests or tools need: installed when we are root on Debian/Ubuntu.
+# A command (or a file) from a Debian package that the service, tests or tools need: installed when we are
+# root on Debian/Ubuntu.
 ensure_tool() {
     local command=$1 package=$2 purpose=$3
-    if command -v "$command" >/dev/null || [[ -x /usr/sbin/$command ]]; then
+    if command -v "$command" >/dev/null || [[ -x /usr/sbin/$command || -e $command ]]; then
         return
     fi
     if can_apt_install; then
@@ -66,8 +67,12 @@ ensure_venv() {
 }
 
 ensure_java
-ensure_tool nginx nginx-light "the tests run the Kubernetes pod's auth proxy in it"
+ensure_tool nginx nginx-light "the front door of make run, and the tests run the pod's in it"
+ensure_tool /usr/lib/nginx/modules/ngx_http_js_module.so libnginx-mod-http-js "the front door's Open Inference Protocol state endpoints"
+ensure_tool curl curl "fetches Swagger UI, and the printed examples use it"
 ensure_tool hey hey "the benchmark's HTTP load generator"
+ensure_tool chromium chromium "the tests open the draw page and /docs in it, headless"
+ensure_tool chromedriver chromium-driver "drives chromium for those tests"
 if [[ $(id -u) -eq 0 ]]; then  # the pod rehearsal runs podman as root; elsewhere it is skipped, saying why
     ensure_tool podman podman "builds the images and runs the pod in the tests"
     ensure_tool runc runc "the container runtime the tests' podman uses (tests/podman/containers.conf)"

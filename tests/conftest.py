@@ -7,6 +7,7 @@ what is none of them, in under a minute; `make test` runs everything.
 """
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import requests
 
 from client.torchserve_api import read_keys
 from torchserve_runner import REPO, TorchServe, built_model_store, serving_config
+from torchserve_runner.auth_proxy import AuthProxy, nginx_binary
 from torchserve_runner.handler_modules import put_handler_modules_on_path
 from training.data import DEFAULT_DATA_ROOT, mnist
 
@@ -31,7 +33,7 @@ SERVING = serving_config()
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "torchserve" in item.fixturenames:
+        if {"torchserve", "front_door"} & set(item.fixturenames):
             item.add_marker(pytest.mark.server)
 
 
@@ -54,6 +56,30 @@ def torchserve(tmp_path_factory, model_store):
     try:
         server.wait_until_ready(min_workers=SERVING.workers)
         yield server
+    finally:
+        server.stop()
+
+
+# The token of the session's front door: 43 characters, as scripts/deploy.sh and scripts/serve.sh make it.
+FRONT_DOOR_TOKEN = secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="session")
+def front_door(tmp_path_factory, model_store):
+    """The front door as the pod has it (k8s/auth-proxy.conf.template in a real nginx, with the image's files
+    from auth_proxy/), in front of a TorchServe of its own with token auth off on loopback; admits
+    FRONT_DOOR_TOKEN. An AuthProxy: .url, .token."""
+    require_tool("nginx", nginx_binary)
+    without_token_auth = {"TS_DISABLE_TOKEN_AUTHORIZATION": "true"}  # as in the pod
+    server = TorchServe(tmp_path_factory.mktemp("front-door-torchserve"), model_store, extra_env=without_token_auth)
+    server.start()
+    try:
+        server.wait_until_ready(min_workers=SERVING.workers)
+        proxy = AuthProxy(tmp_path_factory.mktemp("front-door-nginx"), server.ports, FRONT_DOOR_TOKEN).start()
+        try:
+            yield proxy
+        finally:
+            proxy.stop()
     finally:
         server.stop()
 

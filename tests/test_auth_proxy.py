@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from tests.conftest import SERVING, SEVEN_PNG, eventually, on_path, require_tool
 from tests.loopback_http import LoopbackServer
 from torchserve_runner import REPO, TorchServe
-from torchserve_runner.auth_proxy import MAIN_CONFIG, SITE_TEMPLATE, AuthProxy, nginx_binary, rendered_site
+from torchserve_runner.auth_proxy import IMAGE_FILES, MAIN_CONFIG, SITE_TEMPLATE, AuthProxy, nginx_binary, rendered_site
 
 pytestmark = pytest.mark.server
 
@@ -57,7 +57,7 @@ def torchserve_of_proxy(tmp_path_factory, model_store):
 def proxy(tmp_path_factory, torchserve_of_proxy):
     """The auth proxy (the image's nginx.conf and the site template) in front of it."""
     require_tool("nginx", nginx_binary)
-    proxy = AuthProxy(tmp_path_factory.mktemp("nginx"), int(torchserve_of_proxy.inference_url.rsplit(":", 1)[1]), TOKEN)
+    proxy = AuthProxy(tmp_path_factory.mktemp("nginx"), torchserve_of_proxy.ports, TOKEN)
     try:
         yield proxy.start()
     finally:
@@ -158,7 +158,7 @@ def recorded(tmp_path):
     """The proxy in front of a recording upstream: what exactly reaches TorchServe."""
     require_tool("nginx", nginx_binary)
     upstream = recording_upstream()
-    proxy = AuthProxy(tmp_path / "nginx", upstream.port, TOKEN)
+    proxy = AuthProxy(tmp_path / "nginx", {"inference": upstream.port, "management": upstream.port}, TOKEN)
     try:
         yield proxy.start(), upstream
     finally:
@@ -171,7 +171,7 @@ def test_a_port_taken_before_nginx_binds_it_only_costs_a_restart(tmp_path):
     between. Here the proxy's port is taken on purpose: nginx exits, and it is started on new ports."""
     require_tool("nginx", nginx_binary)
     with recording_upstream() as upstream, socket.socket() as taken:
-        proxy = AuthProxy(tmp_path / "nginx", upstream.port, TOKEN)
+        proxy = AuthProxy(tmp_path / "nginx", {"inference": upstream.port, "management": upstream.port}, TOKEN)
         taken.bind(("127.0.0.1", proxy.port))
         taken.listen()
         try:
@@ -345,11 +345,11 @@ def test_requests_in_torchserve_are_limited_to_32(proxy, torchserve_of_proxy):
     """With TorchServe's frontend stopped (SIGSTOP), 32 whole requests wait in it; the 33rd is not queued
     by the proxy but answered 503 at once; once the frontend runs again the 32 are answered."""
     frontend = torchserve_of_proxy.frontend()
-    torchserve_port = int(torchserve_of_proxy.inference_url.rsplit(":", 1)[1])
     frontend.suspend()
     try:
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
             waiting = [pool.submit(post, proxy) for _ in range(32)]
+            torchserve_port = torchserve_of_proxy.ports["inference"]
             eventually(lambda: unread_requests_at(torchserve_port) == 32, "32 requests sent on to TorchServe", 30)
             refused = post(proxy)
             assert (
@@ -438,6 +438,8 @@ class StartedAsInTheImage:
         (etc / "templates").mkdir(parents=True)
         shutil.copy(MAIN_CONFIG, etc / "nginx.conf")
         shutil.copy(SITE_TEMPLATE, etc / "templates" / SITE_TEMPLATE.name)  # the ConfigMap's one key
+        (etc / "njs").mkdir()
+        shutil.copy(IMAGE_FILES["/etc/nginx/njs/open_inference.js"], etc / "njs")
         self.rendered, self.tmp = etc / "conf.d", workdir / "tmp"  # emptyDirs in the pod
         self.stdout, self.stderr = workdir / "stdout", workdir / "stderr"
         for writable in (self.rendered, self.tmp):

@@ -1,11 +1,11 @@
-"""`make run` as a user runs it: scripts/serve.sh says READY once the model is, the curl it prints answers 7,
-and Ctrl-C stops TorchServe and every worker. The script runs in a copy of the repo of its own, on free
+"""`make run` as a user runs it: scripts/serve.sh says READY once the model is, the curl it prints answers 7
+through the front door, which serves the page and /docs, and Ctrl-C stops the front door, TorchServe and
+every worker. The script runs in a copy of the repo of its own, on free
 loopback ports, so it never meets a developer's own `make run` (ports 8080-8082, key_file.json in the repo)."""
 
 import json
 import os
 import queue
-import re
 import shutil
 import signal
 import subprocess
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import requests
 
 from client.torchserve_api import MnistService
 from tests.conftest import SERVING, on_path, require_tool
@@ -26,11 +27,12 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 # Generous bounds that raise, never assert a speed: TorchServe's start on a busy machine, and its stop.
 READY_TIMEOUT = 300
 STOP_TIMEOUT = 60
+SWAGGER_UI = Path("auth_proxy/public/vendor/swagger-ui")  # fetched by make setup, not tracked
 
 
 def working_copy(root: Path, model_store: Path) -> Path:
-    """The tracked files as the working tree has them, .venv linked and the session's .mar in model_store/:
-    what serve.sh needs, and where its key_file.json and logs land instead of the repo."""
+    """The tracked files as the working tree has them, .venv linked, make setup's Swagger UI and the session's
+    .mar in model_store/: what serve.sh needs, and where its key_file.json and logs land instead of the repo."""
     listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
     for name in filter(None, listed.decode().split("\0")):
         source = REPO / name
@@ -38,6 +40,7 @@ def working_copy(root: Path, model_store: Path) -> Path:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name, follow_symlinks=False)  # modes too: the scripts stay executable
     (root / ".venv").symlink_to(REPO / ".venv")
+    shutil.copytree(REPO / SWAGGER_UI, root / SWAGGER_UI)
     shutil.copy(model_store / "mnist.mar", root / "model_store" / "mnist.mar")
     return root
 
@@ -106,9 +109,12 @@ def test_make_run_serves_the_printed_curl_and_ctrl_c_stops_everything(tmp_path, 
     """The README's promise for `make run`, end to end through the real script."""
     require_tool("curl", on_path("curl"))
     copy = working_copy(tmp_path / "repo", model_store)
-    ports = {name: free_port() for name in ("inference", "management", "metrics", "grpc_inference", "grpc_management")}
+    ports = {
+        name: free_port()
+        for name in ("front_door", "inference", "management", "metrics", "grpc_inference", "grpc_management")
+    }
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    inference = url["inference"]
+    inference, front_door = url["inference"], url["front_door"]
     (tmp_path / "tmp").mkdir()
     # Nothing of the caller's TorchServe or client settings, nor a proxy that curl would send the token to.
     environment = {
@@ -118,6 +124,7 @@ def test_make_run_serves_the_printed_curl_and_ctrl_c_stops_everything(tmp_path, 
     }
     served = {
         **environment,
+        "FRONT_DOOR_PORT": str(ports["front_door"]),
         "TS_INFERENCE_ADDRESS": inference,
         "TS_MANAGEMENT_ADDRESS": url["management"],
         "TS_METRICS_ADDRESS": url["metrics"],
@@ -142,22 +149,23 @@ def test_make_run_serves_the_printed_curl_and_ctrl_c_stops_everything(tmp_path, 
     try:
         ready = output.until(lambda line: "READY on" in line, READY_TIMEOUT)[-1]
         assert ready == (
-            f"MNIST digit service READY on {inference} (management 127.0.0.1:{ports['management']}, "
+            f"MNIST digit service READY on {front_door} (TorchServe behind it: "
+            f"inference 127.0.0.1:{ports['inference']}, management 127.0.0.1:{ports['management']}, "
             f"metrics 127.0.0.1:{ports['metrics']})."
         ), output.tail()
-        message = output.until(lambda line: line.startswith("or: "), 30)
-        named = re.fullmatch(r"Tokens are in (.+)/key_file\.json\. Try:", message[0])
-        assert named and Path(named[1]).resolve() == copy.resolve(), message
+        message = output.until(lambda line: line.startswith("Ctrl-C stops"), 30)
         service = MnistService(inference, url["management"], copy / "key_file.json")
         assert service.ready_workers() >= 1, "READY printed before the model had a READY worker"
+        assert f"  Draw a digit:  {front_door}/" in message, message
+        assert f'  The API:       {front_door}/docs ("Authorize" with the token in {copy}/front_door_token)' in message
 
         (token_line,) = [line.strip() for line in message if line.strip().startswith("TOKEN=")]
         (curl_line,) = [line.strip() for line in message if line.strip().startswith("curl ")]
-        assert curl_line.endswith(f" {inference}/predictions/mnist"), curl_line  # this server, on loopback
-        # As printed, from the directory of the key file it names (the TOKEN line reads it by relative path).
+        assert curl_line.endswith(f" {front_door}/predictions/mnist"), curl_line  # the front door, on loopback
+        # As printed, from the repo (the TOKEN line reads the token file by relative path).
         answer = subprocess.run(
             ["bash", "-c", f"set -euo pipefail\n{token_line}\n{curl_line}"],
-            cwd=named[1],
+            cwd=copy,
             env=environment,
             capture_output=True,
             text=True,
@@ -165,6 +173,9 @@ def test_make_run_serves_the_printed_curl_and_ctrl_c_stops_everything(tmp_path, 
         )
         assert answer.returncode == 0, answer.stderr
         assert json.loads(answer.stdout)["digit"] == 7, answer.stdout
+        # The page and the API's description are served there too.
+        pages = {path: requests.get(f"{front_door}{path}", timeout=30) for path in ("/", "/docs", "/openapi.yaml")}
+        assert {path: page.status_code for path, page in pages.items()} == dict.fromkeys(pages, 200)
 
         # Every worker started, so the family below holds all of them.
         service.wait_until_ready(READY_TIMEOUT, min_workers=SERVING.workers)

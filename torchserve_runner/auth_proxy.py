@@ -1,13 +1,16 @@
 """The pod's auth proxy run on this machine: Debian's nginx with the image's own main config
 (auth_proxy/nginx.conf) and the site template k8s/ mounts (k8s/auth-proxy.conf.template), rendered as
 auth_proxy/start.sh renders it, in front of a TorchServe on loopback. Only the paths change: the listening
-and upstream ports, and where nginx writes (its pid, temp files and log go into a working directory).
+and TorchServe's ports, where nginx writes (its pid, temp files and log go into a working directory), and
+where the image's files are read from (auth_proxy/public, auth_proxy/open_inference.js).
 
-    proxy = AuthProxy(workdir, torchserve_port=8080, token=token).start()   # proxy.url, proxy.port
+    proxy = AuthProxy(workdir, torchserve.ports, token=token).start()   # proxy.url, proxy.port
     proxy.connections()    # nginx's own counts (stub_status on a second loopback port, not the pod's)
     proxy.stop()
 """
 
+import argparse
+import json
 import os
 import re
 import shutil
@@ -22,6 +25,11 @@ from torchserve_runner.server import REPO, START_ATTEMPTS, free_port, port_taken
 
 MAIN_CONFIG = REPO / "auth_proxy" / "nginx.conf"
 SITE_TEMPLATE = REPO / "k8s" / "auth-proxy.conf.template"
+# Where the image holds them (auth_proxy/Dockerfile) -> where they are in this repo.
+IMAGE_FILES = {
+    "/usr/share/mnist-front-door": REPO / "auth_proxy" / "public",
+    "/etc/nginx/njs/open_inference.js": REPO / "auth_proxy" / "open_inference.js",
+}
 
 
 def nginx_binary() -> str:
@@ -32,20 +40,31 @@ def nginx_binary() -> str:
     return found
 
 
-def rendered_site(token: str) -> str:
-    """The site template as start.sh renders it in the image: envsubst of ${INFERENCE_TOKEN} only (nginx's own
-    $variables stay)."""
-    return string.Template(SITE_TEMPLATE.read_text()).safe_substitute(INFERENCE_TOKEN=token)
+def rendered_site(token: str, torchserve_keys: dict = None) -> str:
+    """The site template as start.sh renders it: envsubst of ${INFERENCE_TOKEN} and TorchServe's keys only
+    (nginx's own $variables stay). torchserve_keys: {"inference": key, "management": key} of a TorchServe with
+    token auth on (`make run`); None for one without, as in the pod."""
+    keys = torchserve_keys or {}
+    return string.Template(SITE_TEMPLATE.read_text()).safe_substitute(
+        INFERENCE_TOKEN=token,
+        **{
+            f"TORCHSERVE_{api.upper()}_AUTHORIZATION": f"Bearer {keys[api]}" if api in keys else ""
+            for api in ("inference", "management")
+        },
+    )
 
 
 class AuthProxy:
-    def __init__(self, workdir: Path, torchserve_port: int, token: str, port: int = None):
+    def __init__(self, workdir: Path, torchserve_ports: dict, token: str, port: int = None, torchserve_keys=None):
+        """torchserve_ports: the "inference" and "management" ports of the TorchServe behind it; torchserve_keys:
+        its "inference" and "management" keys when its token auth is on (rendered_site)."""
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.chosen_port = port is not None  # a port the caller chose is never swapped for another
         self.port = port or free_port()
-        self.torchserve_port = torchserve_port
+        self.torchserve_ports = torchserve_ports
         self.token = token
+        self.torchserve_keys = torchserve_keys
         self.status_port = free_port()
         self.process = None
 
@@ -55,11 +74,17 @@ class AuthProxy:
 
     def site(self) -> str:
         """The template as start.sh renders it, on this machine's ports."""
-        site = rendered_site(self.token)
-        assert "listen 8000 " in site and "server 127.0.0.1:8080 " in site
-        site = site.replace("listen 8000 ", f"listen 127.0.0.1:{self.port} ").replace(
-            "server 127.0.0.1:8080 ", f"server 127.0.0.1:{self.torchserve_port} "
-        )
+        site = rendered_site(self.token, self.torchserve_keys)
+        local = {
+            "listen 8000 ": f"listen 127.0.0.1:{self.port} ",
+            "server 127.0.0.1:8080 ": f"server 127.0.0.1:{self.torchserve_ports['inference']} ",
+            "http://127.0.0.1:8080/": f"http://127.0.0.1:{self.torchserve_ports['inference']}/",
+            "http://127.0.0.1:8081/": f"http://127.0.0.1:{self.torchserve_ports['management']}/",
+            **{in_image: str(here) for in_image, here in IMAGE_FILES.items()},
+        }
+        for in_image, here in local.items():
+            assert in_image in site, in_image
+            site = site.replace(in_image, here)
         # For the tests and the bench only: nginx's connection counts, on a port of their own.
         return site + f"\nserver {{\n    listen 127.0.0.1:{self.status_port};\n    location / {{ stub_status; }}\n}}\n"
 
@@ -91,16 +116,17 @@ class AuthProxy:
             self.port, self.status_port = free_port(), free_port()
         raise RuntimeError(f"nginx did not start:\n{self.log()}")
 
-    def _launch(self) -> None:
+    def configured(self) -> list:
+        """Writes nginx's config into the working directory; the command that runs nginx with it."""
         (self.workdir / "site.conf").write_text(self.site())
         (self.workdir / "nginx.conf").write_text(self.main_config())
+        return [nginx_binary(), "-e", "stderr", "-c", str(self.workdir / "nginx.conf"), "-p", str(self.workdir)]
+
+    def _launch(self) -> None:
+        command = self.configured()
         self.log_file = self.workdir / "nginx.log"
         with open(self.log_file, "wb") as log:
-            self.process = subprocess.Popen(
-                [nginx_binary(), "-e", "stderr", "-c", str(self.workdir / "nginx.conf"), "-p", str(self.workdir)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
     def _serving(self) -> bool:
         """Whether this nginx serves: its status page answers, which it does only once it has bound every
@@ -153,3 +179,30 @@ class AuthProxy:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def main() -> None:
+    """`make run`'s front door (scripts/serve.sh): this process becomes nginx on 127.0.0.1:--port, in front of
+    the TorchServe whose ports and key file are given, admitting the token in --token-file."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--inference-port", type=int, required=True)
+    parser.add_argument("--management-port", type=int, required=True)
+    parser.add_argument("--token-file", type=Path, required=True)
+    parser.add_argument("--key-file", type=Path, required=True, help="TorchServe's key_file.json")
+    parser.add_argument("--workdir", type=Path, required=True, help="nginx's config, pid and temp files")
+    arguments = parser.parse_args()
+    keys = json.loads(arguments.key_file.read_text())
+    proxy = AuthProxy(
+        arguments.workdir,
+        {"inference": arguments.inference_port, "management": arguments.management_port},
+        arguments.token_file.read_text().strip(),
+        port=arguments.port,
+        torchserve_keys={api: keys[api]["key"] for api in ("inference", "management")},
+    )
+    command = proxy.configured()
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()
