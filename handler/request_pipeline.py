@@ -2,15 +2,16 @@
 
     request (TorchServe's payload dict)
       -> wire_format: its payload, its wire format (how it is answered, refusals included), then
-         a Message: the encoded pictures it carries, or MNIST tensors sent as such
+         a Message: the encoded pictures it carries, or MNIST tensors sent as such (Open Inference FP32)
       -> image_decoding.open_pictures -> the pictures, opened (headers read, every bound checked)
       -> per picture, one at a time: decoded -> mnist_preprocessing.to_mnist_tensor -> released
       -> the MNIST tensors, stacked (n, 1, 28, 28)
     or the error that answers the request instead (its wire format words both: wire_format.answers).
 
-wire_format knows what a request may look like; image_decoding turns encoded pictures into images (bounding
-what they may cost first); mnist_preprocessing turns one image into MNIST's form and knows nothing of
-requests; input_errors holds every answer that is not a prediction.
+wire_format knows what a request may look like (open_inference, the Open Inference Protocol's part);
+image_decoding turns encoded pictures into images (bounding what they may cost first); mnist_preprocessing
+turns one image into MNIST's form and knows nothing of requests; input_errors holds every answer that is
+not a prediction.
 
 prepare_request never raises: a refusal (InputError, 4xx) or anything else raised while reading the
 request (a fault: InternalError, 500, logged with its traceback) answers this request alone, and the other

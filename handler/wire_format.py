@@ -2,15 +2,16 @@
 
 Requests (README, "Request"; openapi.yaml will describe them): a raw image body; a multipart upload; a base64
 string as the body; JSON {"base64"|"data"|"b64": str}; JSON {"instances": [str | {"base64"|"data"|"b64": str},
-...]}. The base64 may have a data-URI prefix, whitespace, the URL-safe alphabet or no padding. Requests are
-told apart by their bytes, not the Content-Type header, so a wrong or missing type does no harm (only a
+...]}; an Open Inference Protocol request, JSON {"inputs": [...]} (open_inference, its own wire format).
+The base64 may have a data-URI prefix, whitespace, the URL-safe alphabet or no padding. Requests are told
+apart by their bytes, not the Content-Type header, so a wrong or missing type does no harm (only a
 form-encoded body is parsed by TorchServe before it gets here).
 
 Reading a request takes three steps, so that a refusal is worded in the request's own form as soon as
 that is known: document_of() finds its payload (parsed, if JSON), form_of() tells its wire format from it,
 and that form's read() turns it into a Message: the encoded pictures it carries (image_decoding opens them)
-or MNIST tensors sent as such. answers() turns the model's probabilities, or each request's error, into
-the JSON each request gets, in its own form.
+or, from an Open Inference request, MNIST tensors. answers() turns the model's probabilities, or each
+request's error, into the JSON each request gets, in its own form.
 """
 
 import json
@@ -18,6 +19,7 @@ import json
 import torch
 
 from input_errors import ACCEPTED_INPUT, InvalidInput, PayloadTooLarge, RequestError, quoted
+from open_inference import OpenInference, is_open_inference
 from wire_common import MAX_INSTANCES, Message, decode_base64, is_base64_text, rounded
 
 BASE64_FIELDS = ("base64", "data", "b64")
@@ -87,6 +89,8 @@ def form_of(document):
     """The wire format of a request's payload (document_of): it reads the payload and words the answer."""
     if isinstance(document, dict) and "instances" in document:
         return PREDICTIONS
+    if is_open_inference(document):
+        return OpenInference()
     return SINGLE
 
 
