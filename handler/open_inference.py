@@ -171,10 +171,12 @@ def _count_of(tensor: dict) -> int:
     """n, the images of an input of a known datatype, from its shape: checked before its data is looked at."""
     shape, tails = tensor.get("shape"), SHAPE_TAILS[tensor["datatype"]]
     accepted = " or ".join(str(["n", *tail]).replace("'", "") for tail in tails)
+    expected = f"inputs[0].shape must be {accepted} for {tensor['datatype']} (integers, n >= 1)"
     if not (isinstance(shape, list) and 0 < len(shape) <= 4 and all(type(size) is int for size in shape)):
-        raise InvalidInput(f"a {tensor['datatype']} input has shape {accepted}, not {_shown(shape)}; {ACCEPTED}")
+        got = f"a {len(shape)}-item list" if isinstance(shape, list) else _shown(shape)
+        raise InvalidInput(f"{expected}, not {got}; {ACCEPTED}")
     if tuple(shape[1:]) not in tails or shape[0] < 1:
-        raise InvalidInput(f"a {tensor['datatype']} input has shape {accepted}, n >= 1, not {shape}; {ACCEPTED}")
+        raise InvalidInput(f"{expected}, not {shape}; {ACCEPTED}")
     if shape[0] > MAX_INSTANCES:
         raise PayloadTooLarge(
             f"shape {shape} asks for {shape[0]:,} images in one request; at most {MAX_INSTANCES} are accepted"

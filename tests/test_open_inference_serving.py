@@ -108,7 +108,7 @@ SEVEN_B64 = base64.b64encode(SEVEN_PNG).decode()
 # (document, status, words its error must carry)
 HOSTILE = {
     "huge-shape": (fp32([0.5], [10**9, 28, 28]), 413, "at most 64"),
-    "huge-shape-4d": (fp32([0.5], [64, 1, 10**9, 10**9]), 400, "shape [n, 28, 28] or [n, 1, 28, 28]"),
+    "huge-shape-4d": (fp32([0.5], [64, 1, 10**9, 10**9]), 400, "inputs[0].shape must be [n, 28, 28] or [n, 1, 28, 28]"),
     "deeply-nested": (fp32(deeply_nested(500), [1, 28, 28]), 400, "nested as the shape"),
     "a-million-numbers": (fp32([0.5] * 10**6, [1, 28, 28]), 400, "got a list of 1,000,000"),
     "strings-in-fp32": (fp32(["0.5"] * 784, [1, 28, 28]), 400, "only numbers are accepted"),
