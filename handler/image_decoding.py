@@ -1,4 +1,4 @@
-"""Turn the encoded pictures of one request (wire_format.pictures_of) into images: opened first, every
+"""Turn the encoded pictures of one request (wire_format's Message) into images: opened first, every
 bound checked, then decoded one at a time.
 
 What one request may cost is bounded before the costly part starts, in this order for each picture:
@@ -33,7 +33,8 @@ from input_errors import (
     UnsupportedImage,
     quoted,
 )
-from wire_format import MAX_INSTANCES, pictures_of
+from wire_common import MAX_INSTANCES
+from wire_format import read_request
 
 # Decompression-bomb and slow-request guard: a request's images may hold 4096x4096 pixels in all; more
 # is refused from the image headers, before any pixel is decoded. Only the first frame or page of an
@@ -131,7 +132,6 @@ class OpenedRequest:
     """A request's pictures, every bound checked, none decoded yet."""
 
     pictures: List[Picture]
-    many: bool  # an "instances" request, answered with {"predictions": [...]}
     budget: _Budget
 
     def decode(self, picture: Picture) -> Image.Image:
@@ -142,11 +142,15 @@ class OpenedRequest:
         return image
 
 
-def open_request(request: dict) -> OpenedRequest:
-    """The request's pictures, opened; refused before any pixel is decoded if they would cost too much."""
-    encoded, many = pictures_of(request)
+def open_pictures(encoded: List[bytes]) -> OpenedRequest:
+    """A request's encoded pictures, opened; refused before any pixel is decoded if they would cost too much."""
     budget = _Budget()
-    return OpenedRequest([budget.open(data) for data in encoded], many, budget)
+    return OpenedRequest([budget.open(data) for data in encoded], budget)
+
+
+def open_request(request: dict) -> OpenedRequest:
+    """The pictures a TorchServe request (its payload dict) carries, opened as open_pictures opens them."""
+    return open_pictures(read_request(request).pictures)
 
 
 def open_image(data: bytes) -> Image.Image:

@@ -29,7 +29,7 @@ from ts.torch_handler.base_handler import BaseHandler
 from input_errors import InvalidInput, RequestError
 from mnist_cnn import ONNX_INPUT, ONNX_OUTPUT
 from request_pipeline import MnistRequest, prepare_request
-from wire_format import answers
+from wire_format import SINGLE, answers
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,9 @@ class MnistHandler(BaseHandler):
     @timed
     def preprocess(self, data):
         return [
-            MnistRequest(error=_no_explanations()) if self._asks_for_explanation(index) else prepare_request(request)
+            MnistRequest(SINGLE, error=_no_explanations())
+            if self._asks_for_explanation(index)
+            else prepare_request(request)
             for index, request in enumerate(data)
         ]
 

@@ -2,51 +2,96 @@
 
 Requests (README, "Request"; openapi.yaml will describe them): a raw image body; a multipart upload; a base64
 string as the body; JSON {"base64"|"data"|"b64": str}; JSON {"instances": [str | {"base64"|"data"|"b64": str},
-...]}. The base64 may have a data-URI prefix, whitespace, the URL-safe alphabet or no padding. Requests are
-told apart by their bytes, not the Content-Type header, so a wrong or missing type does no harm (only a
-form-encoded body is parsed by TorchServe before it gets here). pictures_of() turns one into the encoded
-pictures it carries (image_decoding opens them); answers() turns the model's probabilities, or each
-request's error, into the JSON each request gets.
+...]}; an Open Inference Protocol request, JSON {"inputs": [...]} (open_inference, its own wire format).
+The base64 may have a data-URI prefix, whitespace, the URL-safe alphabet or no padding. Requests are told
+apart by their bytes, not the Content-Type header, so a wrong or missing type does no harm (only a
+form-encoded body is parsed by TorchServe before it gets here).
+
+Reading a request takes three steps, so that a refusal is worded in the request's own form as soon as
+that is known: document_of() finds its payload (parsed, if JSON), form_of() tells its wire format from it,
+and that form's read() turns it into a Message: the encoded pictures it carries (image_decoding opens them)
+or, from an Open Inference request, MNIST tensors. answers() turns the model's probabilities, or each
+request's error, into the JSON each request gets, in its own form.
 """
 
-import base64
-import binascii
 import json
-import re
 
 import torch
 
-from input_errors import ACCEPTED_INPUT, InvalidInput, PayloadTooLarge, quoted
+from input_errors import ACCEPTED_INPUT, InvalidInput, PayloadTooLarge, RequestError, quoted
+from open_inference import OpenInference, is_open_inference
+from wire_common import MAX_INSTANCES, Message, decode_base64, is_base64_text, rounded
 
 BASE64_FIELDS = ("base64", "data", "b64")
-MAX_INSTANCES = 64
 
 # Field names a TorchServe request may carry the payload under: the raw body, or a form/JSON "data" part.
 _PAYLOAD_KEYS = ("body", "data")
 _FORM_FIELDS_SHOWN = 5
-_DATA_URI_PREFIX = re.compile(rb"^data:[\w.+-]+/[\w.+-]+(;[\w=-]+)*;base64,", re.IGNORECASE)
-_WHITESPACE = re.compile(rb"\s+")
-_URL_SAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
-_BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s_-]+")
 
 
-def pictures_of(request: dict) -> tuple:
-    """(the encoded pictures a TorchServe request (its payload dict) carries, as bytes; whether it is an
-    "instances" request, answered with {"predictions": [...]})."""
+class _Single:
+    """One picture: a raw body, a multipart upload, base64 text or JSON {"base64": ...}; answered with
+    {"digit": ..., "probabilities": [...]}, refused with RequestError.as_json()."""
+
+    def read(self, document) -> Message:
+        if isinstance(document, bytes):
+            return Message(self, [decode_base64(document) if is_base64_text(document) else document])
+        return Message(self, [_bytes_of_instance(document, "the JSON body")])
+
+    def answer(self, probabilities: torch.Tensor) -> dict:
+        return _prediction(probabilities[0])
+
+    def refusal(self, error: RequestError) -> dict:
+        return error.as_json()
+
+
+class _Predictions(_Single):
+    """JSON {"instances": [...]}: up to MAX_INSTANCES pictures, answered with {"predictions": [...]}."""
+
+    def read(self, document: dict) -> Message:
+        instances = document["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise InvalidInput(f'"instances" must be a non-empty list; {ACCEPTED_INPUT}')
+        if len(instances) > MAX_INSTANCES:
+            raise PayloadTooLarge(f"{len(instances)} instances in one request; at most {MAX_INSTANCES} are accepted")
+        return Message(self, [_bytes_of_instance(item, f"instances[{i}]") for i, item in enumerate(instances)])
+
+    def answer(self, probabilities: torch.Tensor) -> dict:
+        return {"predictions": [_prediction(row) for row in probabilities]}
+
+
+SINGLE = _Single()
+PREDICTIONS = _Predictions()
+
+
+def read_request(request: dict) -> Message:
+    """What a TorchServe request (its payload dict) carries, and how it is answered; refusals are raised."""
+    document = document_of(request)
+    return form_of(document).read(document)
+
+
+def document_of(request: dict):
+    """The request's payload: parsed JSON (a dict, list, str, ...), or bytes (a picture, or base64 text)."""
     payload = _payload_of(request)
     if isinstance(payload, (dict, list)):  # TorchServe already parsed it (decode_input_request=true)
-        return _from_json(payload)
+        return payload
     if isinstance(payload, str):
         payload = payload.encode("utf-8")
     payload = bytes(payload).strip()
     if not payload:
         raise InvalidInput(f"the request body is empty; {ACCEPTED_INPUT}")
     if payload[:1] in (b"{", b"[", b'"'):
-        return _from_json(_parse_json(payload))
-    if _BASE64_TEXT.fullmatch(_DATA_URI_PREFIX.sub(b"", payload, count=1)):
-        return [decode_base64(payload)], False
-    # Binary image formats always hold bytes outside the base64 alphabet.
-    return [payload], False
+        return _parse_json(payload)
+    return payload
+
+
+def form_of(document):
+    """The wire format of a request's payload (document_of): it reads the payload and words the answer."""
+    if isinstance(document, dict) and "instances" in document:
+        return PREDICTIONS
+    if is_open_inference(document):
+        return OpenInference()
+    return SINGLE
 
 
 def _payload_of(request: dict):
@@ -79,17 +124,6 @@ def _parse_json(payload: bytes):
         ) from None
 
 
-def _from_json(document) -> tuple:
-    if isinstance(document, dict) and "instances" in document:
-        instances = document["instances"]
-        if not isinstance(instances, list) or not instances:
-            raise InvalidInput(f'"instances" must be a non-empty list; {ACCEPTED_INPUT}')
-        if len(instances) > MAX_INSTANCES:
-            raise PayloadTooLarge(f"{len(instances)} instances in one request; at most {MAX_INSTANCES} are accepted")
-        return [_bytes_of_instance(item, f"instances[{i}]") for i, item in enumerate(instances)], True
-    return [_bytes_of_instance(document, "the JSON body")], False
-
-
 def _bytes_of_instance(item, where: str) -> bytes:
     if isinstance(item, dict):
         text = next((item[field] for field in BASE64_FIELDS if field in item), None)
@@ -105,36 +139,19 @@ def _bytes_of_instance(item, where: str) -> bytes:
     return data
 
 
-def decode_base64(text: bytes) -> bytes:
-    """Standard or URL-safe base64, with or without a data-URI prefix, whitespace and padding."""
-    text = _WHITESPACE.sub(b"", _DATA_URI_PREFIX.sub(b"", text.strip(), count=1))
-    text = text.rstrip(b"=").translate(_URL_SAFE_TO_STANDARD)
-    try:
-        decoded = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput(
-            "the payload is neither an image nor valid base64 (only A-Z a-z 0-9 + / - _ = are allowed, "
-            f"after an optional data:image/...;base64, prefix); {ACCEPTED_INPUT}"
-        ) from None
-    if not decoded:
-        raise InvalidInput(f"the base64 string is empty; {ACCEPTED_INPUT}")
-    return decoded
-
-
 def answers(requests: list, probabilities: torch.Tensor) -> list:
-    """Each request's JSON answer: its refusal, its digit, or {"predictions": [...]} for an instances
-    request, with `probabilities` holding the rows of every accepted image of the batch, in order."""
+    """Each request's JSON answer, in its own form: its refusal, or its answer to its images' rows of
+    `probabilities`, which holds the rows of every accepted image of the batch, in order."""
     out, next_image = [], 0
     for request in requests:
         if request.error is not None:
-            out.append(request.error.as_json())
+            out.append(request.form.refusal(request.error))
             continue
         count = len(request.tensors)
-        predictions = [_prediction(row) for row in probabilities[next_image : next_image + count]]
+        out.append(request.form.answer(probabilities[next_image : next_image + count]))
         next_image += count
-        out.append({"predictions": predictions} if request.many else predictions[0])
     return out
 
 
 def _prediction(probabilities: torch.Tensor) -> dict:
-    return {"digit": int(probabilities.argmax()), "probabilities": [round(p, 6) for p in probabilities.tolist()]}
+    return {"digit": int(probabilities.argmax()), "probabilities": rounded(probabilities)}

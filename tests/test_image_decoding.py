@@ -38,7 +38,7 @@ from request_pipeline import prepare_request
 from tests.conftest import IMAGES, SEVEN_PNG
 from tests.hostile_images import SEVEN, png_with_text
 from torchserve_runner import REPO
-from wire_format import MAX_INSTANCES
+from wire_format import MAX_INSTANCES, PREDICTIONS, SINGLE, read_request
 
 SEVEN_B64 = base64.b64encode(SEVEN_PNG).decode()
 
@@ -50,8 +50,9 @@ def decode_request(request: dict) -> list:
 
 
 def one_image(request: dict) -> Image.Image:
+    assert read_request(request).form is SINGLE
     opened = open_request(request)
-    assert not opened.many and len(opened.pictures) == 1
+    assert len(opened.pictures) == 1
     return opened.decode(opened.pictures[0])
 
 
@@ -94,10 +95,9 @@ def test_accepted_single_image_forms(request_):
 
 def test_instances_come_back_in_order():
     other = encode(Image.new("L", (5, 3), 9))
-    opened = open_request(
-        json_body({"instances": [{"base64": SEVEN_B64}, base64.b64encode(other).decode(), {"b64": SEVEN_B64}]})
-    )
-    assert opened.many
+    request = json_body({"instances": [{"base64": SEVEN_B64}, base64.b64encode(other).decode(), {"b64": SEVEN_B64}]})
+    assert read_request(request).form is PREDICTIONS
+    opened = open_request(request)
     assert [opened.decode(picture).size for picture in opened.pictures] == [(28, 28), (5, 3), (28, 28)]
 
 

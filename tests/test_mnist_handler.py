@@ -177,3 +177,17 @@ def test_each_overridden_step_is_timed_once_as_basehandler_times_it(handler, cap
     for step in ("preprocess", "inference", "postprocess"):
         assert len(metric_lines(caplog, f"ts_handler_{step}")) == 1, step
     assert len(metric_lines(caplog, "HandlerTime")) == 1
+
+
+def test_open_inference_requests_keep_their_form_and_status_beside_plain_ones(handler):
+    """An Open Inference request is answered, or refused with its error's status, in the protocol's form;
+    a plain request of the same batch keeps its own."""
+    seven = base64.b64encode(SEVEN_PNG).decode()
+    oip = {"inputs": [{"name": "images", "datatype": "BYTES", "shape": [2], "data": [seven, seven]}], "id": "a"}
+    too_many = {"inputs": [{"name": "images", "datatype": "BYTES", "shape": [65], "data": [seven] * 65}]}
+    requests = [json.dumps(document).encode() for document in (oip, too_many)] + [b"not an image", SEVEN_PNG]
+    results = handle_batch(handler, [{"body": body} for body in requests])
+    assert [status for status, _ in results] == [200, 413, 415, 200]
+    assert results[0][1]["id"] == "a" and results[0][1]["outputs"][1]["data"] == [7, 7]
+    assert list(results[1][1]) == ["error"] and "at most 64" in results[1][1]["error"]
+    assert results[2][1]["code"] == 415 and results[3][1]["digit"] == 7
