@@ -119,7 +119,7 @@ def outputs_of(document: dict) -> Tuple[str, ...]:
     names = []
     for index, output in enumerate(asked):
         name = output.get("name") if isinstance(output, dict) else None
-        if name not in _OUTPUTS:
+        if not isinstance(name, str) or name not in _OUTPUTS:  # a list or object name is no key
             raise InvalidInput(
                 f'outputs[{index}] asks for {_shown(name)}; the outputs are "probabilities" (FP32 [n, 10]) and '
                 f'"digit" (INT64 [n]), named as {{"name": "digit"}}'

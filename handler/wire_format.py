@@ -4,8 +4,9 @@ Requests (README, "Request"; openapi.yaml will describe them): a raw image body;
 string as the body; JSON {"base64"|"data"|"b64": str}; JSON {"instances": [str | {"base64"|"data"|"b64": str},
 ...]}; an Open Inference Protocol request, JSON {"inputs": [...]} (open_inference, its own wire format).
 The base64 may have a data-URI prefix, whitespace, the URL-safe alphabet or no padding. Requests are told
-apart by their bytes, not the Content-Type header, so a wrong or missing type does no harm (only a
-form-encoded body is parsed by TorchServe before it gets here).
+apart by their bytes, not the Content-Type header, so a wrong or missing type does no harm (TorchServe
+parses a multipart or form-encoded body before it gets here; a multipart body the front door sends on as
+bytes is read by multipart_body).
 
 Reading a request takes three steps, so that a refusal is worded in the request's own form as soon as
 that is known: document_of() finds its payload (parsed, if JSON), form_of() tells its wire format from it,
@@ -19,6 +20,7 @@ import json
 import torch
 
 from input_errors import ACCEPTED_INPUT, InvalidInput, PayloadTooLarge, RequestError, quoted
+from multipart_body import form_fields, is_multipart
 from open_inference import OpenInference, is_open_inference
 from wire_common import MAX_INSTANCES, Message, decode_base64, is_base64_text, rounded
 
@@ -77,7 +79,10 @@ def document_of(request: dict):
         return payload
     if isinstance(payload, str):
         payload = payload.encode("utf-8")
-    payload = bytes(payload).strip()
+    payload = bytes(payload)
+    if is_multipart(payload):  # sent on as bytes by the front door: its fields are read as TorchServe's are
+        payload = bytes(_payload_of(form_fields(payload)))
+    payload = payload.strip()
     if not payload:
         raise InvalidInput(f"the request body is empty; {ACCEPTED_INPUT}")
     if payload[:1] in (b"{", b"[", b'"'):

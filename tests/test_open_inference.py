@@ -84,6 +84,8 @@ def test_outputs_of_selects_known_outputs_in_order():
         ([{"name": "logits"}], "outputs[0] asks for 'logits'"),
         ([{"name": "digit"}, "digit"], "outputs[1] asks for null"),
         ([{"name": 7}], "outputs[0] asks for a number"),
+        ([{"name": {}}], "outputs[0] asks for"),  # unhashable: found by Schemathesis as a 500
+        ([{"name": ["digit"]}], "outputs[0] asks for"),
         ({"name": "digit"}, '"outputs" must be a list'),
     ],
 )
