@@ -33,7 +33,7 @@ SERVING = serving_config()
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if {"torchserve", "front_door"} & set(item.fixturenames):
+        if {"torchserve", "front_door_torchserve"} & set(item.fixturenames):
             item.add_marker(pytest.mark.server)
 
 
@@ -65,23 +65,27 @@ FRONT_DOOR_TOKEN = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="session")
-def front_door(tmp_path_factory, model_store):
-    """The front door as the pod has it (k8s/auth-proxy.conf.template in a real nginx, with the image's files
-    from auth_proxy/), in front of a TorchServe of its own with token auth off on loopback; admits
-    FRONT_DOOR_TOKEN. An AuthProxy: .url, .token."""
-    require_tool("nginx", nginx_binary)
-    without_token_auth = {"TS_DISABLE_TOKEN_AUTHORIZATION": "true"}  # as in the pod
+def front_door_torchserve(tmp_path_factory, model_store):
+    """A TorchServe as the pod has it, behind the front door: token auth off, on loopback."""
+    without_token_auth = {"TS_DISABLE_TOKEN_AUTHORIZATION": "true"}
     server = TorchServe(tmp_path_factory.mktemp("front-door-torchserve"), model_store, extra_env=without_token_auth)
-    server.start()
     try:
-        server.wait_until_ready(min_workers=SERVING.workers)
-        proxy = AuthProxy(tmp_path_factory.mktemp("front-door-nginx"), server.ports, FRONT_DOOR_TOKEN).start()
-        try:
-            yield proxy
-        finally:
-            proxy.stop()
+        server.start().wait_until_ready(min_workers=SERVING.workers)
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def front_door(tmp_path_factory, front_door_torchserve):
+    """The front door as the pod has it (k8s/auth-proxy.conf.template in a real nginx, with the image's files
+    from auth_proxy/) in front of front_door_torchserve; admits FRONT_DOOR_TOKEN. An AuthProxy: .url, .token."""
+    require_tool("nginx", nginx_binary)
+    proxy = AuthProxy(tmp_path_factory.mktemp("front-door-nginx"), front_door_torchserve.ports, FRONT_DOOR_TOKEN)
+    try:
+        yield proxy.start()
+    finally:
+        proxy.stop()
 
 
 @pytest.fixture

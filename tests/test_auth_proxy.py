@@ -19,14 +19,14 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from tests.conftest import SERVING, SEVEN_PNG, eventually, on_path, require_tool
+from tests.conftest import FRONT_DOOR_TOKEN, SERVING, SEVEN_PNG, eventually, on_path, require_tool
 from tests.loopback_http import LoopbackServer
-from torchserve_runner import REPO, TorchServe
+from torchserve_runner import REPO
 from torchserve_runner.auth_proxy import IMAGE_FILES, MAIN_CONFIG, SITE_TEMPLATE, AuthProxy, nginx_binary, rendered_site
 
 pytestmark = pytest.mark.server
 
-TOKEN = secrets.token_urlsafe(32)  # as scripts/deploy.sh makes it: 43 characters
+TOKEN = FRONT_DOOR_TOKEN  # as scripts/deploy.sh makes it: 43 characters
 
 
 class SourceAddressAdapter(HTTPAdapter):
@@ -41,27 +41,15 @@ class SourceAddressAdapter(HTTPAdapter):
 
 
 @pytest.fixture(scope="module")
-def torchserve_of_proxy(tmp_path_factory, model_store):
-    """A TorchServe as in the pod: token auth off, loopback only."""
-    server = TorchServe(
-        tmp_path_factory.mktemp("torchserve"), model_store, extra_env={"TS_DISABLE_TOKEN_AUTHORIZATION": "true"}
-    )
-    try:
-        server.start().wait_until_ready(min_workers=SERVING.workers)
-        yield server
-    finally:
-        server.stop()
+def torchserve_of_proxy(front_door_torchserve):
+    """The session's TorchServe as in the pod: token auth off, loopback only."""
+    return front_door_torchserve
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory, torchserve_of_proxy):
-    """The auth proxy (the image's nginx.conf and the site template) in front of it."""
-    require_tool("nginx", nginx_binary)
-    proxy = AuthProxy(tmp_path_factory.mktemp("nginx"), torchserve_of_proxy.ports, TOKEN)
-    try:
-        yield proxy.start()
-    finally:
-        proxy.stop()
+def proxy(front_door):
+    """The session's front door (the image's nginx.conf and the site template) in front of it."""
+    return front_door
 
 
 def url(proxy: AuthProxy, path: str = "/predictions/mnist") -> str:
@@ -141,11 +129,133 @@ def test_whatever_the_path_says_torchserve_is_asked_only_for_a_prediction(proxy,
         "/explanations/mnist",
         "/predictions/mnist/1.0",
         "/predictions/mnist/",
+        "/v1/models/mnist:predict",
+        "/v2",
+        "/v2/models",
+        "/v2/models/mnist/versions/1.0/infer",
+        "/v2/models/mnist/explain",
+        "/v2/models/other/infer",
+        "/_torchserve_model",
+        "/_torchserve_ping",
+        "/index.html",
+        "/docs.html",
+        "/static/",
+        "/vendor/swagger-ui/index.html",
+        "/vendor/swagger-ui/oauth2-redirect.html",
     ],
 )
-def test_every_other_endpoint_is_not_found(proxy, path):
-    answer = post(proxy, path=path)
-    assert answer.status_code == 404 and answer.json()["code"] == 404
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_every_other_endpoint_is_not_found(proxy, path, method):
+    """Only the allow-list of the template's header is served: TorchServe's other APIs, its other protocol
+    paths, the internal locations open_inference.js asks and any other file are 404, in the service's JSON
+    (the protocol's under /v2/)."""
+    answer = requests.request(method, url(proxy, path), headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert answer.status_code == 404 and answer.headers["Content-Type"] == "application/json"
+    assert answer.json() == (
+        {"error": ANY_MESSAGE} if path.startswith("/v2/") else {"code": 404, "type": "NotFound", "message": ANY_MESSAGE}
+    )
+
+
+class AnyMessage(str):
+    """Equal to any non-empty string (the message is the template's business; its presence is ours)."""
+
+    def __eq__(self, other):
+        return isinstance(other, str) and bool(other)
+
+    __hash__ = str.__hash__
+
+
+ANY_MESSAGE = AnyMessage()
+
+PAGES = {"/": "text/html", "/docs": "text/html", "/openapi.yaml": "application/yaml"}
+SWAGGER_UI = ["/vendor/swagger-ui/swagger-ui-bundle.js", "/vendor/swagger-ui/swagger-ui.css"]
+
+
+@pytest.mark.parametrize("path", [*PAGES, "/static/docs.js", *SWAGGER_UI])
+def test_the_pages_are_served_to_anyone_locked_to_their_own_files(proxy, path):
+    answer = requests.get(url(proxy, path), timeout=10)
+    assert answer.status_code == 200 and answer.content
+    assert answer.headers["Content-Type"].startswith(PAGES.get(path, "text/"))
+    assert "default-src 'self'" in answer.headers["Content-Security-Policy"]
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("path", ["/", "/docs", "/openapi.yaml", "/static/docs.js"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_the_pages_take_get_only(proxy, path, method):
+    answer = requests.request(method, url(proxy, path), headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert answer.status_code == 405 and answer.headers["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize(
+    "path, method",
+    [
+        ("/v2/models/mnist/infer", "GET"),
+        ("/v2/health/live", "POST"),
+        ("/v2/health/ready", "DELETE"),
+        ("/v2/models/mnist", "PUT"),
+        ("/v2/models/mnist/ready", "POST"),
+    ],
+)
+def test_the_open_inference_paths_take_their_method_only(proxy, path, method):
+    answer = requests.request(method, url(proxy, path), headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert answer.status_code == 405 and answer.json() == {"error": ANY_MESSAGE}
+    assert answer.headers["Allow"] == ("POST" if path.endswith("/infer") else "GET, HEAD")
+
+
+@pytest.mark.parametrize("path", ["/v2/health/live", "/v2/health/ready", "/v2/models/mnist", "/v2/models/mnist/ready"])
+def test_the_open_inference_paths_need_the_token(proxy, path):
+    answer = requests.get(url(proxy, path), headers={"Authorization": f"Bearer {TOKEN}x"}, timeout=10)
+    assert answer.status_code == 401 and "Authorization: Bearer" in answer.json()["error"]
+
+
+def test_readiness_and_metadata_come_from_torchserve(proxy, torchserve_of_proxy):
+    """Ready while a worker is READY, not ready (503) with none, ready again after; the version is
+    TorchServe's. TorchServe's own /v2/health/ready would say true throughout."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def states() -> dict:
+        paths = ["/v2/health/live", "/v2/health/ready", "/v2/models/mnist/ready"]
+        return {path: requests.get(url(proxy, path), headers=headers, timeout=10) for path in paths}
+
+    assert [(a.status_code, a.json()) for a in states().values()] == [
+        (200, {"live": True}),
+        (200, {"ready": True}),
+        (200, {"name": "mnist", "ready": True}),
+    ]
+    metadata = requests.get(url(proxy, "/v2/models/mnist"), headers=headers, timeout=10).json()
+    assert metadata["versions"] == [torchserve_of_proxy.client().describe()["modelVersion"]]
+    assert {tensor["datatype"] for tensor in metadata["inputs"]} == {"BYTES", "FP32"}
+    torchserve_of_proxy.client().scale_workers(0)
+    try:
+        assert [(a.status_code, a.json()) for a in states().values()] == [
+            (200, {"live": True}),
+            (503, {"ready": False}),
+            (503, {"name": "mnist", "ready": False}),
+        ]
+    finally:
+        torchserve_of_proxy.client().scale_workers(SERVING.workers)
+    assert all(answer.status_code == 200 for answer in states().values())
+
+
+def test_a_multipart_field_without_a_name_is_read_not_answered_500(proxy):
+    """TorchServe's own decoder answers it 500 (Schemathesis found it): the front door sends multipart bodies
+    on as bytes and the handler reads them, as TorchServe reads a sound one."""
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name=""\r\nContent-Type: image/png\r\n\r\n'.encode()
+        + SEVEN_PNG
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    answer = post(proxy, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert answer.status_code == 200 and answer.json()["digit"] == 7
+    two_fields = requests.post(
+        url(proxy),
+        files={"first": SEVEN_PNG, "second": SEVEN_PNG},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    )
+    assert two_fields.status_code == 400 and "2 form fields" in two_fields.json()["message"]
 
 
 def recording_upstream() -> LoopbackServer:

@@ -173,9 +173,15 @@ def test_make_run_serves_the_printed_curl_and_ctrl_c_stops_everything(tmp_path, 
         )
         assert answer.returncode == 0, answer.stderr
         assert json.loads(answer.stdout)["digit"] == 7, answer.stdout
-        # The page and the API's description are served there too.
+        # The page and the API's description are served there too, and the protocol's readiness, which the
+        # front door reads from the management API with TorchServe's management key.
         pages = {path: requests.get(f"{front_door}{path}", timeout=30) for path in ("/", "/docs", "/openapi.yaml")}
         assert {path: page.status_code for path, page in pages.items()} == dict.fromkeys(pages, 200)
+        token = (copy / "front_door_token").read_text().strip()
+        ready = requests.get(
+            f"{front_door}/v2/models/mnist/ready", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert ready.status_code == 200 and ready.json() == {"name": "mnist", "ready": True}, ready.text
 
         # Every worker started, so the family below holds all of them.
         service.wait_until_ready(READY_TIMEOUT, min_workers=SERVING.workers)
