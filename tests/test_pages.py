@@ -196,6 +196,10 @@ def test_on_a_phone_a_seven_drawn_with_a_finger_is_read_and_the_page_fits(page, 
     page.draw(SEVEN, "touch")
     assert page.read() == "read", page.refusal()
     assert_shows_digit(page, 7)
+    # The answer is brought on screen: below the pad, it would otherwise be out of sight.
+    in_view = "const box = document.getElementById('answer').getBoundingClientRect(); return [box.top, box.bottom]"
+    top, bottom = page.driver.execute_script(in_view)
+    assert 0 <= top and bottom <= PHONE["height"], (top, bottom)
     # Nothing wider than the phone's screen, and every button big enough for a fingertip.
     assert page.driver.execute_script("return document.documentElement.scrollWidth") <= PHONE["width"]
     for target in ("clear", "read", "token"):

@@ -11,6 +11,7 @@ const tokenField = document.getElementById('token');
 const readButton = document.getElementById('read');
 const photoInput = document.getElementById('photo');
 const result = document.getElementById('result');
+const answerShown = document.getElementById('answer');
 const summary = document.getElementById('summary');
 const digitShown = document.getElementById('digit');
 const refusal = document.getElementById('refusal');
@@ -119,6 +120,7 @@ function showReading({ digit, probabilities }) {
   refusal.hidden = true;
   bars.replaceChildren(...probabilities.map((probability, each) => bar(each, probability, each === digit)));
   bars.hidden = false;
+  answerShown.scrollIntoView({ block: 'nearest' }); // on a phone the answer is below the pad
 }
 
 function bar(digit, probability, isWinner) {
@@ -151,6 +153,7 @@ function showRefusal(status, { type, message }) {
   document.getElementById('refusal-status').textContent = status ? `${status} ${type ?? ''}` : 'No answer';
   document.getElementById('refusal-message').textContent = message ?? 'the answer said nothing more';
   refusal.hidden = false;
+  answerShown.scrollIntoView({ block: 'nearest' });
   if (status === 401) {
     summary.textContent = 'Not read: the service token was not accepted. Type it in the token field.';
     tokenField.focus();
