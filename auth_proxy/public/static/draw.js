@@ -64,8 +64,8 @@ function endStroke(event) {
   if (stroke && event.pointerId === stroke.id) stroke = null;
 }
 
-// Sending: the picture's bytes as the body; fetch sends a Blob's type (image/png, image/jpeg...) as
-// the Content-Type, which is how the API tells what the bytes are.
+// Sending: the picture's bytes as the body, as they are. fetch sends a Blob's type (image/png,
+// image/jpeg...) as the Content-Type; the service tells pictures apart by their bytes anyway.
 
 async function send(picture) {
   showSending(picture);
