@@ -22,8 +22,7 @@ if [ "$actual" != "$SHA512" ]; then
     echo "fetch_swagger_ui.sh: swagger-ui-dist $VERSION does not have the pinned sha512 (got $actual)" >&2
     exit 1
 fi
-# shellcheck disable=SC2086  # FILES is a list of names
-tar -xzf "$work/package.tgz" -C "$work" $(printf 'package/%s ' $FILES)
+tar -xzf "$work/package.tgz" -C "$work"
 mkdir -p "$destination"
 for file in $FILES; do
     cp "$work/package/$file" "$destination/"

@@ -106,6 +106,10 @@ fi
 cat <<MSG
 
 MNIST digit service deployed: $URL/predictions/mnist
+
+  Draw a digit:  $URL/
+  The API:       $URL/docs ("Authorize" with the token below)
+
   TOKEN=\$(kubectl -n $NAMESPACE get secret mnist-inference-token -o jsonpath='{.data.token}' | base64 -d)
   curl -s -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: image/png' --data-binary @tests/images/seven.png $URL/predictions/mnist
 MSG

@@ -108,7 +108,8 @@ def pytorch_cpu_index_reachable() -> bool:
 
 def pip_access_options(scratch: Path) -> list:
     """`-v` options that give the build's pip the host's pip settings: a pip.conf over /etc/pip.conf, and every
-    local file or folder it names (indexes, find-links, CA bundle, constraints) mounted read-only under /host."""
+    local file or folder it names (indexes, find-links, CA bundle, constraints) mounted read-only under /host;
+    and the CA bundle for the builds' other HTTPS clients."""
     listed = subprocess.run([str(PIP), "config", "list"], capture_output=True, text=True, check=True).stdout
     settings, mounts = {}, set()
     for line in listed.splitlines():
@@ -127,6 +128,8 @@ def pip_access_options(scratch: Path) -> list:
     pip_conf = scratch / "pip.conf"
     pip_conf.write_text("[global]\n" + "".join(f"{name} = {value}\n" for name, value in settings.items()))
     options = [f"-v={pip_conf}:/etc/pip.conf:ro"]
+    if "cert" in settings:  # the same CA bundle for the auth-proxy image's curl (its Dockerfile's CA_BUNDLE)
+        options.append(f"--build-arg=CA_BUNDLE={settings['cert']}")
     return options + [f"-v={path}:/host{path}:ro" for path in sorted(mounts) if not _inside_another(path, mounts)]
 
 

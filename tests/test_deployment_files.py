@@ -16,7 +16,7 @@ BIN = REPO / ".venv" / "bin"
 # The oldest Kubernetes the manifests are for (docs/kubernetes.md), and minikube's default at the time of writing.
 KUBERNETES_VERSIONS = ["1.28.0", "1.33.0"]
 SHELL_SCRIPTS = sorted(
-    [REPO / "build_mar.sh", REPO / ".ci" / "run", REPO / "auth_proxy" / "start.sh", *(REPO / "scripts").glob("*.sh")]
+    [REPO / "build_mar.sh", REPO / ".ci" / "run", *(REPO / "auth_proxy").glob("*.sh"), *(REPO / "scripts").glob("*.sh")]
 )
 
 

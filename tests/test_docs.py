@@ -17,6 +17,7 @@ from wire_format import answers
 README = (REPO / "README.md").read_text()
 DOCS = {path.name: path.read_text() for path in (REPO / "docs").glob("*.md")}
 BENCH_README = (REPO / "bench" / "README.md").read_text()
+OPENAPI = (REPO / "auth_proxy" / "public" / "openapi.yaml").read_text()
 SERVING = serving_config()
 # The phrases that state the project's serving config, with what config/config.properties says they must
 # read. (Earlier settings in the records of experiments are worded otherwise: "8/5", "the 5 ms delay".)
@@ -30,7 +31,7 @@ STATED_SETTINGS = {
     r"(\d+) s response\s+timeout": (SERVING.response_timeout_s,),
     r"`responseTimeout` (\d+) s": (SERVING.response_timeout_s,),
     r"(\d+) MiB request\s+cap": (SERVING.max_request_size // 2**20,),
-    r"over (\d+) MiB \(refused by TorchServe": (SERVING.max_request_size // 2**20,),
+    r"at most (\d+) MiB a\s+request": (SERVING.max_request_size // 2**20,),
     r"(\d+) requests queued": (SERVING.job_queue_size,),
     r"job_queue_size=(\d+)": (SERVING.job_queue_size,),
     r"(\d+) Netty threads": (SERVING.netty_threads,),
@@ -70,7 +71,12 @@ def test_the_pod_s_resources_stated_are_the_manifest_s():
 @pytest.mark.parametrize("pattern, expected", STATED_SETTINGS.items(), ids=list(STATED_SETTINGS))
 def test_every_serving_setting_stated_is_the_config_s(pattern, expected):
     """Each phrase is found at least once, and says what the config says wherever it is found."""
-    texts = {"README.md": README, "bench/README.md": BENCH_README, **{f"docs/{n}": t for n, t in DOCS.items()}}
+    texts = {
+        "README.md": README,
+        "bench/README.md": BENCH_README,
+        "openapi.yaml": OPENAPI,
+        **{f"docs/{n}": t for n, t in DOCS.items()},
+    }
     found = [(name, match) for name, text in texts.items() for match in re.finditer(pattern, text)]
     assert found, f"no text states {pattern!r} any more: reword the check or the text"
     for name, match in found:

@@ -176,6 +176,43 @@ def test_a_get_is_refused_with_the_json_error_shape(pod):
     assert answer.json()["code"] == 405
 
 
+# The front door's pages, from the auth-proxy image (auth_proxy/Dockerfile).
+PUBLIC = REPO / "auth_proxy" / "public"
+PAGES = ["/", "/docs", "/openapi.yaml", "/static/docs.js"]
+SWAGGER_UI = ["/vendor/swagger-ui/swagger-ui-bundle.js", "/vendor/swagger-ui/swagger-ui.css"]
+
+
+def test_the_proxy_serves_the_pages_and_the_api_description_from_its_image(pod):
+    """The image's own files are the repo's; its Swagger UI is the pinned release make setup fetched too."""
+    answers = {path: pod.pod.request("GET", PROXY_PORT, path) for path in PAGES + SWAGGER_UI}
+    assert {path: answer.status_code for path, answer in answers.items()} == dict.fromkeys(answers, 200)
+    assert answers["/"].content == (PUBLIC / "index.html").read_bytes()
+    assert answers["/openapi.yaml"].content == (PUBLIC / "openapi.yaml").read_bytes()
+    for path in SWAGGER_UI:
+        assert answers[path].content == (PUBLIC / path.lstrip("/")).read_bytes(), path
+
+
+def test_the_open_inference_protocol_through_the_proxy(pod):
+    """Liveness, readiness and the model's metadata from TorchServe's state (the proxy's njs), and an
+    inference request answered by the handler."""
+    headers = {"Authorization": f"Bearer {pod.token}"}
+    states = {
+        path: pod.pod.request("GET", PROXY_PORT, path, headers=headers).json()
+        for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/mnist/ready")
+    }
+    assert states == {
+        "/v2/health/live": {"live": True},
+        "/v2/health/ready": {"ready": True},
+        "/v2/models/mnist/ready": {"name": "mnist", "ready": True},
+    }
+    metadata = pod.pod.request("GET", PROXY_PORT, "/v2/models/mnist", headers=headers).json()
+    assert metadata["name"] == "mnist" and metadata["versions"] == ["1.0"]
+    request = {"inputs": [{"name": "images", "datatype": "BYTES", "shape": [2], "data": [B64_SEVEN, B64_SEVEN]}]}
+    answer = pod.pod.request("POST", PROXY_PORT, "/v2/models/mnist/infer", json=request, headers=headers)
+    digits = next(output for output in answer.json()["outputs"] if output["name"] == "digit")
+    assert answer.status_code == 200 and digits == {"name": "digit", "datatype": "INT64", "shape": [2], "data": [7, 7]}
+
+
 def test_memory_of_frontend_and_workers_under_load_fits_the_limit(pod, resources):
     """Peak memory (VmHWM) of the frontend and each worker after single images and 64-image batches."""
     batch = {"json": {"instances": [{"base64": B64_SEVEN}] * 64}}
