@@ -1,8 +1,10 @@
 """`make run` as a user runs it: scripts/serve.sh says READY once the model is, the curl it prints answers 7
-through the front door, which serves the page and /docs, and Ctrl-C stops the front door, TorchServe and
-every worker. The script runs in a copy of the repo of its own, on free
-loopback ports, so it never meets a developer's own `make run` (ports 8080-8082, key_file.json in the repo)."""
+through the front door, which serves the pages, reads readiness with TorchServe's keys and answers every
+request Schemathesis generates from auth_proxy/public/openapi.yaml as that document says; Ctrl-C stops the
+front door, TorchServe and every worker. The script runs in a copy of the repo of its own, on free loopback
+ports, so it never meets a developer's own `make run` (ports 8000-8082, the token files in the repo)."""
 
+import collections
 import json
 import os
 import queue
@@ -16,9 +18,19 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from client.torchserve_api import MnistService
-from tests.conftest import SERVING, on_path, require_tool
+from tests.conftest import SERVING, SEVEN_PNG, on_path, require_tool
 from torchserve_runner import REPO, free_port, frontend_of, workers_of
 from torchserve_runner.process_tree import family, is_alive, kill
 
@@ -105,95 +117,153 @@ def alive_after(members: list, timeout: float) -> list:
     return alive
 
 
-def test_make_run_serves_the_printed_curl_and_ctrl_c_stops_everything(tmp_path, model_store):
-    """The README's promise for `make run`, end to end through the real script."""
-    require_tool("curl", on_path("curl"))
-    copy = working_copy(tmp_path / "repo", model_store)
-    ports = {
-        name: free_port()
-        for name in ("front_door", "inference", "management", "metrics", "grpc_inference", "grpc_management")
-    }
-    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    inference, front_door = url["inference"], url["front_door"]
-    (tmp_path / "tmp").mkdir()
-    # Nothing of the caller's TorchServe or client settings, nor a proxy that curl would send the token to.
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("TS_", "MNIST_")) and "proxy" not in name.lower()
-    }
-    served = {
-        **environment,
-        "FRONT_DOOR_PORT": str(ports["front_door"]),
-        "TS_INFERENCE_ADDRESS": inference,
-        "TS_MANAGEMENT_ADDRESS": url["management"],
-        "TS_METRICS_ADDRESS": url["metrics"],
-        "TS_GRPC_INFERENCE_PORT": str(ports["grpc_inference"]),
-        "TS_GRPC_MANAGEMENT_PORT": str(ports["grpc_management"]),
-        "TEMP": str(tmp_path / "tmp"),  # the workers' sockets, named by port number there: never another's
-    }
-    # A session of its own: its process group is what Ctrl-C in its terminal would signal.
-    process = subprocess.Popen(
-        [str(copy / "scripts" / "serve.sh")],
-        cwd=tmp_path,
-        env=served,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
-    output = Output(process.stdout)
-    members = []
-    try:
-        ready = output.until(lambda line: "READY on" in line, READY_TIMEOUT)[-1]
-        assert ready == (
-            f"MNIST digit service READY on {front_door} (TorchServe behind it: "
-            f"inference 127.0.0.1:{ports['inference']}, management 127.0.0.1:{ports['management']}, "
-            f"metrics 127.0.0.1:{ports['metrics']})."
-        ), output.tail()
-        message = output.until(lambda line: line.startswith("Ctrl-C stops"), 30)
-        service = MnistService(inference, url["management"], copy / "key_file.json")
-        assert service.ready_workers() >= 1, "READY printed before the model had a READY worker"
-        assert f"  Draw a digit:  {front_door}/" in message, message
-        assert f'  The API:       {front_door}/docs ("Authorize" with the token in {copy}/front_door_token)' in message
+class MakeRun:
+    """scripts/serve.sh run in a working copy on free loopback ports, once it has printed what it prints when
+    READY (`message`). Its TorchServe keeps token auth on; its front door admits the token in `token`."""
 
-        (token_line,) = [line.strip() for line in message if line.strip().startswith("TOKEN=")]
-        (curl_line,) = [line.strip() for line in message if line.strip().startswith("curl ")]
-        assert curl_line.endswith(f" {front_door}/predictions/mnist"), curl_line  # the front door, on loopback
-        # As printed, from the repo (the TOKEN line reads the token file by relative path).
-        answer = subprocess.run(
-            ["bash", "-c", f"set -euo pipefail\n{token_line}\n{curl_line}"],
-            cwd=copy,
-            env=environment,
-            capture_output=True,
+    def __init__(self, root: Path, model_store: Path):
+        self.copy = working_copy(root / "repo", model_store)
+        self.ports = {
+            name: free_port()
+            for name in ("front_door", "inference", "management", "metrics", "grpc_inference", "grpc_management")
+        }
+        self.url = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
+        (root / "tmp").mkdir()
+        # Nothing of the caller's TorchServe or client settings, nor a proxy that curl would send the token to.
+        self.environment = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("TS_", "MNIST_")) and "proxy" not in name.lower()
+        }
+        served = {
+            **self.environment,
+            "FRONT_DOOR_PORT": str(self.ports["front_door"]),
+            "TS_INFERENCE_ADDRESS": self.url["inference"],
+            "TS_MANAGEMENT_ADDRESS": self.url["management"],
+            "TS_METRICS_ADDRESS": self.url["metrics"],
+            "TS_GRPC_INFERENCE_PORT": str(self.ports["grpc_inference"]),
+            "TS_GRPC_MANAGEMENT_PORT": str(self.ports["grpc_management"]),
+            "TEMP": str(root / "tmp"),  # the workers' sockets, named by port number there: never another's
+        }
+        # A session of its own: its process group is what Ctrl-C in its terminal would signal.
+        self.process = subprocess.Popen(
+            [str(self.copy / "scripts" / "serve.sh")],
+            cwd=root,
+            env=served,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=120,
+            errors="replace",
+            start_new_session=True,
         )
-        assert answer.returncode == 0, answer.stderr
-        assert json.loads(answer.stdout)["digit"] == 7, answer.stdout
-        # The page and the API's description are served there too, and the protocol's readiness, which the
-        # front door reads from the management API with TorchServe's management key.
-        pages = {path: requests.get(f"{front_door}{path}", timeout=30) for path in ("/", "/docs", "/openapi.yaml")}
-        assert {path: page.status_code for path, page in pages.items()} == dict.fromkeys(pages, 200)
-        token = (copy / "front_door_token").read_text().strip()
-        ready = requests.get(
-            f"{front_door}/v2/models/mnist/ready", headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
-        assert ready.status_code == 200 and ready.json() == {"name": "mnist", "ready": True}, ready.text
+        self.output = Output(self.process.stdout)
+        self.ready_line = self.output.until(lambda line: "READY on" in line, READY_TIMEOUT)[-1]
+        self.message = self.output.until(lambda line: line.startswith("Ctrl-C stops"), 30)
+        self.token = (self.copy / "front_door_token").read_text().strip()
+        self.torchserve = MnistService(self.url["inference"], self.url["management"], self.copy / "key_file.json")
 
-        # Every worker started, so the family below holds all of them.
-        service.wait_until_ready(READY_TIMEOUT, min_workers=SERVING.workers)
-        members = family(process)
-        frontend_of(members)  # exactly one Java frontend, or LookupError
-        assert len(workers_of(members)) >= SERVING.workers, members
 
-        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
-        exit_code = process.wait(timeout=STOP_TIMEOUT)
-        left = alive_after(members, STOP_TIMEOUT)
-        assert not left, f"still running after Ctrl-C: {[(p.pid, name_of(p)) for p in left]}\n{output.tail()}"
-        assert exit_code == 130, output.tail()
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory, model_store):
+    """`make run`, for this module's tests; the last of them stops it with Ctrl-C."""
+    require_tool("curl", on_path("curl"))
+    run = MakeRun(tmp_path_factory.mktemp("make-run"), model_store)
+    try:
+        yield run
     finally:
-        killed = stop_for_sure(process, members)
-    assert not killed  # reached only when the test passed: then nothing may have needed SIGKILL
+        stop_for_sure(run.process, [])
+
+
+def test_make_run_says_ready_once_the_model_is_and_where_everything_is(make_run):
+    front_door = make_run.url["front_door"]
+    assert make_run.ready_line == (
+        f"MNIST digit service READY on {front_door} (TorchServe behind it: "
+        f"inference 127.0.0.1:{make_run.ports['inference']}, management 127.0.0.1:{make_run.ports['management']}, "
+        f"metrics 127.0.0.1:{make_run.ports['metrics']})."
+    ), make_run.output.tail()
+    assert make_run.torchserve.ready_workers() >= 1, "READY printed before the model had a READY worker"
+    assert f"  Draw a digit:  {front_door}/" in make_run.message
+    token_file = make_run.copy / "front_door_token"
+    assert f'  The API:       {front_door}/docs ("Authorize" with the token in {token_file})' in make_run.message
+    assert len(make_run.token) == 43 and token_file.stat().st_mode & 0o077 == 0  # secrets.token_urlsafe(32), 0600
+
+
+def test_the_printed_curl_answers_through_the_front_door(make_run):
+    (token_line,) = [line.strip() for line in make_run.message if line.strip().startswith("TOKEN=")]
+    (curl_line,) = [line.strip() for line in make_run.message if line.strip().startswith("curl ")]
+    assert curl_line.endswith(f" {make_run.url['front_door']}/predictions/mnist"), curl_line
+    # As printed, from the repo (the TOKEN line reads the token file by relative path).
+    answer = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\n{token_line}\n{curl_line}"],
+        cwd=make_run.copy,
+        env=make_run.environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["digit"] == 7, answer.stdout
+
+
+def test_the_front_door_serves_the_pages_and_reads_readiness_with_torchserve_s_keys(make_run):
+    """TorchServe keeps its token auth on behind make run's front door: the front door holds its keys."""
+    front_door = make_run.url["front_door"]
+    pages = {path: requests.get(f"{front_door}{path}", timeout=30) for path in ("/", "/docs", "/openapi.yaml")}
+    assert {path: page.status_code for path, page in pages.items()} == dict.fromkeys(pages, 200)
+    headers = {"Authorization": f"Bearer {make_run.token}"}
+    ready = requests.get(f"{front_door}/v2/models/mnist/ready", headers=headers, timeout=30)
+    assert ready.status_code == 200 and ready.json() == {"name": "mnist", "ready": True}, ready.text
+    # TorchServe itself still wants its own key: the front door's token is not one.
+    direct = requests.post(
+        f"{make_run.url['inference']}/predictions/mnist", data=SEVEN_PNG, headers=headers, timeout=30
+    )
+    assert direct.status_code == 400 and direct.json()["type"] == "InvalidKeyException"
+
+
+# Schemathesis: every operation of the public API's contract against make run's front door.
+API = schemathesis.openapi.from_path(REPO / "auth_proxy" / "public" / "openapi.yaml")
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    ignored_auth,
+]
+CASES = 40  # generated cases per operation, besides the document's examples and Schemathesis's coverage cases
+# Statuses answered, by operation: printed when the module ends (pytest -rA shows them) for the notes.
+ANSWERED = collections.defaultdict(collections.Counter)
+
+
+@schemathesis.serializer("image/bmp", "image/tiff")
+def picture_bytes(context, value) -> bytes:
+    """Bodies of the picture types Schemathesis has no serializer for: the generated binary as it is."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+@API.parametrize()
+@settings(max_examples=CASES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_answer_of_the_front_door_conforms_to_openapi_yaml(case, make_run):
+    """No 5xx, only documented statuses, each body in its documented schema and content type, and no answer
+    without the token."""
+    headers = {"Authorization": f"Bearer {make_run.token}"}
+    answer = case.call_and_validate(base_url=make_run.url["front_door"], headers=headers, checks=CHECKS)
+    ANSWERED[f"{case.operation.method.upper()} {case.operation.path}"][answer.status_code] += 1
+
+
+def test_ctrl_c_stops_the_front_door_torchserve_and_every_worker(make_run):
+    """The last test of the module. Once every worker has started, Ctrl-C in make run's terminal (SIGINT to
+    its process group) ends everything it started, and it exits 130."""
+    for operation, statuses in sorted(ANSWERED.items()):
+        print(f"schemathesis {operation}: {sum(statuses.values())} cases, {dict(sorted(statuses.items()))}")
+    make_run.torchserve.wait_until_ready(READY_TIMEOUT, min_workers=SERVING.workers)
+    members = family(make_run.process)
+    frontend_of(members)  # exactly one Java frontend, or LookupError
+    assert len(workers_of(members)) >= SERVING.workers, members
+    assert [member for member in members if name_of(member) == "nginx"], "no front door among its processes"
+    os.killpg(make_run.process.pid, signal.SIGINT)  # Ctrl-C
+    exit_code = make_run.process.wait(timeout=STOP_TIMEOUT)
+    left = alive_after(members, STOP_TIMEOUT)
+    assert not left, f"still running after Ctrl-C: {[(p.pid, name_of(p)) for p in left]}\n{make_run.output.tail()}"
+    assert exit_code == 130, make_run.output.tail()
