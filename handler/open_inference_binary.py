@@ -12,6 +12,7 @@ copied but each picture's bytes: the binary data is a view of the body, the FP32
 """
 
 import json
+import re
 import struct
 from dataclasses import dataclass
 from typing import List, Optional
@@ -27,6 +28,7 @@ MAX_HEADER_BYTES = 64 * 1024
 MNIST_PIXELS = MNIST_SIDE * MNIST_SIDE
 
 FP32 = np.dtype("<f4")
+_JSON_WHITESPACE = re.compile(rb"[ \t\n\r]*")  # what json.loads allows after a value
 _LENGTH = struct.Struct("<I")
 _BYTES_LAYOUT = "a BYTES input's binary data is, per element, a 4-byte little-endian length and that many bytes"
 
@@ -40,18 +42,20 @@ class BinaryRequest:
 
 
 def binary_request_of(body: bytes) -> Optional[BinaryRequest]:
-    """The body as a JSON object followed by more bytes, or None if it is not one (a JSON value alone, bytes
-    that do not start with a JSON object, or an object that does not end within MAX_HEADER_BYTES)."""
-    # latin-1 maps each byte to one character: where the object ends is its length in bytes.
+    """The body as a JSON object followed by more bytes, or None if it is not one (a JSON value alone or with
+    whitespace after it, bytes that do not start with a JSON value, or one that does not end within
+    MAX_HEADER_BYTES). Only the header is decoded: json.loads would decode the whole body first, and a
+    failed decode copies it twice over."""
+    # latin-1 maps each byte to one character: where the value ends is its length in bytes.
     prefix = body[:MAX_HEADER_BYTES].decode("latin-1")
     try:
         _, end = json.JSONDecoder().raw_decode(prefix)
+        if _JSON_WHITESPACE.fullmatch(body, end):
+            return None
         header = json.loads(body[:end])  # again as UTF-8: its strings as sent, invalid UTF-8 refused
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return None
-    if not isinstance(header, dict) or end == len(body):
-        return None
-    return BinaryRequest(header, memoryview(body)[end:])
+    return BinaryRequest(header, memoryview(body)[end:]) if isinstance(header, dict) else None
 
 
 def binary_data_of(tensor: dict, data: memoryview) -> Optional[memoryview]:

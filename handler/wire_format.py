@@ -125,13 +125,13 @@ def _payload_of(request: dict):
 
 def _parse_json(payload: bytes):
     """The JSON body, or an Open Inference request's JSON header and the binary data after it."""
+    # Split first: json.loads would decode all the binary data only to fail on it.
+    binary_request = binary_request_of(payload)
+    if binary_request is not None and is_open_inference(binary_request.header):
+        return binary_request
     try:
         return json.loads(payload)
     except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
-        # Binary data fails as JSON (bytes that are not UTF-8, or "Extra data"): looked for only then.
-        binary_request = binary_request_of(payload)
-        if binary_request is not None and is_open_inference(binary_request.header):
-            return binary_request
         raise InvalidInput(
             f"the body looks like JSON but does not parse ({quoted(str(error))}); {ACCEPTED_INPUT}"
         ) from None

@@ -59,6 +59,7 @@ def test_binary_request_of_splits_the_json_header_from_the_bytes_after_it():
     "body",
     [
         pytest.param(b'{"inputs": []}', id="json-alone"),
+        pytest.param(b'{"inputs": []} \r\n\t', id="json-then-whitespace"),  # a file sent with its last newline
         pytest.param(b'[{"inputs": []}]\x00\x01', id="a-list-then-bytes"),
         pytest.param(b'{"inputs": [\x00\x01', id="not-json"),
         pytest.param(b'{"id": "' + b"x" * MAX_HEADER_BYTES + b'"}\x00', id="header-over-the-bound"),
