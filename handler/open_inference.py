@@ -7,7 +7,10 @@ A request carries exactly one input tensor, n images (1 to MAX_INSTANCES):
 - "FP32", shape [n, 28, 28] or [n, 1, 28, 28]: n*784 numbers in [0, 1], flat in row-major order or nested
   as the shape, MNIST digits as torchvision's ToTensor gives them (white on black). They skip the picture
   path and are normalised as its own output is (mnist_cnn.normalised).
-"parameters" are ignored; "outputs" may select "probabilities" and "digit"; a string "id" is echoed.
+The data is in the JSON ("data"), or follows the JSON header as bytes: the protocol's binary tensor data
+extension, as tritonclient sends it by default (open_inference_binary reads it, with the same checks).
+"parameters" are otherwise ignored; "outputs" may select "probabilities" and "digit"; a string "id" is echoed.
+Answers are always JSON, whatever binary_data an output's parameters ask for: tritonclient reads them alike.
 Answers are {"model_name", "id"?, "outputs": [tensor, ...]}, refusals {"error": message} with the error's
 own status. Every count is checked against the shape before anything is built from the data.
 """
@@ -22,6 +25,7 @@ import torch
 from input_errors import ACCEPTED_FORMAT_NAMES, MAX_QUOTED_CHARS, InvalidInput, PayloadTooLarge, RequestError, quoted
 from mnist_cnn import normalised
 from mnist_form import MNIST_SIDE
+from open_inference_binary import BinaryRequest, binary_data_of, pictures_of_binary, pixels_of_binary
 from wire_common import MAX_INSTANCES, Message, decode_base64, rounded
 
 MODEL_NAME = "mnist"
@@ -36,13 +40,17 @@ _FP32_INPUT = (
 )
 ACCEPTED = (
     f"an Open Inference Protocol request carries one input tensor of n images, n from 1 to {MAX_INSTANCES}: "
-    f'{_BYTES_INPUT} or {_FP32_INPUT}; "outputs" may name "probabilities" and "digit"'
+    f"{_BYTES_INPUT} or {_FP32_INPUT}; or its data as bytes after the JSON header (binary_data_size: FP32 "
+    'little-endian float32, BYTES 4-byte length-prefixed pictures); "outputs" may name "probabilities" and "digit"'
 )
+# A JSON body's binary data: none.
+_NO_BINARY_DATA = memoryview(b"")
 
 
 def is_open_inference(document) -> bool:
-    """Whether a request's payload (wire_format.document_of) is an Open Inference Protocol request."""
-    return isinstance(document, dict) and "inputs" in document
+    """Whether a request's payload (wire_format.document_of) is an Open Inference Protocol request, in JSON or
+    with binary data."""
+    return isinstance(document, BinaryRequest) or (isinstance(document, dict) and "inputs" in document)
 
 
 def _probabilities(probabilities: torch.Tensor) -> dict:
@@ -75,14 +83,18 @@ class OpenInference:
     request_id: Optional[str] = None
     outputs: Tuple[str, ...] = OUTPUT_NAMES
 
-    def read(self, document: dict) -> Message:
-        """The request's pictures (BYTES) or MNIST tensors (FP32), and the form its answer takes."""
-        form = OpenInference(request_id_of(document), outputs_of(document))
-        tensor = input_of(document)
+    def read(self, document) -> Message:
+        """The request's pictures (BYTES) or MNIST tensors (FP32), from its JSON (a dict) or from the binary data
+        after its JSON header (a BinaryRequest), and the form its answer takes."""
+        binary_request = isinstance(document, BinaryRequest)
+        header, after = (document.header, document.data) if binary_request else (document, _NO_BINARY_DATA)
+        form = OpenInference(request_id_of(header), outputs_of(header))
+        tensor = input_of(header)
+        binary = binary_data_of(tensor, after)
         if tensor.get("datatype") == "BYTES":
-            return Message(form, pictures=pictures_of(tensor))
+            return Message(form, pictures=pictures_of(tensor, binary))
         if tensor.get("datatype") == "FP32":
-            return Message(form, tensors=mnist_tensors_of(tensor))
+            return Message(form, tensors=mnist_tensors_of(tensor, binary))
         raise InvalidInput(
             f'inputs[0].datatype must be "BYTES" (encoded pictures) or "FP32" (MNIST tensors), not '
             f"{_shown(tensor.get('datatype'))}; {ACCEPTED}"
@@ -139,9 +151,11 @@ def input_of(document: dict) -> dict:
     return inputs[0]
 
 
-def pictures_of(tensor: dict) -> list:
-    """A BYTES input's encoded pictures, as bytes."""
+def pictures_of(tensor: dict, binary: Optional[memoryview] = None) -> list:
+    """A BYTES input's encoded pictures, as bytes: from its base64 "data", or its binary data if it has one."""
     count = _count_of(tensor)
+    if binary is not None:
+        return pictures_of_binary(binary, count)
     data = tensor.get("data")
     if not isinstance(data, list) or len(data) != count:
         got = f"a list of {len(data):,}" if isinstance(data, list) else _shown(data)
@@ -159,10 +173,14 @@ def _picture(item, where: str) -> bytes:
     return decode_base64(text, where, ACCEPTED)
 
 
-def mnist_tensors_of(tensor: dict) -> torch.Tensor:
-    """An FP32 input's images, (n, 1, 28, 28), normalised as the picture path normalises its own."""
+def mnist_tensors_of(tensor: dict, binary: Optional[memoryview] = None) -> torch.Tensor:
+    """An FP32 input's images, (n, 1, 28, 28), normalised as the picture path normalises its own: from its
+    "data" numbers, or its binary data if it has one."""
     count = _count_of(tensor)
-    pixels = _pixels(_flattened(tensor.get("data"), tensor["shape"]))
+    if binary is None:
+        pixels = _checked(_pixels(_flattened(tensor.get("data"), tensor["shape"])), "inputs[0].data")
+    else:
+        pixels = _checked(pixels_of_binary(binary, count), "inputs[0]'s binary data")
     # normalised() takes grey levels 0-255, as the picture path has them: ToTensor's [0, 1] times 255.
     return torch.from_numpy(normalised(pixels.reshape(count, 1, MNIST_SIDE, MNIST_SIDE) * 255.0)).to(torch.float32)
 
@@ -203,7 +221,7 @@ def _flattened(data, shape: list) -> list:
 
 
 def _pixels(values: list) -> np.ndarray:
-    """The numbers as float64, each checked: a number, finite, in [0, 1]."""
+    """The numbers as float64, each checked to be a number."""
     wrong = next((index for index, value in enumerate(values) if type(value) not in (int, float)), None)
     if wrong is not None:
         raise InvalidInput(
@@ -213,12 +231,17 @@ def _pixels(values: list) -> np.ndarray:
         pixels = np.array(values, dtype=np.float64)
     except OverflowError:
         raise InvalidInput("inputs[0].data holds an integer beyond float's range; FP32 pixels are in [0, 1]") from None
+    return pixels
+
+
+def _checked(pixels: np.ndarray, where: str) -> np.ndarray:
+    """FP32 pixels, checked to be finite and in [0, 1]; `where` they were names them in a refusal."""
     if not np.isfinite(pixels).all():
-        raise InvalidInput("inputs[0].data holds NaN or infinite values; FP32 pixels are finite numbers in [0, 1]")
+        raise InvalidInput(f"{where} holds NaN or infinite values; FP32 pixels are finite numbers in [0, 1]")
     outside = np.flatnonzero((pixels < 0) | (pixels > 1))
     if outside.size:
         raise InvalidInput(
-            f"inputs[0].data holds {pixels[outside[0]]:g} at flat index {outside[0]:,}: FP32 pixels are in [0, 1], "
+            f"{where} holds {pixels[outside[0]]:g} at flat index {outside[0]:,}: FP32 pixels are in [0, 1], "
             "as torchvision's ToTensor gives them (grey levels 0-255 divided by 255, white digit on black)"
         )
     return pixels

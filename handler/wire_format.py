@@ -2,7 +2,8 @@
 
 Requests (README, "Request"; openapi.yaml will describe them): a raw image body; a multipart upload; a base64
 string as the body; JSON {"base64"|"data"|"b64": str}; JSON {"instances": [str | {"base64"|"data"|"b64": str},
-...]}; an Open Inference Protocol request, JSON {"inputs": [...]} (open_inference, its own wire format).
+...]}; an Open Inference Protocol request, JSON {"inputs": [...]}, its data in the JSON or as binary data
+after it (open_inference, its own wire format).
 The base64 may have a data-URI prefix, whitespace, the URL-safe alphabet or no padding. Requests are told
 apart by their bytes, not the Content-Type header, so a wrong or missing type does no harm (TorchServe
 parses a multipart or form-encoded body before it gets here; a multipart body the front door sends on as
@@ -22,6 +23,7 @@ import torch
 from input_errors import ACCEPTED_INPUT, InvalidInput, PayloadTooLarge, RequestError, quoted
 from multipart_body import form_fields, is_multipart
 from open_inference import OpenInference, is_open_inference
+from open_inference_binary import binary_request_of
 from wire_common import MAX_INSTANCES, Message, decode_base64, is_base64_text, rounded
 
 BASE64_FIELDS = ("base64", "data", "b64")
@@ -73,7 +75,8 @@ def read_request(request: dict) -> Message:
 
 
 def document_of(request: dict):
-    """The request's payload: parsed JSON (a dict, list, str, ...), or bytes (a picture, or base64 text)."""
+    """The request's payload: parsed JSON (a dict, list, str, ...), an Open Inference request with binary data
+    (open_inference_binary.BinaryRequest), or bytes (a picture, or base64 text)."""
     payload = _payload_of(request)
     if isinstance(payload, (dict, list)):  # TorchServe already parsed it (decode_input_request=true)
         return payload
@@ -82,12 +85,12 @@ def document_of(request: dict):
     payload = bytes(payload)
     if is_multipart(payload):  # sent on as bytes by the front door: its fields are read as TorchServe's are
         payload = bytes(_payload_of(form_fields(payload)))
-    payload = payload.strip()
+    payload = payload.lstrip()  # its end as sent: after a JSON header it is binary data, whitespace bytes too
     if not payload:
         raise InvalidInput(f"the request body is empty; {ACCEPTED_INPUT}")
     if payload[:1] in (b"{", b"[", b'"'):
         return _parse_json(payload)
-    return payload
+    return payload.rstrip()
 
 
 def form_of(document):
@@ -121,6 +124,11 @@ def _payload_of(request: dict):
 
 
 def _parse_json(payload: bytes):
+    """The JSON body, or an Open Inference request's JSON header and the binary data after it."""
+    # Split first: json.loads would decode all the binary data only to fail on it.
+    binary_request = binary_request_of(payload)
+    if binary_request is not None and is_open_inference(binary_request.header):
+        return binary_request
     try:
         return json.loads(payload)
     except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
