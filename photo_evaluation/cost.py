@@ -12,31 +12,12 @@ from torchserve_runner.handler_modules import put_handler_modules_on_path
 
 put_handler_modules_on_path()
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image, ImageFilter  # noqa: E402
 
 import mnist_preprocessing  # noqa: E402
 from image_decoding import open_image  # noqa: E402
 from photo_evaluation import baseline_preprocessing  # noqa: E402
-from photo_evaluation.make_photos import encode, ink_alpha, light_falloff, mnist_test_digits  # noqa: E402
-
-
-def photo_12mp(digit: Image.Image, seed: int = 0) -> bytes:
-    """A 4000x3000 JPEG of about 3 MB: the digit (1400 px) in blue ink on white paper, light falling off,
-    slightly out of focus, sensor noise."""
-    rng = np.random.default_rng(seed)
-    height, width = 3000, 4000
-    page = np.empty((height, width, 3), np.float32)
-    page[...] = (238, 236, 230)
-    alpha = ink_alpha(digit, 1400, rng)[..., None]
-    region = page[800:2200, 1300:2700]
-    region *= 1 - alpha
-    region += alpha * np.asarray((30, 45, 140), np.float32)
-    page = light_falloff(page, rng, 0.3)
-    image = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8), "RGB").filter(ImageFilter.GaussianBlur(1.5))
-    noisy = np.asarray(image, np.float32) + rng.normal(0, 6, (height, width, 1)).astype(np.float32)  # sensor noise
-    return encode(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB"), "JPEG", quality=90)
+from photo_evaluation.make_photos import encode, mnist_test_digits, phone_photo  # noqa: E402
 
 
 def cpu_ms(function, repeat: int, rounds: int = 5) -> float:
@@ -55,7 +36,7 @@ def main() -> None:
     torch.set_num_threads(1)
     digits = mnist_test_digits()
     small = encode(digits[0][0], "PNG")
-    big = photo_12mp(digits[1][0])
+    big = phone_photo(digits[1][0])
     print(f"12 MP JPEG: {len(big) / 1e6:.1f} MB")
     for name, body, repeat in (("28x28 PNG", small, 1000), ("4000x3000 JPEG", big, 2)):
         decode_ms = cpu_ms(lambda: open_image(body), repeat)
