@@ -1,5 +1,6 @@
-"""What the benchmarks send: one MNIST test digit, as a 28x28 PNG and as a 280x280 photo-like picture,
-and the JSON bodies built from them (hey reads them from files with -D)."""
+"""What the benchmarks send: one MNIST test digit, as a 28x28 PNG and as a 280x280 photo-like picture, or
+as phone photos of a page (1 MP and 12 MP JPEGs, made on demand: the 12 MP one takes seconds), and the JSON
+bodies built from them (hey reads them from files with -D)."""
 
 import base64
 import functools
@@ -9,9 +10,11 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from client.images import encode
+from photo_evaluation.make_photos import phone_photo
 from training.data import DEFAULT_DATA_ROOT, mnist
 
 BATCHED_COUNTS = (8, 32, 64)  # images in the `instances` bodies
+PHONE_PHOTOS = {"phone_1mp": (1152, 864), "phone_12mp": (4000, 3000)}  # width, height
 
 
 @functools.cache
@@ -25,6 +28,22 @@ def sample_images() -> dict:
     digit, _ = sample_digit()
     photo = ImageOps.invert(digit).resize((280, 280), Image.Resampling.BICUBIC).convert("RGB")
     return {"mnist_28": encode(digit), "photo_280": encode(photo)}
+
+
+def phone_photos() -> dict:
+    """The digit in phone photos of a page, {name: JPEG bytes}, PHONE_PHOTOS' sizes
+    (photo_evaluation.make_photos.phone_photo)."""
+    digit, _ = sample_digit()
+    return {name: phone_photo(digit, width, height) for name, (width, height) in PHONE_PHOTOS.items()}
+
+
+def write_phone_bodies(folder: Path) -> dict:
+    """phone_photos() as JSON {"base64": ...} bodies written into `folder`, for hey's -D: {name: path}."""
+    paths = {}
+    for name, data in phone_photos().items():
+        paths[name] = folder / f"{name}.json"
+        paths[name].write_text(json.dumps({"base64": base64.b64encode(data).decode()}))
+    return paths
 
 
 def json_bodies() -> dict:

@@ -4,6 +4,7 @@
     python -m bench.run_bench --smoke    # a few seconds per step: checks the benchmark itself works
     python -m bench.run_bench --peers-only   # only the peer comparison (~8 min); the other rows of
                                              # results.json are kept and the table and chart rewritten
+    python -m bench.run_bench --photos-only  # only the phone-photo rows (~3 min), likewise
 
 It starts TorchServe with the project's config (and once with TorchServe's defaults), drives load with
 hey, and measures in the same run the two ceilings the figures are compared with: /ping through the same
@@ -38,7 +39,14 @@ import torch  # noqa: E402
 from bench import RESULTS, SERVING  # noqa: E402
 from bench.front_door import FrontDoor  # noqa: E402
 from bench.load import LoadResult, run_hey  # noqa: E402
-from bench.payloads import BATCHED_COUNTS, sample_digit, sample_images, write_bodies  # noqa: E402
+from bench.payloads import (  # noqa: E402
+    BATCHED_COUNTS,
+    PHONE_PHOTOS,
+    sample_digit,
+    sample_images,
+    write_bodies,
+    write_phone_bodies,
+)
 from bench.peers import common  # noqa: E402
 from bench.peers.servers import PEERS, answer_matches  # noqa: E402
 from mnist_handler import forward, onnx_session  # noqa: E402
@@ -150,6 +158,7 @@ FRONT_DOOR_LABEL = "project through its front door: the pod's nginx + that Torch
 # The requests the front door lets into TorchServe at once (the site template's max_conns): it sheds the rest.
 FRONT_DOOR_IN_FLIGHT = int(re.search(r"max_conns=(\d+)", SITE_TEMPLATE.read_text()).group(1))
 PEER_CONCURRENCIES = (1, 8, 32, 64)
+PHOTO_CONCURRENCIES = (1, 8)
 
 
 def machine_load(seconds: float = 2) -> dict:
@@ -224,18 +233,74 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
         for _, _, server in setups:
             peers.setdefault("left_running", []).extend(server.stop())
     peers["idle_after"] = machine_load()
-    peers["rows"] = peer_medians(peers["raw"])
+    peers["rows"] = round_medians(peers["raw"])
     return peers
 
 
-def peer_medians(raw: list) -> list:
+def worker_cpu_seconds(server: TorchServe) -> float:
+    """User and system CPU seconds the server's model workers have used so far."""
+    return sum(sum(worker.cpu_times()[:2]) for worker in server.workers())
+
+
+def photo_load(server, torchserve: TorchServe, body: Path, concurrency: int, seconds: float) -> dict:
+    """One hey run of `body` at `concurrency` against `server` (after a warm-up), with the CPU `torchserve`'s
+    workers spent per photo answered."""
+    headers = server.inference_headers(JSON)
+    run_hey(server.prediction_url, min(2, seconds), concurrency, headers, body)  # warm-up, not recorded
+    spent = worker_cpu_seconds(torchserve)
+    result = run_hey(server.prediction_url, seconds, concurrency, headers, body)
+    spent = worker_cpu_seconds(torchserve) - spent
+    per_photo = 1000 * spent / max(result.ok + result.errors, 1)
+    return {"concurrency": concurrency, **vars(result), "worker_cpu_ms_per_photo": per_photo}
+
+
+def measure_photos(args, model_store: Path, workdir: Path) -> dict:
+    """Phone photos (bench/payloads.py PHONE_PHOTOS, JPEGs as base64 JSON) at each PHOTO_CONCURRENCIES,
+    straight at a TorchServe configured as in the pod and through its front door, in alternating rounds;
+    medians over the rounds, with what the workers spent per photo (their CPU time over the photos answered)."""
+    bodies = write_phone_bodies(workdir)
+    photos = {
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "idle_before": machine_load(),
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+        "raw": [],
+    }
+    door = FrontDoor(workdir / "photo-front-door", model_store).start()
+    try:
+        door.wait_until_ready()
+        setups = [("pod-direct", POD_DIRECT_LABEL, door.direct()), ("front-door", FRONT_DOOR_LABEL, door)]
+        for round_ in range(args.rounds):
+            for photo, body in bodies.items():
+                for concurrency in PHOTO_CONCURRENCIES:
+                    for name, label, server in setups:
+                        row = photo_load(server, door.torchserve, body, concurrency, args.seconds)
+                        row.update(round=round_ + 1, name=f"{name} {photo}", setup=f"{label}: {photo}")
+                        photos["raw"].append(row)
+                        print(
+                            f"round {round_ + 1} {name:<10} {photo:<10} c={concurrency:<2} "
+                            f"{row['requests_per_second']:>6.1f} photos/s p50 {row['p50_ms']:6.1f} ms "
+                            f"p99 {row['p99_ms']:6.1f} ms worker CPU {row['worker_cpu_ms_per_photo']:.1f} ms/photo "
+                            f"errors {row['errors']}",
+                            flush=True,
+                        )
+    finally:
+        photos["left_running"] = door.stop()
+    photos["idle_after"] = machine_load()
+    photos["rows"] = round_medians(photos["raw"])
+    return photos
+
+
+def round_medians(raw: list) -> list:
+    """Medians over the rounds of each (name, setup, concurrency), and each round's req/s."""
     rows = []
     keys = list(dict.fromkeys((row["name"], row["setup"], row["concurrency"]) for row in raw))
     for name, label, concurrency in sorted(keys, key=lambda key: key[2]):
         runs = [row for row in raw if row["name"] == name and row["concurrency"] == concurrency]
         row = {"name": name, "setup": label, "concurrency": concurrency, "rounds": len(runs)}
-        for field in ("requests_per_second", "p50_ms", "p90_ms", "p99_ms"):
-            row[field] = statistics.median(run[field] for run in runs)
+        for field in ("requests_per_second", "p50_ms", "p90_ms", "p99_ms", "worker_cpu_ms_per_photo"):
+            if field in runs[0]:
+                row[field] = statistics.median(run[field] for run in runs)
         row["per_round_rps"] = [run["requests_per_second"] for run in runs]
         row["ok"] = sum(run["ok"] for run in runs)
         row["errors"] = sum(run["errors"] for run in runs)
@@ -285,6 +350,8 @@ def markdown(results: dict) -> str:
         ]
     if results.get("peers"):
         lines += peers_markdown(results["peers"])
+    if results.get("photos"):
+        lines += photos_markdown(results["photos"])
     if results.get("rows") and results.get("peers"):
         lines += targets_markdown(results)
     lines += ["![throughput and p99 against concurrency; the peers beside the project](chart.png)", ""]
@@ -338,6 +405,41 @@ def peers_markdown(peers: dict) -> list:
             row["errors"],
             ratios,
             rounds,
+        ]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return [*lines, ""]
+
+
+def photos_markdown(photos: dict) -> list:
+    """The phone-photo table: medians over the rounds, the front door beside its TorchServe asked directly."""
+    direct = {
+        (row["name"].split()[1], row["concurrency"]): row for row in photos["rows"] if row["name"].startswith("pod")
+    }
+    lines = [
+        f"## Phone photos (#24), {photos['measured_at']}",
+        "",
+        f"JPEGs of the digit on a page as base64 JSON, {photos['rounds']} alternating rounds of {photos['seconds']} s "
+        f"(medians); straight at a TorchServe configured as in the pod, and through its front door. Load before: "
+        f"{photos['idle_before']['loadavg'][0]:.2f}, after: {photos['idle_after']['loadavg'][0]:.2f}.",
+        "",
+        "| photo | c | setup | photos/s | p50 ms | p99 ms | worker CPU ms/photo | vs direct | errors |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    order = list(PHONE_PHOTOS)
+    for row in sorted(photos["rows"], key=lambda row: (order.index(row["name"].split()[1]), row["concurrency"])):
+        setup, photo = row["name"].split()
+        base = direct[(photo, row["concurrency"])]
+        cells = [
+            photo.removeprefix("phone_").upper().replace("MP", " MP"),
+            row["concurrency"],
+            setup,
+            f"{row['requests_per_second']:.1f}",
+            f"{row['p50_ms']:.1f}",
+            f"{row['p99_ms']:.1f}",
+            f"{row['worker_cpu_ms_per_photo']:.1f}",
+            f"{row['requests_per_second'] / base['requests_per_second']:.0%}, "
+            f"p50 {row['p50_ms'] - base['p50_ms']:+.1f} ms",
+            row["errors"],
         ]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return [*lines, ""]
@@ -471,6 +573,11 @@ def main() -> None:
     )
     parser.add_argument("--no-peers", action="store_true", help="skip the peer comparison")
     parser.add_argument(
+        "--photos-only",
+        action="store_true",
+        help="only the phone-photo rows (~3 min); the other figures of OUT_DIR/results.json are kept",
+    )
+    parser.add_argument(
         "--rounds", type=int, help="alternating rounds of the peer comparison (default 3; 1 with --smoke)"
     )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
@@ -479,17 +586,19 @@ def main() -> None:
     args.rounds = args.rounds or (1 if args.smoke else 3)
     results = {}
     previous = args.out_dir / "results.json"
-    if args.peers_only and previous.exists():
+    if (args.peers_only or args.photos_only) and previous.exists():
         results = json.loads(previous.read_text())
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         store = built_model_store(workdir / "model_store")
         bodies = write_bodies(workdir)
-        if not args.peers_only:
+        if not (args.peers_only or args.photos_only):
             results = measure(args, store, workdir, bodies)
-        if not args.no_peers:
+        if not (args.no_peers or args.photos_only):
             _, label = sample_digit()
             results["peers"] = measure_peers(args, store, workdir, bodies, int(label))
+        if not args.peers_only:
+            results["photos"] = measure_photos(args, store, workdir)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     chart(results, args.out_dir / "chart.png")

@@ -61,6 +61,17 @@ def test_smoke_benchmark_writes_its_table(tmp_path):
     targets = table.split("## Targets (issues #12 and #24)")[1]
     assert targets.count("| yes |") + targets.count("| no |") == 6
     assert not peers.get("left_running")
+    # The phone photos, 1 MP and 12 MP, each answered (no 4xx: the digit read) straight and through the front
+    # door, with the workers' CPU per photo.
+    photos = results["photos"]
+    assert {(row["name"], row["concurrency"]) for row in photos["rows"]} == {
+        (f"{setup} {photo}", concurrency)
+        for setup in ("pod-direct", "front-door")
+        for photo in ("phone_1mp", "phone_12mp")
+        for concurrency in (1, 8)
+    }
+    assert all(row["errors"] == 0 and row["ok"] > 0 and row["worker_cpu_ms_per_photo"] > 0 for row in photos["rows"])
+    assert "## Phone photos" in table and not photos["left_running"]
     leftovers = [
         p.info["cmdline"]
         for p in psutil.process_iter(["cmdline"])
