@@ -21,7 +21,7 @@ MAX_INSTANCES = 64
 PROBABILITY_DECIMALS = 6
 
 _DATA_URI_PREFIX = re.compile(rb"^data:[\w.+-]+/[\w.+-]+(;[\w=-]+)*;base64,", re.IGNORECASE)
-_WHITESPACE = re.compile(rb"\s+")
+_WHITESPACE = b" \t\n\r\x0b\x0c"  # what a regular expression's \s is in bytes
 _URL_SAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s_-]+")
 
@@ -45,8 +45,10 @@ def is_base64_text(payload: bytes) -> bool:
 def decode_base64(text: bytes, where: str = "the payload", accepted: str = ACCEPTED_INPUT) -> bytes:
     """Standard or URL-safe base64, with or without a data-URI prefix, whitespace and padding. A refusal
     names `where` the text was and ends with `accepted`, what the request's wire format accepts."""
-    text = _WHITESPACE.sub(b"", _DATA_URI_PREFIX.sub(b"", text.strip(), count=1))
-    text = text.rstrip(b"=").translate(_URL_SAFE_TO_STANDARD)
+    # One pass in C over what may be megabytes: whitespace out, the URL-safe alphabet made standard (a
+    # regular expression's substitution took 26 ms on a 12 MP photo's 4 MB).
+    text = _DATA_URI_PREFIX.sub(b"", text.strip(), count=1).translate(_URL_SAFE_TO_STANDARD, _WHITESPACE)
+    text = text.rstrip(b"=")
     try:
         decoded = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
