@@ -42,7 +42,7 @@ evaluate-photos: setup
 score: setup
 	$(PYTHON) -m training.score_over_http
 
-# ~11 minutes on 127.0.0.1, the peers included: writes bench/results/ and prints the table (stop other work first).
+# ~16 minutes on 127.0.0.1, the peers and phone photos included: writes bench/results/ and prints the table (stop other work first).
 bench: setup
 	$(PYTHON) -m bench.run_bench
 

@@ -1,6 +1,6 @@
 """Benchmark the MNIST service on this machine, against its own limits, in one run (127.0.0.1 only).
 
-    python -m bench.run_bench            # full run, ~11 minutes: writes bench/results/ and prints the table
+    python -m bench.run_bench            # full run, ~16 minutes: writes bench/results/ and prints the table
     python -m bench.run_bench --smoke    # a few seconds per step: checks the benchmark itself works
     python -m bench.run_bench --peers-only   # only the peer comparison (~8 min); the other rows of
                                              # results.json are kept and the table and chart rewritten
