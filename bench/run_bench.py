@@ -169,6 +169,18 @@ def machine_load(seconds: float = 2) -> dict:
     }
 
 
+def rounds_record(args) -> dict:
+    """The start of a measurement in alternating rounds: when, how busy the machine was before, how long;
+    its runs go into "raw"."""
+    return {
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "idle_before": machine_load(),
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+        "raw": [],
+    }
+
+
 def eager_answer(body: Path) -> dict:
     """The answer the peers must give for `body`: the eager model through bench/peers/common.py, in process."""
     ((_, answer),) = common.answers(common.load_model(), [common.prepare(body.read_bytes())])
@@ -181,14 +193,7 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
     medians over the rounds. Each is asked once first and must answer the test digit; the peers, which run the
     eager model, with its answer as the handler words it, computed here in process."""
     body = bodies["mnist_28"]
-    peers = {
-        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "idle_before": machine_load(),
-        "rounds": args.rounds,
-        "seconds": args.seconds,
-        "raw": [],
-        "answers": {},
-    }
+    peers = {**rounds_record(args), "answers": {}}
     eager = eager_answer(body)
     setups = []  # (name, label, server): TorchServe, TorchServe behind its front door and the peers, driven alike
     try:
@@ -259,13 +264,7 @@ def measure_photos(args, model_store: Path, workdir: Path) -> dict:
     straight at a TorchServe configured as in the pod and through its front door, in alternating rounds;
     medians over the rounds, with what the workers spent per photo (their CPU time over the photos answered)."""
     bodies = write_phone_bodies(workdir)
-    photos = {
-        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "idle_before": machine_load(),
-        "rounds": args.rounds,
-        "seconds": args.seconds,
-        "raw": [],
-    }
+    photos = rounds_record(args)
     door = FrontDoor(workdir / "photo-front-door", model_store).start()
     try:
         door.wait_until_ready()
