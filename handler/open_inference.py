@@ -166,11 +166,7 @@ def pictures_of(tensor: dict, binary: Optional[memoryview] = None) -> list:
 def _picture(item, where: str) -> bytes:
     if not isinstance(item, str):
         raise InvalidInput(f"{where} must be a base64 string, not {_shown(item)}; {ACCEPTED}")
-    try:
-        text = item.encode("ascii")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{where} is not base64: it has non-ASCII characters; {ACCEPTED}") from None
-    return decode_base64(text, where, ACCEPTED)
+    return decode_base64(item, where, ACCEPTED)
 
 
 def mnist_tensors_of(tensor: dict, binary: Optional[memoryview] = None) -> torch.Tensor:

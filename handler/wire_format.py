@@ -145,11 +145,7 @@ def _bytes_of_instance(item, where: str) -> bytes:
     if not isinstance(text, str):
         fields = " or ".join(f'"{field}"' for field in BASE64_FIELDS)
         raise InvalidInput(f"{where} has no base64 string: expected an object with {fields}, or a string")
-    try:
-        data = decode_base64(text.encode("ascii"))
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{where} is not base64: it has non-ASCII characters") from None
-    return data
+    return decode_base64(text, where)
 
 
 def answers(requests: list, probabilities: torch.Tensor) -> list:
