@@ -10,7 +10,6 @@ where the image's files are read from (auth_proxy/public, auth_proxy/open_infere
 """
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -21,6 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from client.torchserve_api import read_keys
 from torchserve_runner.server import REPO, START_ATTEMPTS, free_port, port_taken
 
 MAIN_CONFIG = REPO / "auth_proxy" / "nginx.conf"
@@ -192,13 +192,13 @@ def main() -> None:
     parser.add_argument("--key-file", type=Path, required=True, help="TorchServe's key_file.json")
     parser.add_argument("--workdir", type=Path, required=True, help="nginx's config, pid and temp files")
     arguments = parser.parse_args()
-    keys = json.loads(arguments.key_file.read_text())
+    keys = read_keys(arguments.key_file)
     proxy = AuthProxy(
         arguments.workdir,
         {"inference": arguments.inference_port, "management": arguments.management_port},
         arguments.token_file.read_text().strip(),
         port=arguments.port,
-        torchserve_keys={api: keys[api]["key"] for api in ("inference", "management")},
+        torchserve_keys={api: keys[api] for api in ("inference", "management")},
     )
     command = proxy.configured()
     os.execv(command[0], command)
