@@ -21,12 +21,11 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-import psutil
-
 from bench import RESULTS, SERVING
 from bench.load import hey_command, parse_summary
 from bench.payloads import write_bodies
 from torchserve_runner import REPO, TorchServe, built_model_store
+from torchserve_runner.process_tree import cpu_seconds
 
 PY_SPY = REPO / ".venv" / "bin" / "py-spy"
 
@@ -41,11 +40,6 @@ STEPS = [
     ("handler: postprocess", "MnistHandler.postprocess"),
     ("TorchServe: metrics, response encoding and sending", ""),
 ]
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 def child_cpu_seconds(process: subprocess.Popen) -> float:
@@ -72,7 +66,7 @@ def profile(server: TorchServe, body: Path, concurrency: int, seconds: int, out_
     url, headers = server.prediction_url, server.inference_headers("application/json")
     subprocess.run(hey_command(url, 2, concurrency, headers, body), capture_output=True, check=True)
 
-    before = {p.pid: cpu_seconds(p) for p in (frontend, *workers)}
+    before = {p.pid: cpu_seconds(p.pid) for p in (frontend, *workers)}
     spies = [
         subprocess.Popen(
             [
@@ -99,9 +93,9 @@ def profile(server: TorchServe, body: Path, concurrency: int, seconds: int, out_
     hey = subprocess.Popen(hey_command(url, seconds, concurrency, headers, body), stdout=subprocess.PIPE, text=True)
     load = parse_summary(hey.stdout.read())
     cpu = {"hey (load generator)": child_cpu_seconds(hey)}
-    cpu["Java frontend"] = cpu_seconds(frontend) - before[frontend.pid]
+    cpu["Java frontend"] = cpu_seconds(frontend.pid) - before[frontend.pid]
     for i, worker in enumerate(workers):
-        cpu[f"worker {i}"] = cpu_seconds(worker) - before[worker.pid]
+        cpu[f"worker {i}"] = cpu_seconds(worker.pid) - before[worker.pid]
     cpu["py-spy (profiler)"] = sum(child_cpu_seconds(spy) for spy in spies)
     steps = [worker_steps(out_dir / f"profile_worker{i}.txt") for i in range(len(workers))]
     return {

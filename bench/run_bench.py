@@ -53,6 +53,7 @@ from mnist_handler import forward, onnx_session  # noqa: E402
 from request_pipeline import prepare_request  # noqa: E402
 from torchserve_runner import CONFIG, REPO, TorchServe, built_model_store, served_graph  # noqa: E402
 from torchserve_runner.auth_proxy import SITE_TEMPLATE  # noqa: E402
+from torchserve_runner.process_tree import cpu_seconds  # noqa: E402
 
 DEFAULTS_CONFIG = REPO / "bench" / "torchserve_defaults.properties"
 # Requests in flight for the multi-image rows: enough to fill a batch in each worker. With fewer (c=8),
@@ -244,7 +245,7 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
 
 def worker_cpu_seconds(server: TorchServe) -> float:
     """User and system CPU seconds the server's model workers have used so far."""
-    return sum(sum(worker.cpu_times()[:2]) for worker in server.workers())
+    return sum(cpu_seconds(worker.pid) for worker in server.workers())
 
 
 def photo_load(server, torchserve: TorchServe, body: Path, concurrency: int, seconds: float) -> dict:
