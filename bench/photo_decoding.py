@@ -9,8 +9,6 @@ preprocessing (which then box-reduces the full picture itself).
 """
 
 import io
-import statistics
-import time
 
 from torchserve_runner.handler_modules import put_handler_modules_on_path
 
@@ -23,6 +21,7 @@ from bench import RESULTS  # noqa: E402
 from image_decoding import open_image  # noqa: E402
 from mnist_preprocessing import to_mnist_tensor  # noqa: E402
 from model.loading import load_model  # noqa: E402
+from photo_evaluation import cost as photo_cost  # noqa: E402
 from photo_evaluation.make_photos import phone_photo  # noqa: E402
 from training.data import DEFAULT_DATA_ROOT, mnist  # noqa: E402
 
@@ -32,37 +31,26 @@ AGREEMENT_PHOTOS = 40
 ROUNDS = 7
 
 
-def full_decode(data: bytes) -> Image.Image:
-    """The whole JPEG decoded, as Pillow does unless told otherwise."""
+def pillow_decode(data: bytes, scale: int = 1) -> Image.Image:
+    """The JPEG decoded by Pillow: whole (scale 1), as it does unless told otherwise, or at 1/scale as grey,
+    libjpeg's DCT scaling, every coefficient still entropy-decoded."""
     image = Image.open(io.BytesIO(data))
+    if scale > 1:
+        image.draft("L", (image.width // scale, image.height // scale))
     image.load()
     return image
 
 
-def smallest_decode(data: bytes) -> Image.Image:
-    """The JPEG decoded at 1/8 scale, grey: libjpeg's least work, every coefficient still entropy-decoded."""
-    image = Image.open(io.BytesIO(data))
-    image.draft("L", (image.width // 8, image.height // 8))
-    image.load()
-    return image
-
-
-def cpu_ms(function, rounds: int = ROUNDS) -> float:
-    """The median CPU milliseconds of one call over `rounds` calls (after one not counted)."""
-    function()
-    times = []
-    for _ in range(rounds):
-        start = time.process_time()
-        function()
-        times.append(time.process_time() - start)
-    return 1000 * statistics.median(times)
+def cpu_ms(function) -> float:
+    """The median CPU milliseconds of one call over ROUNDS calls (after one not counted)."""
+    return photo_cost.cpu_ms(function, repeat=1, rounds=ROUNDS)
 
 
 def costs(data: bytes) -> dict:
     """{"reduced"|"full": (decode ms, preprocess ms)} for one JPEG."""
     size = Image.open(io.BytesIO(data)).size
     out = {}
-    for name, decode in (("reduced", open_image), ("full", full_decode)):
+    for name, decode in (("reduced", open_image), ("full", pillow_decode)):
         image = decode(data)
         out[name] = (cpu_ms(lambda: decode(data)), cpu_ms(lambda: to_mnist_tensor(image, size=size)))
     return out
@@ -82,7 +70,7 @@ def agreement(count: int) -> tuple:
     for index in range(count):
         digit, label = digits[index]
         data = phone_photo(digit, seed=index)
-        reduced_read, full_read = (read(model, decode(data)) for decode in (open_image, full_decode))
+        reduced_read, full_read = (read(model, decode(data)) for decode in (open_image, pillow_decode))
         same += reduced_read == full_read
         right_reduced += reduced_read == label
         right_full += full_read == label
@@ -105,7 +93,7 @@ def main() -> None:
     floors = []
     for name, (width, height) in SIZES.items():
         data = phone_photo(digit, width, height)
-        floors.append(f"{name}: {cpu_ms(lambda: smallest_decode(data)):.1f} ms")
+        floors.append(f"{name}: {cpu_ms(lambda: pillow_decode(data, 8)):.1f} ms")
         measured = costs(data)
         (decode_r, pre_r), (decode_f, pre_f) = measured["reduced"], measured["full"]
         lines.append(
