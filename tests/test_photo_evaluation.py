@@ -1,5 +1,6 @@
 """The photo-like evaluation set (photo_evaluation/) and what the preprocessing does with each of its conditions."""
 
+import hashlib
 import io
 
 import numpy as np
@@ -13,7 +14,7 @@ from input_errors import NoDigitFound
 from mnist_preprocessing import to_mnist_tensor
 from model.loading import load_model
 from photo_evaluation import evaluate_photos
-from photo_evaluation.make_photos import CLEAN, CONDITIONS, PHOTO, picture, pictures
+from photo_evaluation.make_photos import CLEAN, CONDITIONS, DRAWN, PHOTO, STREAMS, picture, pictures
 from training.data import EVAL_TRANSFORM
 
 
@@ -32,7 +33,22 @@ def test_every_condition_the_issue_names_is_in_the_set():
         "coloured",
     ):
         assert name in PHOTO
-    assert set(CLEAN) == {"clean_canvas", "clean_chalkboard", "clean_mnist28"}
+    for name in ("form_photo", "dim_angle", "whiteboard", "pencil", "motion_blur", "printed_label", "squared_shadow"):
+        assert name in PHOTO
+    assert set(CLEAN) == {"clean_canvas", "clean_chalkboard", "clean_mnist28", "clean_form"}
+    assert set(DRAWN) == {"canvas_fat_brush", "app_screenshot"}
+    assert sorted(STREAMS) == sorted(CONDITIONS)
+
+
+# sha256 of the first 3 pictures of each of issue #11's conditions, in STREAMS order, as that issue made them.
+ISSUE_11_DIGEST = "b3013407df5147ae88699b6cbfa3c04647b06af904f741248b0f5bd2b6e16dbd"
+
+
+def test_conditions_added_later_leave_the_pictures_of_the_earlier_ones_as_they_were(mnist_test_set):
+    digest = hashlib.sha256()
+    for photo in pictures(3, STREAMS[: STREAMS.index("canvas_fat_brush") + 1], digits=mnist_test_set):
+        digest.update(photo.data)
+    assert digest.hexdigest() == ISSUE_11_DIGEST
 
 
 def test_pictures_are_reproducible_and_do_not_depend_on_n(mnist_test_set):
