@@ -32,9 +32,9 @@ from image_operations import (
     mask_enlarged,
     max_filter,
     otsu_threshold,
-    run_lengths,
 )
 from mnist_form import DIGIT_BOX, MIN_CONTRAST
+from printed_lines import printed_lines
 
 # Photos: the digit is looked for on a copy at most this size (the grey levels kept come from the full one).
 ANALYSIS_SIDE = 320
@@ -43,8 +43,15 @@ PAPER_RADIUS = 0.18  # the paper estimate (a closing) bridges ink strokes up to 
 INK_STRENGTH_RANGE = (0.12, 0.5)  # bounds of the per-picture ink threshold (share darker than the paper)
 HYSTERESIS = 0.6  # marks grow into ink this share as strong as the threshold ...
 GROWTH = 3  # ... up to this many analysis pixels from clear ink
-LINE_RUN = 0.45  # a straight run of ink this share of the picture's width (height) is a ruled line ...
-LINE_THICKNESS = 0.012  # ... if it is no thicker than this (3 px at least)
+LINE_FRAGMENT = 0.08  # marks beside a printed line and smaller than this share of the digit are line ends
+# Printed text beside the digit (labels, an app's toolbar), by its shape (shares of heights unless said):
+LABEL_HEIGHT = 0.6  # text is shorter than this share of the digit ...
+LABEL_GAP = 0.08  # ... and a mark wholly beside the digit this share of its size away is a label ...
+LETTER_HEIGHTS = 0.45  # ... as are letters in a row: heights within this ratio ...
+LETTER_ALIGNMENT = 0.25  # ... bottoms or tops this close ...
+LETTER_SPACING, LETTER_OVERLAP = 0.8, 0.2  # ... at most this far apart, overlapping at most this much
+TEXT_NEIGHBOURS = 48  # candidates nearest the digit compared pairwise (bounded cost)
+OWN_LINE_MARGIN = 0.1  # straight strokes within this share of the digit's size around its box are its own
 MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
 FLAT_BORDER = 0.8  # share of the border in exactly one colour: a canvas's (less what a digit covers) ...
@@ -151,8 +158,9 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     clear = (strength > threshold) & (contrast > MIN_CONTRAST / 2)
     faint = (strength > HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 2)
     faint &= dilated(clear, GROWTH)
-    # Ruled lines are found on all that is even slightly darker than the paper, where they are unbroken.
-    faint &= ~_long_runs((strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4))
+    # Printed lines are found on all that is even slightly darker than the paper, where they are unbroken.
+    lines = printed_lines((strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4)) & faint
+    faint &= ~lines
     labels, stats = label_marks(faint, min_area=math.ceil(MIN_MARK_AREA * faint.size))
     if len(stats) == 0:
         return None
@@ -164,10 +172,11 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     step_y, step_x = np.gradient(closed)
     steepness = np.hypot(step_y, step_x) / np.maximum(closed, 1.0)
     on_step = np.bincount(labels.ravel(), weights=steepness.ravel(), minlength=len(stats) + 1)[1:] / np.maximum(area, 1)
-    chosen = _choose(stats, on_step, faint.shape, on_canvas=canvas is not None)
+    beside_line = np.bincount(labels.ravel(), weights=dilated(lines).ravel(), minlength=len(stats) + 1)[1:] > 0
+    chosen = _choose(stats, on_step, beside_line, faint.shape, on_canvas=canvas is not None)
     if not chosen:
         return None
-    mask = np.isin(labels, np.asarray(chosen) + 1)
+    mask = _with_own_lines(np.isin(labels, np.asarray(chosen) + 1), lines)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
     around = np.zeros_like(mask)
@@ -175,6 +184,20 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     around &= ~dilated(mask, 2)
     margin = float(np.median(ink_side[around]) - np.median(ink_side[mask])) if around.any() else 0.0
     return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin)
+
+
+def _with_own_lines(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """The digit's marks with the straight strokes that were taken for printed lines but lie within the
+    digit's own box (a 0's straight sides, a 4's cross): a printed line runs on past the digit."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    grow = round(OWN_LINE_MARGIN * max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1
+    labels, stats = label_marks(lines)
+    if len(stats) == 0:
+        return mask
+    top, bottom, left, right = (stats[:, i] for i in range(4))
+    inside = (top >= rows[0] - grow) & (bottom <= rows[-1] + 1 + grow) & (left >= cols[0] - grow)
+    inside &= right <= cols[-1] + 1 + grow
+    return mask | np.isin(labels, np.flatnonzero(inside) + 1)
 
 
 def _stroke_width_in_box(found: _Marks) -> float:
@@ -233,7 +256,7 @@ def _paper_is_light(region: np.ndarray) -> bool:
     return bool(np.median(region) >= middle)
 
 
-def _choose(stats: np.ndarray, on_step: np.ndarray, shape, on_canvas: bool) -> list:
+def _choose(stats: np.ndarray, on_step: np.ndarray, beside_line: np.ndarray, shape, on_canvas: bool) -> list:
     """Indices of the components that make the digit: the largest, most central mark that is not a line, a
     page edge, the table or a speck, with the marks close to it (a 5's detached bar, a broken stroke)."""
     height, width = shape
@@ -256,7 +279,10 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, shape, on_canvas: bool) -> l
     score = np.where(good, area * (1 - 0.5 * off_centre) * np.where(touches, 0.3, 1.0), -1)
     main = int(np.argmax(score))
     reach = 0.35 * max(box_h[main], box_w[main]) + 2
-    candidates = good & (area >= 0.005 * area[main])
+    # What is left of a printed line where it met another (a box's corner, a cell's T) is no part of a digit.
+    line_fragment = beside_line & (area < LINE_FRAGMENT * area[main])
+    candidates = good & (area >= 0.005 * area[main]) & ~line_fragment
+    candidates &= ~_printed_text(stats, candidates, main)
     # Marks close to the digit as found so far join it, so a stroke faded into several pieces (a ball-point
     # running dry) is gathered piece by piece; a few rounds, so the reach cannot run across a whole page.
     chosen = np.zeros(len(stats), dtype=bool)
@@ -275,13 +301,37 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, shape, on_canvas: bool) -> l
     return list(np.flatnonzero(chosen))
 
 
-def _long_runs(ink: np.ndarray) -> np.ndarray:
-    """Ruled and squared paper's lines: pixels in a horizontal run of ink longer than LINE_RUN of the width
-    where the ink is only a line's thickness high (or the same turned by 90 degrees). Where a stroke of
-    the digit crosses a line the ink is taller than a line, and stays."""
-    height, width = ink.shape
-    thickness = max(3, round(LINE_THICKNESS * min(height, width)))
-    across, down = run_lengths(ink), run_lengths(ink.T).T
-    horizontal = (across >= LINE_RUN * width) & (down <= thickness)
-    vertical = (down >= LINE_RUN * height) & (across <= thickness)
-    return horizontal | vertical
+def _printed_text(stats: np.ndarray, candidates: np.ndarray, main: int) -> np.ndarray:
+    """Marks that are printed text or icons beside the digit, not pieces of it: letters in a row (two or more
+    marks of about one height, on one baseline or top line, a letter's width apart, all smaller than the
+    digit: "No.", "Q1:", a toolbar), or a smaller mark wholly to the digit's left or right, clear of it (a
+    label whose letters ran together). Only the TEXT_NEIGHBOURS candidates nearest the digit are compared,
+    so the cost is bounded whatever the picture holds."""
+    top, bottom, left, right = (stats[:, i].astype(np.float64) for i in range(4))
+    height = bottom - top
+    main_height, main_size = height[main], max(height[main], right[main] - left[main])
+    text = np.zeros(len(stats), dtype=bool)
+    beside = (right <= left[main]) | (left >= right[main])
+    gap_to_main = np.maximum(left[main] - right, left - right[main])
+    text |= beside & (height < LABEL_HEIGHT * main_height) & (gap_to_main >= LABEL_GAP * main_size)
+    others = np.flatnonzero(candidates & (height < LABEL_HEIGHT * main_height))
+    others = others[others != main]
+    if len(others) < 2:
+        return text & candidates
+    distance = np.hypot(
+        (top[others] + bottom[others]) / 2 - (top[main] + bottom[main]) / 2,
+        (left[others] + right[others]) / 2 - (left[main] + right[main]) / 2,
+    )
+    near = others[np.argsort(distance)[:TEXT_NEIGHBOURS]]
+    t, b, lft, rgt, h = top[near], bottom[near], left[near], right[near], height[near]
+    tallest = np.maximum(h[:, None], h[None, :])
+    similar = np.minimum(h[:, None], h[None, :]) >= LETTER_HEIGHTS * tallest
+    aligned = (np.abs(b[:, None] - b[None, :]) <= LETTER_ALIGNMENT * tallest) | (
+        np.abs(t[:, None] - t[None, :]) <= LETTER_ALIGNMENT * tallest
+    )
+    gap = np.maximum(lft[None, :] - rgt[:, None], lft[:, None] - rgt[None, :])
+    spaced = (gap <= LETTER_SPACING * tallest) & (gap >= -LETTER_OVERLAP * tallest)
+    pair = similar & aligned & spaced
+    np.fill_diagonal(pair, False)
+    text[near] |= pair.any(axis=1)
+    return text & candidates

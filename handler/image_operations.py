@@ -54,6 +54,11 @@ def dilated(mask: np.ndarray, radius: int = 1) -> np.ndarray:
     return ndimage.maximum_filter(mask, size=2 * radius + 1, mode="constant", cval=False)
 
 
+def max_filter_along(mask: np.ndarray, radius: int, axis: int) -> np.ndarray:
+    """A boolean mask grown by `radius` pixels along one axis only (0: up and down, 1: left and right)."""
+    return ndimage.maximum_filter1d(mask, size=2 * radius + 1, axis=axis, mode="constant", cval=False)
+
+
 def eroded(mask: np.ndarray) -> np.ndarray:
     """A boolean mask shrunk by one pixel (a 3x3 square); the outside of the picture counts as mask."""
     return ndimage.minimum_filter(mask, size=3, mode="constant", cval=True)

@@ -20,6 +20,7 @@ from input_errors import InvalidInput, NoDigitFound
 # and the model file (--model-file mnist_cnn.py) as top-level modules (torchserve_runner/handler_modules.py).
 from mnist_cnn import normalised
 from mnist_form import MIN_CONTRAST, MNIST_SIDE, bright_on_dark, centre_digit
+from page_perspective import straightened
 
 # Larger pictures are first box-reduced to this size: the digit ends up 20 px anyway, and the float
 # arrays of a 4096x4096 picture would cost ~10x more time than the rest of the request.
@@ -42,7 +43,7 @@ def to_mnist_tensor(image: Image.Image, size: Optional[Tuple[int, int]] = None) 
     elif min(grey.shape) < MIN_PHOTO_SIDE:  # too small to hold paper around a digit: as MNIST was made
         pixels = centre_digit(bright_on_dark(grey))
     else:
-        digit = find_digit(grey)
+        digit = find_digit(straightened(grey))  # a page photographed at an angle made upright first
         pixels = None if digit is None else centre_digit(digit)
     if pixels is None:
         raise NoDigitFound(blank_message(*(size or image.size)))

@@ -181,7 +181,7 @@ def whiteboard(digit, rng):
         if near_digit
         else (rng.uniform(0, wall.shape[0]), rng.uniform(0, wall.shape[1]))
     )
-    shiny = glare(wall, rng, centre, rng.uniform(0.08, 0.2) * min(height, width), rng.uniform(0.6, 0.95))
+    shiny = glare(wall, rng, centre, rng.uniform(0.08, 0.2) * min(height, width), rng.uniform(0.5, 0.85))
     return phone(light_falloff(shiny, rng, rng.uniform(0, 0.3)), rng, light=0.1)
 
 

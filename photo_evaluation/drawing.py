@@ -197,11 +197,14 @@ def seen_at_an_angle(page: np.ndarray, rng: np.random.Generator, background, fra
     far = rng.uniform(0.65, 0.9)
     depth = rng.uniform(0.7, 0.9)  # the page's height foreshortened
     fill = rng.uniform(0.6, 0.85) if edges_in_view else rng.uniform(1.25, 1.4)
-    half_w, half_h = fill * out_w / 2, fill * depth * out_h / 2
-    quad = np.array([[-far * half_w, -half_h], [far * half_w, -half_h], [half_w, half_h], [-half_w, half_h]])
     # The far side on top, or on another side: the shape turned by quarter turns, its corners renamed so
-    # that the page itself stays upright.
+    # that the page itself stays upright (and keeps its proportions).
     quarters = int(rng.choice(4, p=[0.55, 0.15, 0.15, 0.15]))
+    page_w, page_h = (width, height) if quarters % 2 == 0 else (height, width)
+    span_w, span_h = (out_w, out_h) if quarters % 2 == 0 else (out_h, out_w)
+    scale = fill * min(span_w / page_w, span_h / (page_h * depth))
+    half_w, half_h = scale * page_w / 2, scale * page_h * depth / 2
+    quad = np.array([[-far * half_w, -half_h], [far * half_w, -half_h], [half_w, half_h], [-half_w, half_h]])
     turn = np.deg2rad(rng.uniform(-10, 10)) + np.pi / 2 * quarters
     rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
     centre = np.array([out_w / 2, out_h / 2]) + rng.uniform(-0.06, 0.06, 2) * (out_w, out_h)
@@ -240,10 +243,11 @@ def motion_blurred(image: Image.Image, length: float, angle: float) -> Image.Ima
 
 
 def glare(page: np.ndarray, rng: np.random.Generator, centre, radius: float, strength: float) -> np.ndarray:
-    """A light's reflection on a glossy surface: a soft bright patch that washes out what is under it."""
+    """A lamp's reflection on a glossy surface: a soft patch of added light, up to `strength` of the way to
+    white, that washes out what is under it (the board goes white, the ink pale but still there)."""
     height, width, _ = page.shape
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     stretch = rng.uniform(0.5, 2.0)
     shine = strength * np.exp(-(((yy - centre[0]) / (radius / stretch)) ** 2 + ((xx - centre[1]) / radius) ** 2))
-    shine = np.clip(shine * 1.3, 0, 1)[..., None]  # its middle burnt out to white
+    shine = shine[..., None]
     return page + (255.0 - page) * shine
