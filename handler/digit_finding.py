@@ -20,7 +20,6 @@ from typing import Optional
 import numpy as np
 
 from image_operations import (
-    border,
     box_blur,
     box_reduced,
     darkest_reduced,
@@ -54,8 +53,9 @@ TEXT_NEIGHBOURS = 48  # candidates nearest the digit compared pairwise (bounded 
 OWN_LINE_MARGIN = 0.1  # straight strokes within this share of the digit's size around its box are its own
 MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
-FLAT_BORDER = 0.8  # share of the border in exactly one colour: a canvas's (less what a digit covers) ...
-CANVAS_SHARE = 0.55  # ... and of the whole picture (a fat digit drawn large covers up to ~40 % of its canvas)
+CANVAS_SHARE = 0.55  # share of the picture in exactly one colour: a canvas (a fat digit drawn large covers
+# up to ~40 % of its canvas; an app's window around it, a fifth)
+CANVAS_SAMPLE = 4  # the canvas colour is counted on every 4th pixel each way
 RAMP_LOW = 0.5  # thin strokes: ink weaker than this share of the threshold is left out of their grey levels
 THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
 GROWN_STROKE = 3.0  # ... to about this width (MNIST's are ~2.7; the grown edges are faint)
@@ -238,14 +238,14 @@ def _around(box, shape, margin: float = 0.3):
 
 
 def _canvas_colour(grey: np.ndarray) -> Optional[float]:
-    """The colour of a flat canvas (a drawing exported from a canvas, a clean render: most of the
-    border exactly one colour, and most of the picture), None for a photo (noise, uneven light) or a page
-    lying on a flat-coloured table (the table is the border but not most of the picture)."""
-    edge = border(grey)
-    colour = float(np.median(edge))
-    if np.mean(np.abs(edge - colour) <= 0.5) < FLAT_BORDER:
-        return None
-    return colour if np.mean(np.abs(grey - colour) <= 0.5) >= CANVAS_SHARE else None
+    """The colour of a flat canvas (a drawing exported from a canvas or an app, a clean render: most of the
+    picture exactly one colour), None for a photo (noise and uneven light leave no colour that common).
+    Counted on every CANVAS_SAMPLE-th pixel each way: the share is what matters, not every pixel."""
+    sample = grey[::CANVAS_SAMPLE, ::CANVAS_SAMPLE]
+    counts = np.bincount(np.clip(sample, 0, 255).astype(np.uint8).ravel(), minlength=256)
+    colour = float(np.argmax(counts))
+    exact = np.abs(sample - colour) <= 0.5  # a 16-bit scan stretched to 8 bits is not a canvas for the bins
+    return colour if exact.mean() >= CANVAS_SHARE else None
 
 
 def _paper_is_light(region: np.ndarray) -> bool:

@@ -2,9 +2,9 @@
 
 They know nothing of digits or requests (digit_finding and mnist_form build on them). The costly ones are
 scipy.ndimage's C implementations, whose cost per pixel does not depend on what the picture shows:
-filters are separable and O(1) per pixel whatever the radius, labelling is one pass, and every figure of
-the marks is a vectorised reduction over the labelled pixels, never a Python loop over marks or runs (a
-checkerboard has tens of thousands of marks).
+filters (and openings by a line) are separable and O(1) per pixel whatever the radius, labelling is one
+pass, and every figure of the marks is a vectorised reduction over the labelled pixels, never a Python loop
+over marks or runs (a checkerboard has tens of thousands of marks).
 """
 
 from typing import Tuple
@@ -59,6 +59,15 @@ def max_filter_along(mask: np.ndarray, radius: int, axis: int) -> np.ndarray:
     return ndimage.maximum_filter1d(mask, size=2 * radius + 1, axis=axis, mode="constant", cval=False)
 
 
+def in_runs_of(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """The pixels of a boolean mask in a run of at least `length` along one axis (0: a column, 1: a row):
+    a morphological opening by a line, two 1-D passes whatever the length (rounded up to odd, so the
+    line is centred)."""
+    size = max(1, length) | 1
+    shrunk = ndimage.minimum_filter1d(mask, size=size, axis=axis, mode="constant", cval=False)
+    return ndimage.maximum_filter1d(shrunk, size=size, axis=axis, mode="constant", cval=False)
+
+
 def eroded(mask: np.ndarray) -> np.ndarray:
     """A boolean mask shrunk by one pixel (a 3x3 square); the outside of the picture counts as mask."""
     return ndimage.minimum_filter(mask, size=3, mode="constant", cval=True)
@@ -87,15 +96,6 @@ def label_marks(mask: np.ndarray, min_area: int = 1) -> Tuple[np.ndarray, np.nda
     return labels, stats
 
 
-def run_lengths(mask: np.ndarray) -> np.ndarray:
-    """For each pixel of a boolean mask, the length of the horizontal run of the mask it belongs to (0 off
-    the mask): each run labelled as a mark of its own row, then its pixels counted."""
-    runs, _ = ndimage.label(mask, structure=_ROW_NEIGHBOURS)
-    lengths = np.bincount(runs.ravel())
-    lengths[0] = 0
-    return lengths[runs].astype(np.int32)
-
-
 def otsu_threshold(values: np.ndarray) -> float:
     """Otsu's threshold of values in [0, 1], on a 64-bin histogram (0.5 for fewer than 16 values)."""
     if values.size < 16:
@@ -117,13 +117,18 @@ def box_reduced(values: np.ndarray, factor: int) -> np.ndarray:
 
 
 def darkest_reduced(values: np.ndarray, factor: int) -> np.ndarray:
-    """The minimum of each factor x factor block (the picture continued at its edges to whole blocks)."""
+    """The minimum of each factor x factor block (the picture continued at its edges to whole blocks): one
+    strided minimum per position in the block, far cheaper than numpy's reduction over two strided axes."""
     if factor <= 1:
         return values
     height, width = values.shape
     rows, cols = -(-height // factor), -(-width // factor)
     padded = np.pad(values, ((0, rows * factor - height), (0, cols * factor - width)), mode="edge")
-    return padded.reshape(rows, factor, cols, factor).min(axis=(1, 3))
+    darkest = padded[::factor, ::factor].copy()
+    for row in range(factor):
+        for col in range(factor):
+            np.minimum(darkest, padded[row::factor, col::factor], out=darkest)
+    return darkest
 
 
 def enlarged(values: np.ndarray, factor: int, shape) -> np.ndarray:

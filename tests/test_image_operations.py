@@ -1,6 +1,7 @@
 """handler/image_operations.py against brute-force references, on arrays hypothesis draws: each filter
-against its sliding window, the labelling against a flood fill, run lengths against a walk along each
-row, Otsu's threshold against an exhaustive search, the block reductions against their definitions."""
+against its sliding window, the labelling against a flood fill, openings by a line against the run lengths
+of a walk along each row, Otsu's threshold against an exhaustive search, the block reductions against
+their definitions."""
 
 from collections import deque
 
@@ -16,11 +17,12 @@ from image_operations import (
     dilated,
     eroded,
     grey_closing,
+    in_runs_of,
     label_marks,
     max_filter,
+    max_filter_along,
     min_filter,
     otsu_threshold,
-    run_lengths,
 )
 
 CASES = settings(max_examples=60, deadline=None)
@@ -126,10 +128,9 @@ def test_a_checkerboard_of_single_pixels_is_one_mark_in_eight_connectivity_and_c
     assert len(label_marks(apart)[1]) == 25_600 and len(label_marks(apart, min_area=2)[1]) == 0
 
 
-@CASES
-@given(masks)
-def test_run_lengths_are_the_lengths_of_the_horizontal_runs(mask):
-    expected = np.zeros(mask.shape, dtype=np.int32)
+def horizontal_run_lengths(mask: np.ndarray) -> np.ndarray:
+    """For each pixel, the length of the horizontal run of the mask it is in (0 off it), walking each row."""
+    lengths = np.zeros(mask.shape, dtype=np.int32)
     for row in range(mask.shape[0]):
         col = 0
         while col < mask.shape[1]:
@@ -139,9 +140,28 @@ def test_run_lengths_are_the_lengths_of_the_horizontal_runs(mask):
             end = col
             while end < mask.shape[1] and mask[row, end]:
                 end += 1
-            expected[row, col:end] = end - col
+            lengths[row, col:end] = end - col
             col = end
-    assert np.array_equal(run_lengths(mask), expected)
+    return lengths
+
+
+@CASES
+@given(masks, st.integers(0, 9))
+def test_in_runs_of_keeps_the_pixels_of_runs_at_least_that_long_along_either_axis(mask, length):
+    at_least = max(1, length) | 1  # rounded up to odd
+    assert np.array_equal(in_runs_of(mask, length, axis=1), horizontal_run_lengths(mask) >= at_least)
+    assert np.array_equal(in_runs_of(mask, length, axis=0), (horizontal_run_lengths(mask.T) >= at_least).T)
+
+
+@CASES
+@given(masks, st.integers(0, 3))
+def test_max_filter_along_grows_a_mask_along_one_axis_only(mask, radius):
+    padded = np.pad(mask, radius)
+    rows = np.zeros_like(mask)
+    for shift in range(2 * radius + 1):
+        rows |= padded[radius : -radius or None, shift : shift + mask.shape[1]] if radius else mask
+    assert np.array_equal(max_filter_along(mask, radius, axis=1), rows)
+    assert np.array_equal(max_filter_along(mask.T, radius, axis=0), rows.T)
 
 
 @CASES
