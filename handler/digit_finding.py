@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+from scipy import ndimage
 
 from image_operations import (
     box_blur,
@@ -39,10 +40,12 @@ from printed_lines import printed_lines
 ANALYSIS_SIDE = 320
 # How a photo's digit is told from the rest (shares of the analysis copy's side unless said otherwise):
 PAPER_RADIUS = 0.18  # the paper estimate (a closing) bridges ink strokes up to 2x this wide
+SHADOW_GRID = 24  # blocks a side of the grid the paper's shadow-following estimate is made on
 INK_STRENGTH_RANGE = (0.12, 0.5)  # bounds of the per-picture ink threshold (share darker than the paper)
 HYSTERESIS = 0.6  # marks grow into ink this share as strong as the threshold ...
 GROWTH = 3  # ... up to this many analysis pixels from clear ink
-LINE_FRAGMENT = 0.08  # marks beside a printed line and smaller than this share of the digit are line ends
+LINE_FRAGMENT = 0.08  # marks beside a printed line and smaller than this share of the digit are line ends,
+STICK = 4  # ... and so are marks beside one this many times longer than wide (a comb's ticks)
 # Printed text beside the digit (labels, an app's toolbar), by its shape (shares of heights unless said):
 LABEL_HEIGHT = 0.6  # text is shorter than this share of the digit ...
 LABEL_GAP = 0.08  # ... and a mark wholly beside the digit this share of its size away is a label ...
@@ -136,7 +139,7 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     # ball-point line 2 px wide stays as dark as it is instead of being averaged into the paper.
     ink_side = darkest_reduced(grey if dark_ink else 255.0 - grey, factor)
     if canvas is None:
-        closed = _closing(ink_side)
+        closed = _paper(ink_side)
     else:  # drawn on a flat canvas: the paper is its colour everywhere, however wide the strokes
         closed = np.full(ink_side.shape, canvas if dark_ink else 255.0 - canvas, dtype=np.float32)
     paper = np.maximum(closed, ink_side)
@@ -159,7 +162,9 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     faint = (strength > HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 2)
     faint &= dilated(clear, GROWTH)
     # Printed lines are found on all that is even slightly darker than the paper, where they are unbroken.
-    lines = printed_lines((strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4)) & faint
+    weak = (strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4)
+    along_rows, along_columns = (printed & faint for printed in printed_lines(weak))
+    lines = along_rows | along_columns
     faint &= ~lines
     labels, stats = label_marks(faint, min_area=math.ceil(MIN_MARK_AREA * faint.size))
     if len(stats) == 0:
@@ -176,7 +181,8 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     chosen = _choose(stats, on_step, beside_line, faint.shape, on_canvas=canvas is not None)
     if not chosen:
         return None
-    mask = _with_own_lines(np.isin(labels, np.asarray(chosen) + 1), lines)
+    mask = np.isin(labels, np.asarray(chosen) + 1)
+    mask |= _own_lines(mask, along_rows, axis=1) | _own_lines(mask, along_columns, axis=0)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
     around = np.zeros_like(mask)
@@ -186,18 +192,28 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin)
 
 
-def _with_own_lines(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """The digit's marks with the straight strokes that were taken for printed lines but lie within the
-    digit's own box (a 0's straight sides, a 4's cross): a printed line runs on past the digit."""
+def _own_lines(mask: np.ndarray, lines: np.ndarray, axis: int) -> np.ndarray:
+    """The pieces of `lines` (running along `axis`: 1 rows, 0 columns) that are the digit's own straight
+    strokes (a 0's straight sides, a 4's cross): within the digit's box, and not continued by printed
+    line beyond the box along their direction (a box's side or a comb's baseline the digit crosses runs
+    on past it; the pieces between the digit's strokes are that line's)."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     grow = round(OWN_LINE_MARGIN * max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1
+    top, bottom, left, right = rows[0] - grow, rows[-1] + 1 + grow, cols[0] - grow, cols[-1] + 1 + grow
     labels, stats = label_marks(lines)
     if len(stats) == 0:
-        return mask
-    top, bottom, left, right = (stats[:, i] for i in range(4))
-    inside = (top >= rows[0] - grow) & (bottom <= rows[-1] + 1 + grow) & (left >= cols[0] - grow)
-    inside &= right <= cols[-1] + 1 + grow
-    return mask | np.isin(labels, np.flatnonzero(inside) + 1)
+        return np.zeros_like(mask)
+    inside = (stats[:, 0] >= top) & (stats[:, 1] <= bottom) & (stats[:, 2] >= left) & (stats[:, 3] <= right)
+    beyond = lines.copy()
+    if axis == 1:
+        beyond[:, max(0, left) : right] = False
+        start, stop = stats[:, 0], stats[:, 1]
+    else:
+        beyond[max(0, top) : bottom, :] = False
+        start, stop = stats[:, 2], stats[:, 3]
+    across = np.concatenate([[0], np.cumsum(beyond.any(axis=axis))])  # printed line beyond, by row (column)
+    continued = across[stop] > across[start]
+    return np.isin(labels, np.flatnonzero(inside & ~continued) + 1)
 
 
 def _stroke_width_in_box(found: _Marks) -> float:
@@ -215,14 +231,22 @@ def _grown(digit: np.ndarray, width_in_box: float, found: _Marks, factor: int) -
     return max_filter(digit, radius) if radius >= 1 else digit
 
 
-def _closing(ink_side: np.ndarray) -> np.ndarray:
-    """The paper's local brightness under dark ink: a grey closing (max then min filter) wide enough to
-    bridge the thickest marker stroke, lightly smoothed. A closing keeps the step where the page meets a
-    darker table, so the table is not taken for ink."""
+def _paper(ink_side: np.ndarray) -> np.ndarray:
+    """The paper's local brightness under dark ink. A grey closing (max then min filter), lightly smoothed,
+    bridges the thickest marker stroke and keeps the step where the page meets a darker table (so the table
+    is not taken for ink); but it also fills in a soft shadow smaller than its window, where the paper is
+    darker than the closing says. So it is capped by a robust estimate that follows shadows: the upper
+    quartile of block means in a window as wide, on a grid of SHADOW_GRID blocks a side (a thick stroke
+    fills less than a quarter of such a window; the grid keeps the rank filter cheap)."""
     radius = max(2, round(PAPER_RADIUS * min(ink_side.shape)))
     # The picture continued beyond its edges as it is at them: a strip of table along the edge, narrower
     # than the window, must stay table (with neutral padding the closing would fill it with paper).
-    return box_blur(grey_closing(ink_side, radius), 1)
+    closed = box_blur(grey_closing(ink_side, radius), 1)
+    step = max(1, math.ceil(min(ink_side.shape) / SHADOW_GRID))
+    blocks = box_reduced(ink_side, step)
+    size = 2 * max(1, round(PAPER_RADIUS * min(blocks.shape))) + 1
+    quartile = ndimage.percentile_filter(blocks, 75, size=size, mode="nearest")
+    return np.minimum(closed, enlarged(box_blur(quartile, 1), step, ink_side.shape))
 
 
 def _middle(shape):
@@ -279,8 +303,10 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, beside_line: np.ndarray, sha
     score = np.where(good, area * (1 - 0.5 * off_centre) * np.where(touches, 0.3, 1.0), -1)
     main = int(np.argmax(score))
     reach = 0.35 * max(box_h[main], box_w[main]) + 2
-    # What is left of a printed line where it met another (a box's corner, a cell's T) is no part of a digit.
-    line_fragment = beside_line & (area < LINE_FRAGMENT * area[main])
+    # What is left of a printed line where it met another (a box's corner, a cell's T), and a comb's ticks
+    # (straight sticks standing on its baseline), are no part of a digit.
+    stick = np.maximum(box_h, box_w) >= STICK * np.minimum(box_h, box_w)
+    line_fragment = beside_line & ((area < LINE_FRAGMENT * area[main]) | stick)
     candidates = good & (area >= 0.005 * area[main]) & ~line_fragment
     candidates &= ~_printed_text(stats, candidates, main)
     # Marks close to the digit as found so far join it, so a stroke faded into several pieces (a ball-point

@@ -18,7 +18,11 @@ LINE_RUN = 0.45  # a run this share of the picture's width (height) is a ruled l
 FRAME_RUN = 0.25  # runs this share of the side that meet at angles make a frame ...
 LINE_THICKNESS = 0.025  # ... if no thicker than this share of the picture's side (both kinds) ...
 MIN_LINE_THICKNESS = 5  # ... or than this many pixels (a 4 px rule, anti-aliased, on a small picture)
-SLANT_TOLERANCE = 2  # px the ink is smeared across a line before its runs are measured (lines ~7 degrees off)
+SLANT_TOLERANCE = 2  # px the ink is smeared across a line before its runs are measured (a slight bow)
+# The page's lines are looked for at these slopes (up to 6 degrees either way, a degree apart) ...
+SKEW_SLOPES = np.tan(np.deg2rad(np.arange(-6, 7)))
+SKEW_GAIN = 1.1  # ... and taken as slanted if the ink's row profile is this much sharper so than level
+SKEW_PIXELS = 20_000  # ink pixels the slope is judged on at most (bounded cost and memory)
 
 
 def line_thickness(shape) -> int:
@@ -26,32 +30,75 @@ def line_thickness(shape) -> int:
     return max(MIN_LINE_THICKNESS, round(LINE_THICKNESS * min(shape)))
 
 
-def printed_lines(ink: np.ndarray) -> np.ndarray:
-    """The pixels of `ink` (a boolean mask) that are printed lines: runs across LINE_RUN of the picture, and
-    runs of FRAME_RUN of its side that meet others at angles as a box's, a grid's or a comb's do. Runs
-    are measured on the ink smeared SLANT_TOLERANCE px across them, so a line photographed a few degrees
-    off the picture's axes runs unbroken; a run's pixels count only where the ink is a line's thickness
-    across it, so a ruled line runs on through a stroke that crosses it and leaves the stroke whole."""
+def printed_lines(ink: np.ndarray) -> tuple:
+    """(along rows, along columns): the pixels of `ink` (a boolean mask) that are printed lines running
+    (nearly) horizontally and vertically: runs across LINE_RUN of the picture, and
+    runs of FRAME_RUN of its side that meet others at angles as a box's, a grid's or a comb's do. The
+    runs are measured along the lines' own slant (skew_of_lines: a page photographed turned by a few
+    degrees), on the ink smeared SLANT_TOLERANCE px across them; a run's pixels count only where the ink
+    is a line's thickness across it, so a ruled line runs on through a stroke that crosses it and leaves
+    the stroke whole."""
     height, width = ink.shape
     thickness = line_thickness(ink.shape)
-    along_rows, along_columns = (max_filter_along(ink, SLANT_TOLERANCE, axis) for axis in (0, 1))
-    thin_rows = ink & ~in_runs_of(ink, thickness + 1, axis=0)  # at most a line's thickness high
-    thin_columns = ink & ~in_runs_of(ink, thickness + 1, axis=1)
-    ruled = (thin_rows & in_runs_of(along_rows, round(LINE_RUN * width), axis=1)) | (
-        thin_columns & in_runs_of(along_columns, round(LINE_RUN * height), axis=0)
-    )
+    slope = skew_of_lines(ink)
     length = max(4, round(FRAME_RUN * min(height, width)))
-    horizontal = thin_rows & in_runs_of(along_rows, length, axis=1)
-    vertical = thin_columns & in_runs_of(along_columns, length, axis=0)
+    ruled_rows, horizontal = _runs_along_rows(ink, slope, (round(LINE_RUN * width), length), thickness)
+    # A vertical line of a picture turned by the same angle is a row of the transposed picture, slanted back.
+    ruled_columns, vertical = (
+        runs.T for runs in _runs_along_rows(ink.T, -slope, (round(LINE_RUN * height), length), thickness)
+    )
     # Runs that touch (a pixel apart) form one structure. It is printed if it has runs both ways, two of them
     # parallel (a box or three sides of one, cells, a grid, a comb): a 4's or a 7's straight strokes are one
     # each way.
     structures, found = label_marks(dilated(horizontal | vertical), min_area=1)
     if len(found) == 0:
-        return ruled
+        return ruled_rows, ruled_columns
     pieces_h, pieces_v = (_pieces_per_structure(runs, structures, len(found)) for runs in (horizontal, vertical))
     frame = ((pieces_h >= 2) & (pieces_v >= 1)) | ((pieces_h >= 1) & (pieces_v >= 2))
-    return ruled | (frame[structures] & (horizontal | vertical))
+    in_frame = frame[structures]
+    return ruled_rows | (in_frame & horizontal), ruled_columns | (in_frame & vertical)
+
+
+def skew_of_lines(ink: np.ndarray) -> float:
+    """The slope (dy/dx) of the page's horizontal lines, among SKEW_SLOPES: the one along which the ink's
+    row profile is sharpest (the sum of its squared counts: lines piled up in few rows), 0 unless another
+    is clearly sharper. Counted on at most SKEW_PIXELS ink pixels, evenly spread."""
+    rows, cols = np.nonzero(ink)
+    if len(rows) == 0:
+        return 0.0
+    every = -(-len(rows) // SKEW_PIXELS)
+    rows, cols = rows[::every], cols[::every] - ink.shape[1] / 2
+    levelled = np.round(rows[None, :] - cols[None, :] * SKEW_SLOPES[:, None]).astype(np.int64)
+    levelled -= levelled.min()
+    span = int(levelled.max()) + 1
+    counts = np.bincount(
+        (levelled + span * np.arange(len(SKEW_SLOPES))[:, None]).ravel(), minlength=span * len(SKEW_SLOPES)
+    )
+    sharpness = (counts.reshape(len(SKEW_SLOPES), span).astype(np.float64) ** 2).sum(axis=1)
+    level = int(np.flatnonzero(SKEW_SLOPES == 0)[0])
+    best = int(np.argmax(sharpness))
+    return float(SKEW_SLOPES[best]) if sharpness[best] > SKEW_GAIN * sharpness[level] else 0.0
+
+
+def _runs_along_rows(ink: np.ndarray, slope: float, lengths: tuple, thickness: int) -> tuple:
+    """For each length, the pixels of `ink` in a run along rows slanted by `slope`, at least that long, where
+    the ink is at most `thickness` across it: the picture sheared so those rows are level, the runs found,
+    and sheared back."""
+    shifts = np.round((np.arange(ink.shape[1]) - ink.shape[1] / 2) * slope).astype(np.int64)
+    level = _shifted_columns(ink, shifts)
+    along = max_filter_along(level, SLANT_TOLERANCE, axis=0)
+    thin = level & ~in_runs_of(level, thickness + 1, axis=0)  # at most a line's thickness high
+    return tuple(_shifted_columns(thin & in_runs_of(along, length, axis=1), -shifts) for length in lengths)
+
+
+def _shifted_columns(mask: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """The mask with column x read from `shifts[x]` rows further down (False beyond the picture)."""
+    reach = int(np.abs(shifts).max())
+    if reach == 0:
+        return mask
+    padded = np.pad(mask, ((reach, reach), (0, 0)))
+    rows = np.arange(mask.shape[0])[:, None] + shifts[None, :] + reach
+    return np.take_along_axis(padded, rows, axis=0)
 
 
 def _pieces_per_structure(runs: np.ndarray, structures: np.ndarray, count: int) -> np.ndarray:

@@ -143,10 +143,13 @@ def dim_angle(digit, rng):
     """A phone held at an angle in a dim room (seen_at_an_angle): the page's edges in view two times in three,
     on a dark table or floor; the paper at 20-40 % of full light, the sensor's noise at high gain, the
     phone's noise reduction blurring a little, JPEG quality 60-85."""
-    page = written_page(digit, rng, size=(280, 420), lines=choice(rng, [None, None, "ruled", "squared"]))
+    in_view = rng.random() < 2 / 3
+    lines = choice(rng, [None, None, "ruled", "squared"])
+    # Framed close (the page's edges out of view), the picture is aimed at the digit: it stays whole.
+    page = written_page(digit, rng, size=(280, 420), lines=lines, inset=0.0 if in_view else 0.2)
     frame = (int(rng.integers(320, 521)), int(rng.integers(320, 521)))
     table = choice(rng, [(90, 60, 40), (60, 55, 50), (120, 100, 80), (40, 40, 45)])
-    scene = seen_at_an_angle(page, rng, table, frame, edges_in_view=rng.random() < 2 / 3)
+    scene = seen_at_an_angle(page, rng, table, frame, edges_in_view=in_view)
     scene = light_falloff(scene, rng, rng.uniform(0, 0.3))
     dark = dim_sensor(scene, rng, rng.uniform(0.2, 0.4))
     image = to_image(dark).filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 0.9)))

@@ -127,6 +127,7 @@ def written_page(
     ink=None,
     stroke="normal",
     lines: Optional[str] = None,
+    inset: float = 0.0,
 ) -> np.ndarray:
     width, height = (int(rng.integers(size[0], size[1] + 1)) for _ in range(2))
     side = int(min(width, height) * rng.uniform(*digit_share))
@@ -134,7 +135,10 @@ def written_page(
     if lines:
         rule_lines(page, rng, squared=lines == "squared")
     alpha = ink_alpha(digit, side, rng, stroke)
-    top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+    # The digit's square kept `inset` of the page's side from its edges (a photo cropped inside the page).
+    keep_y, keep_x = int(inset * height), int(inset * width)
+    top = int(rng.integers(keep_y, max(keep_y, height - side - keep_y) + 1))
+    left = int(rng.integers(keep_x, max(keep_x, width - side - keep_x) + 1))
     composite(page, alpha, ink or INKS[choice(rng, list(INKS))], top, left)
     return page
 
