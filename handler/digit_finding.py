@@ -194,8 +194,8 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
 
 def _own_lines(mask: np.ndarray, lines: np.ndarray, axis: int) -> np.ndarray:
     """The pieces of `lines` (running along `axis`: 1 rows, 0 columns) that are the digit's own straight
-    strokes (a 0's straight sides, a 4's cross): within the digit's box, and not continued by printed
-    line beyond the box along their direction (a box's side or a comb's baseline the digit crosses runs
+    strokes (a 0's straight sides, a 4's cross): touching its marks, within its box, and not continued by
+    printed line beyond the box along their direction (a box's side or a comb's baseline the digit crosses runs
     on past it; the pieces between the digit's strokes are that line's)."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     grow = round(OWN_LINE_MARGIN * max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1
@@ -213,7 +213,8 @@ def _own_lines(mask: np.ndarray, lines: np.ndarray, axis: int) -> np.ndarray:
         start, stop = stats[:, 2], stats[:, 3]
     across = np.concatenate([[0], np.cumsum(beyond.any(axis=axis))])  # printed line beyond, by row (column)
     continued = across[stop] > across[start]
-    return np.isin(labels, np.flatnonzero(inside & ~continued) + 1)
+    touching = np.bincount(labels.ravel(), weights=dilated(mask).ravel(), minlength=len(stats) + 1)[1:] > 0
+    return np.isin(labels, np.flatnonzero(inside & touching & ~continued) + 1)
 
 
 def _stroke_width_in_box(found: _Marks) -> float:
