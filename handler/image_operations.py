@@ -73,11 +73,17 @@ def eroded(mask: np.ndarray) -> np.ndarray:
     return ndimage.minimum_filter(mask, size=3, mode="constant", cval=True)
 
 
+def connected(mask: np.ndarray) -> Tuple[np.ndarray, int]:
+    """The 8-connected components of a boolean mask: (labels, 0 off the mask and 1..count on it; count),
+    without label_marks' boxes and areas where only which pixels belong together matters."""
+    return ndimage.label(mask, structure=_EIGHT_NEIGHBOURS)
+
+
 def label_marks(mask: np.ndarray, min_area: int = 1) -> Tuple[np.ndarray, np.ndarray]:
     """The 8-connected components ("marks") of a boolean mask with at least `min_area` pixels:
     (labels: int32, 0 off the kept marks, 1..n on them in the order their first pixel is met row by row;
     stats: (n, 5) int64 rows of top, bottom, left, right (both exclusive), area)."""
-    labels, count = ndimage.label(mask, structure=_EIGHT_NEIGHBOURS)
+    labels, count = connected(mask)
     area = np.bincount(labels.ravel(), minlength=count + 1)
     area[0] = 0
     kept = np.flatnonzero(area >= max(min_area, 1))

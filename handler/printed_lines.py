@@ -12,7 +12,7 @@ the digit it frames or touches.
 
 import numpy as np
 
-from image_operations import dilated, in_runs_of, label_marks, max_filter_along
+from image_operations import connected, dilated, in_runs_of, max_filter_along
 
 LINE_RUN = 0.45  # a run this share of the picture's width (height) is a ruled line on its own ...
 FRAME_RUN = 0.25  # runs this share of the side that meet at angles make a frame ...
@@ -22,7 +22,7 @@ SLANT_TOLERANCE = 2  # px the ink is smeared across a line before its runs are m
 # The page's lines are looked for at these slopes (up to 6 degrees either way, a degree apart) ...
 SKEW_SLOPES = np.tan(np.deg2rad(np.arange(-6, 7)))
 SKEW_GAIN = 1.1  # ... and taken as slanted if the ink's row profile is this much sharper so than level
-SKEW_PIXELS = 20_000  # ink pixels the slope is judged on at most (bounded cost and memory)
+SKEW_PIXELS = 6_000  # ink pixels the slope is judged on at most (bounded cost and memory)
 
 
 def line_thickness(shape) -> int:
@@ -50,10 +50,10 @@ def printed_lines(ink: np.ndarray) -> tuple:
     # Runs that touch (a pixel apart) form one structure. It is printed if it has runs both ways, two of them
     # parallel (a box or three sides of one, cells, a grid, a comb): a 4's or a 7's straight strokes are one
     # each way.
-    structures, found = label_marks(dilated(horizontal | vertical), min_area=1)
-    if len(found) == 0:
+    structures, found = connected(dilated(horizontal | vertical))
+    if found == 0:
         return ruled_rows, ruled_columns
-    pieces_h, pieces_v = (_pieces_per_structure(runs, structures, len(found)) for runs in (horizontal, vertical))
+    pieces_h, pieces_v = (_pieces_per_structure(runs, structures, found) for runs in (horizontal, vertical))
     frame = ((pieces_h >= 2) & (pieces_v >= 1)) | ((pieces_h >= 1) & (pieces_v >= 2))
     in_frame = frame[structures]
     return ruled_rows | (in_frame & horizontal), ruled_columns | (in_frame & vertical)
@@ -103,8 +103,8 @@ def _shifted_columns(mask: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 
 def _pieces_per_structure(runs: np.ndarray, structures: np.ndarray, count: int) -> np.ndarray:
     """How many separate runs (connected pieces of `runs`) each structure (1..count) holds; index 0 is none."""
-    pieces, stats = label_marks(runs, min_area=1)
-    structure_of_piece = np.zeros(len(stats) + 1, dtype=np.int64)
+    pieces, piece_count = connected(runs)
+    structure_of_piece = np.zeros(piece_count + 1, dtype=np.int64)
     structure_of_piece[pieces[runs]] = structures[runs]
     held = np.bincount(structure_of_piece[1:], minlength=count + 1)
     held[0] = 0
