@@ -45,7 +45,9 @@ INK_STRENGTH_RANGE = (0.12, 0.5)  # bounds of the per-picture ink threshold (sha
 HYSTERESIS = 0.6  # marks grow into ink this share as strong as the threshold ...
 GROWTH = 3  # ... up to this many analysis pixels from clear ink
 LINE_FRAGMENT = 0.08  # marks beside a printed line and smaller than this share of the digit are line ends,
-STICK = 4  # ... and so are marks beside one this many times longer than wide (a comb's ticks)
+STICK = 4  # ... and so are marks beside one this many times longer than wide (a comb's ticks) ...
+SIBLING_LENGTH = 0.25  # ... which alone are no digit if two others as long (within this share) stand by lines
+LINE_REMNANT = 0.0015  # marks beside a printed line smaller than this share of the picture are no digit
 # Printed text beside the digit (labels, an app's toolbar), by its shape (shares of heights unless said):
 LABEL_HEIGHT = 0.6  # text is shorter than this share of the digit ...
 LABEL_GAP = 0.08  # ... and a mark wholly beside the digit this share of its size away is a label ...
@@ -296,7 +298,11 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, beside_line: np.ndarray, sha
     huge = (box_w >= 0.9 * width) & (box_h >= 0.9 * height)
     speck = area < MIN_MARK_AREA * height * width
     page_edge = on_step > PAPER_STEP
-    good = ~(line | edge | huge | speck | page_edge)
+    stick = np.maximum(box_h, box_w) >= STICK * np.minimum(box_h, box_w)
+    remnant = beside_line & (
+        (area < LINE_REMNANT * height * width) | (stick & _with_siblings(np.maximum(box_h, box_w), stick & beside_line))
+    )
+    good = ~(line | edge | huge | speck | page_edge | remnant)
     if not good.any():
         return []
     centre_y, centre_x = (top + bottom) / 2 / height - 0.5, (left + right) / 2 / width - 0.5
@@ -306,7 +312,6 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, beside_line: np.ndarray, sha
     reach = 0.35 * max(box_h[main], box_w[main]) + 2
     # What is left of a printed line where it met another (a box's corner, a cell's T), and a comb's ticks
     # (straight sticks standing on its baseline), are no part of a digit.
-    stick = np.maximum(box_h, box_w) >= STICK * np.minimum(box_h, box_w)
     line_fragment = beside_line & ((area < LINE_FRAGMENT * area[main]) | stick)
     candidates = good & (area >= 0.005 * area[main]) & ~line_fragment
     candidates &= ~_printed_text(stats, candidates, main)
@@ -362,3 +367,12 @@ def _printed_text(stats: np.ndarray, candidates: np.ndarray, main: int) -> np.nd
     np.fill_diagonal(pair, False)
     text[near] |= pair.any(axis=1)
     return text & candidates
+
+
+def _with_siblings(length: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Which of the marks `among` have at least two others among them about as long (within SIBLING_LENGTH
+    of each other): a comb's ticks, not a 1 standing on a line. Sorted counts, no pairwise table."""
+    lengths = np.sort(length[among].astype(np.float64))
+    lower = np.searchsorted(lengths, length / (1 + SIBLING_LENGTH), side="left")
+    upper = np.searchsorted(lengths, length * (1 + SIBLING_LENGTH), side="right")
+    return among & (upper - lower - 1 >= 2)

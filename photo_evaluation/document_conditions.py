@@ -91,11 +91,10 @@ def _place_in_cell(alpha: np.ndarray, cell: tuple, weight: float, touching: bool
     return int(round(y)), int(round(x))
 
 
-def form_page(digit: Image.Image, rng: np.random.Generator) -> np.ndarray:
-    """A form's field with the digit handwritten in one of its cells: a single box, a row of 3-5 cells, a comb
-    field or a table's cells; printed lines 1-4 px wide in black, grey, blue, light blue or red; the digit
-    55-90 % of its cell's height, and one time in three running onto a line of its cell. The other cells
-    are empty."""
+def blank_form(rng: np.random.Generator) -> tuple:
+    """A form's field with nothing written in it: a single box, a row of 3-5 cells, a comb field or a table's
+    cells; printed lines 1-4 px wide in black, grey, blue, light blue or red. Returns (page, the cell to
+    write in as (top, left, bottom, right), the lines' weight)."""
     layout = choice(rng, FORM_LAYOUTS)
     count = 1 if layout == "box" else int(rng.integers(3, 6))
     cell_h = int(rng.integers(60, 131))
@@ -103,13 +102,20 @@ def form_page(digit: Image.Image, rng: np.random.Generator) -> np.ndarray:
     weight = rng.uniform(1.0, 4.0)
     margin_y, margin_x = (int(cell_h * rng.uniform(0.25, 0.9)) for _ in range(2))
     height, width = cell_h + 2 * margin_y, count * cell_w + 2 * margin_x
-    cells = (margin_y, margin_x, cell_h, cell_w, count)
     page = paper(width, height, PAPERS[choice(rng, list(PAPERS))])
-    lines = _form_lines(height, width, cells, layout, weight, rng)
+    lines = _form_lines(height, width, (margin_y, margin_x, cell_h, cell_w, count), layout, weight, rng)
     page *= 1 - lines[..., None]
     page += lines[..., None] * np.asarray(choice(rng, PRINTED_LINE_COLOURS), np.float32)
     which = int(rng.integers(count))
     cell = (margin_y, margin_x + which * cell_w, margin_y + cell_h, margin_x + (which + 1) * cell_w)
+    return page, cell, weight
+
+
+def form_page(digit: Image.Image, rng: np.random.Generator) -> np.ndarray:
+    """The digit handwritten in one cell of a blank_form: 55-90 % of the cell's height, and one time in three
+    running onto a line of its cell. The other cells are empty."""
+    page, cell, weight = blank_form(rng)
+    cell_h = cell[2] - cell[0]
     alpha = ink_alpha(digit, int(cell_h * rng.uniform(0.55, 0.9) / DIGIT_IN_FRAME), rng)
     top, left = _place_in_cell(alpha, cell, weight, touching=rng.random() < 1 / 3, rng=rng)
     _composite_clipped(page, alpha, INKS[choice(rng, list(INKS))], top, left)
