@@ -47,14 +47,15 @@ def printed_lines(ink: np.ndarray) -> tuple:
     ruled_columns, vertical = (
         runs.T for runs in _runs_along_rows(ink.T, -slope, (round(LINE_RUN * height), length), thickness)
     )
-    # Runs that touch (a pixel apart) form one structure. It is printed if it has runs both ways, two of them
+    # Runs that touch (a pixel apart) form one structure. It is printed if it has lines both ways, two of them
     # parallel (a box or three sides of one, cells, a grid, a comb): a 4's or a 7's straight strokes are one
-    # each way.
+    # line each way, however their crossing cuts them.
     structures, found = connected(dilated(horizontal | vertical))
     if found == 0:
         return ruled_rows, ruled_columns
-    pieces_h, pieces_v = (_pieces_per_structure(runs, structures, found) for runs in (horizontal, vertical))
-    frame = ((pieces_h >= 2) & (pieces_v >= 1)) | ((pieces_h >= 1) & (pieces_v >= 2))
+    rows_h = _lines_per_structure(horizontal, structures, found, slope, thickness)
+    columns_v = _lines_per_structure(vertical.T, structures.T, found, -slope, thickness)
+    frame = ((rows_h >= 2) & (columns_v >= 1)) | ((rows_h >= 1) & (columns_v >= 2))
     in_frame = frame[structures]
     return ruled_rows | (in_frame & horizontal), ruled_columns | (in_frame & vertical)
 
@@ -101,11 +102,21 @@ def _shifted_columns(mask: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     return np.take_along_axis(padded, rows, axis=0)
 
 
-def _pieces_per_structure(runs: np.ndarray, structures: np.ndarray, count: int) -> np.ndarray:
-    """How many separate runs (connected pieces of `runs`) each structure (1..count) holds; index 0 is none."""
+def _lines_per_structure(runs: np.ndarray, structures: np.ndarray, count: int, slope: float, thickness: int):
+    """How many lines along rows each structure (1..count) holds (index 0: none): its pieces of `runs`
+    counted once per level row band twice a line's thickness high, so a line cut in two where a stroke
+    crosses it (or where another line does) is one line."""
     pieces, piece_count = connected(runs)
+    if piece_count == 0:
+        return np.zeros(count + 1, dtype=np.int64)
+    rows, cols = np.nonzero(runs)
+    which = pieces[rows, cols]
+    size = np.bincount(which, minlength=piece_count + 1)[1:]
+    level_rows = rows - (cols - runs.shape[1] / 2) * slope  # the row each pixel has with the page levelled
+    band = np.round(np.bincount(which, weights=level_rows, minlength=piece_count + 1)[1:] / size / (2 * thickness))
     structure_of_piece = np.zeros(piece_count + 1, dtype=np.int64)
-    structure_of_piece[pieces[runs]] = structures[runs]
-    held = np.bincount(structure_of_piece[1:], minlength=count + 1)
+    structure_of_piece[which] = structures[rows, cols]
+    distinct = np.unique(np.stack([structure_of_piece[1:], band.astype(np.int64)]), axis=1)
+    held = np.bincount(distinct[0], minlength=count + 1)
     held[0] = 0
     return held

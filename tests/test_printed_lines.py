@@ -1,0 +1,111 @@
+"""handler/printed_lines.py: printed lines found by structure (boxes, cells, combs, tables, ruled paper, at the
+page's slant), and a digit's own straight strokes left alone."""
+
+import numpy as np
+import pytest
+
+from printed_lines import printed_lines, skew_of_lines
+
+SIDE = 200
+
+
+def blank() -> np.ndarray:
+    return np.zeros((SIDE, SIDE), dtype=bool)
+
+
+def found(ink: np.ndarray) -> np.ndarray:
+    along_rows, along_columns = printed_lines(ink)
+    return along_rows | along_columns
+
+
+def box(ink: np.ndarray, top: int, left: int, bottom: int, right: int, weight: int = 2) -> None:
+    ink[top : top + weight, left:right] = True
+    ink[bottom - weight : bottom, left:right] = True
+    ink[top:bottom, left : left + weight] = True
+    ink[top:bottom, right - weight : right] = True
+
+
+def stroke(ink: np.ndarray, points, width: int = 6) -> None:
+    """A hand-drawn-like stroke: discs of `width` along a polyline (not straight along rows or columns)."""
+    yy, xx = np.mgrid[0 : ink.shape[0], 0 : ink.shape[1]]
+    for (y0, x0), (y1, x1) in zip(points, points[1:]):
+        for t in np.linspace(0, 1, 60):
+            y, x = y0 + t * (y1 - y0), x0 + t * (x1 - x0)
+            ink |= (yy - y) ** 2 + (xx - x) ** 2 <= (width / 2) ** 2
+
+
+def test_a_box_around_a_digit_is_found_and_the_digit_is_not():
+    ink = blank()
+    box(ink, 40, 50, 160, 150)
+    digit = blank()
+    stroke(digit, [(70, 80), (60, 110), (90, 120), (130, 85)])
+    lines = found(ink | digit)
+    assert lines[ink & ~digit].mean() > 0.9
+    assert not lines[digit & ~ink].any()
+
+
+@pytest.mark.parametrize("layout", ["cells", "comb", "table"])
+def test_rows_of_cells_a_comb_and_a_table_are_found(layout):
+    ink = blank()
+    if layout == "cells":
+        for k in range(4):
+            box(ink, 70, 10 + 45 * k, 130, 55 + 45 * k)
+    elif layout == "comb":  # ticks a quarter of the picture high (shorter ones: digit_finding's sticks)
+        ink[150:152, 10:190] = True
+        for x in range(10, 191, 45):
+            ink[95:152, x : x + 2] = True
+    else:
+        ink[::50, :] = True
+        ink[:, ::50] = True
+    assert found(ink)[ink].mean() > 0.85
+
+
+def test_a_ruled_line_is_found_and_a_stroke_crossing_it_stays_whole():
+    ink = blank()
+    ink[100:102, :] = True
+    digit = blank()
+    stroke(digit, [(40, 90), (160, 120)], width=10)  # thicker than a printed line, as a pen's stroke is
+    lines = found(ink | digit)
+    assert lines[ink & ~digit].mean() > 0.9
+    assert not lines[digit].any()
+
+
+def test_a_digits_own_straight_strokes_are_not_a_frame():
+    four = blank()
+    four[60:140, 120:126] = True  # the 4's stem, printed-straight (shorter than a ruled line)
+    four[110:116, 70:140] = True  # its bar, crossing the stem: one run each way, no frame
+    one = blank()
+    one[50:130, 98:103] = True  # a 1, a straight stroke standing alone (not across the picture: ruled)
+    for digit in (four, one):
+        assert not found(digit).any()
+
+
+def test_lines_of_a_page_turned_by_four_degrees_are_found_at_its_slant():
+    ink = blank()
+    slope = np.tan(np.deg2rad(4))
+    cols = np.arange(SIDE)
+    for row in (60, 140):
+        rows = np.round(row + (cols - SIDE / 2) * slope).astype(int)
+        ink[rows, cols] = ink[rows + 1, cols] = True
+    for col in (40, 160):
+        rows = np.arange(50, 151)
+        shifted = np.round(col - (rows - SIDE / 2) * slope).astype(int)
+        ink[rows, shifted] = ink[rows, shifted + 1] = True
+    assert skew_of_lines(ink) == pytest.approx(slope, abs=0.01)
+    assert found(ink)[ink].mean() > 0.85
+
+
+def test_the_slope_is_level_without_lines():
+    assert skew_of_lines(blank()) == 0.0
+    digit = blank()
+    stroke(digit, [(40, 60), (100, 140), (160, 70)])
+    assert abs(skew_of_lines(digit)) <= np.tan(np.deg2rad(6))
+
+
+def test_the_masks_are_the_ink_pictures_shape_and_inside_the_ink_whatever_it_shows():
+    checkerboard = (np.indices((SIDE, SIDE)).sum(axis=0) % 2).astype(bool)
+    noise = np.random.default_rng(0).random((SIDE, SIDE)) < 0.3
+    for ink in (checkerboard, noise, np.ones((SIDE, SIDE), bool), blank()):
+        along_rows, along_columns = printed_lines(ink)
+        assert along_rows.shape == along_columns.shape == ink.shape
+        assert not (along_rows & ~ink).any() and not (along_columns & ~ink).any()
