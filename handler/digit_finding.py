@@ -336,16 +336,18 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, beside_line: np.ndarray, sha
 def _printed_text(stats: np.ndarray, candidates: np.ndarray, main: int) -> np.ndarray:
     """Marks that are printed text or icons beside the digit, not pieces of it: letters in a row (two or more
     marks of about one height, on one baseline or top line, a letter's width apart, all smaller than the
-    digit: "No.", "Q1:", a toolbar), or a smaller mark wholly to the digit's left or right, clear of it (a
-    label whose letters ran together). Only the TEXT_NEIGHBOURS candidates nearest the digit are compared,
-    so the cost is bounded whatever the picture holds."""
+    digit: "No.", "Q1:", a toolbar), or a smaller compact mark wholly to the digit's left or right, clear of
+    it (a label whose letters ran together; not a stick, which may be a piece of a faded stroke). Only the
+    TEXT_NEIGHBOURS candidates nearest the digit are compared, so the cost is bounded whatever the picture
+    holds."""
     top, bottom, left, right = (stats[:, i].astype(np.float64) for i in range(4))
     height = bottom - top
     main_height, main_size = height[main], max(height[main], right[main] - left[main])
     text = np.zeros(len(stats), dtype=bool)
     beside = (right <= left[main]) | (left >= right[main])
     gap_to_main = np.maximum(left[main] - right, left - right[main])
-    text |= beside & (height < LABEL_HEIGHT * main_height) & (gap_to_main >= LABEL_GAP * main_size)
+    compact = np.maximum(height, right - left) < STICK * np.minimum(height, right - left)  # not a stroke's piece
+    text |= beside & compact & (height < LABEL_HEIGHT * main_height) & (gap_to_main >= LABEL_GAP * main_size)
     others = np.flatnonzero(candidates & (height < LABEL_HEIGHT * main_height))
     others = others[others != main]
     if len(others) < 2:

@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 import digit_finding
 import mnist_preprocessing
@@ -14,6 +14,8 @@ from input_errors import NoDigitFound
 from mnist_preprocessing import to_mnist_tensor
 from model.loading import load_model
 from photo_evaluation import evaluate_photos
+from photo_evaluation.document_conditions import blank_form
+from photo_evaluation.drawing import phone
 from photo_evaluation.make_photos import CLEAN, CONDITIONS, DRAWN, PHOTO, STREAMS, picture, pictures
 from training.data import EVAL_TRANSFORM
 
@@ -167,6 +169,64 @@ def test_ruled_lines_are_taken_out(model, mnist_test_set):
     ruled = np.minimum(ruled, plain)
     assert read(model, as_image(ruled)) == label
     assert similar(to_mnist_tensor(as_image(ruled)), to_mnist_tensor(as_image(plain))) > 0.9
+
+
+def test_a_printed_box_the_digit_touches_is_taken_out(model, mnist_test_set):
+    digit, label = mnist_test_set[22]
+    plain = page(digit, size=(260, 240), at=(60, 70), side=112)
+    boxed = plain.copy()
+    top, left, bottom, right = 62, 62, 170, 186  # the box's top line runs through the digit's top
+    for rows, cols in (((top, top + 3), (left, right)), ((bottom - 3, bottom), (left, right))):
+        boxed[rows[0] : rows[1], cols[0] : cols[1]] = 40
+    boxed[top:bottom, left : left + 3] = 40
+    boxed[top:bottom, right - 3 : right] = 40
+    boxed = np.minimum(boxed, plain)
+    assert read(model, as_image(boxed)) == label
+    assert similar(to_mnist_tensor(as_image(boxed)), to_mnist_tensor(as_image(plain))) > 0.9
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_forms_field_with_nothing_written_in_it_is_no_digit(seed):
+    """A box, cells, a comb or a table's cells left empty: 422, not a digit read from the lines' remnants."""
+    page_of_form, _, _ = blank_form(np.random.default_rng(seed))
+    photographed, _ = phone(page_of_form.copy(), np.random.default_rng(seed))
+    for field in (as_image(page_of_form.mean(axis=2)), Image.open(io.BytesIO(photographed))):
+        with pytest.raises(NoDigitFound):
+            to_mnist_tensor(field)
+
+
+def test_a_printed_label_beside_the_digit_is_left_out(model, mnist_test_set):
+    digit, label = mnist_test_set[23]
+    plain = page(digit, size=(360, 220), at=(60, 190), side=120)
+    labelled = as_image(plain)
+    ImageDraw.Draw(labelled).text((60, 115), "No.", fill=30, font=ImageFont.load_default(size=34))
+    assert read(model, labelled) == label
+    assert similar(to_mnist_tensor(labelled), to_mnist_tensor(as_image(plain))) > 0.9
+
+
+def test_a_canvas_inside_an_apps_window_is_read_on_the_canvas_colour(model, mnist_test_set):
+    """A screenshot: a fat digit drawn large on a white canvas, inside a window's grey frame and title bar
+    (the border is the window's colour, not the canvas's)."""
+    digit, label = mnist_test_set[24]
+    fat = as_image(255 - page(digit, size=(300, 260), at=(30, 40), side=220, paper=0, ink=255)).filter(
+        ImageFilter.MinFilter(13)
+    )
+    window = np.full((340, 360), 236.0)
+    window[:28] = 60  # the title bar
+    window[60:320, 20:320] = np.asarray(fat, np.float32)
+    window[60:320, 330:344] = 200  # the scroll bar
+    assert read(model, as_image(window)) == label
+
+
+def test_a_soft_shadow_over_squared_paper_is_not_ink(model, mnist_test_set):
+    digit, label = mnist_test_set[25]
+    plain = page(digit, size=(300, 260), at=(70, 100), side=120)
+    squared = plain.copy()
+    squared[3::18, :] = np.minimum(squared[3::18, :], 170)
+    squared[:, 7::18] = np.minimum(squared[:, 7::18], 170)
+    yy, xx = np.mgrid[0:260, 0:300].astype(np.float32)
+    shadow = 1 - 0.4 * np.exp(-(((yy - 180) / 70) ** 2 + ((xx - 90) / 90) ** 2))  # beside and under the digit
+    assert read(model, as_image(squared * shadow)) == label
 
 
 def test_a_dark_table_around_the_page_is_not_the_digit(model, mnist_test_set):
