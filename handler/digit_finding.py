@@ -60,7 +60,7 @@ MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area ar
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
 CANVAS_SHARE = 0.55  # share of the picture in exactly one colour: a canvas (a fat digit drawn large covers
 # up to ~40 % of its canvas; an app's window around it, a fifth)
-CANVAS_SAMPLE = 4  # the canvas colour is counted on every 4th pixel each way
+CANVAS_SAMPLE = 13  # the canvas colour is counted on every 13th pixel (a prime)
 RAMP_LOW = 0.5  # thin strokes: ink weaker than this share of the threshold is left out of their grey levels
 THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
 GROWN_STROKE = 3.0  # ... to about this width (MNIST's are ~2.7; the grown edges are faint)
@@ -267,9 +267,10 @@ def _around(box, shape, margin: float = 0.3):
 def _canvas_colour(grey: np.ndarray) -> Optional[float]:
     """The colour of a flat canvas (a drawing exported from a canvas or an app, a clean render: most of the
     picture exactly one colour), None for a photo (noise and uneven light leave no colour that common).
-    Counted on every CANVAS_SAMPLE-th pixel each way: the share is what matters, not every pixel."""
-    sample = grey[::CANVAS_SAMPLE, ::CANVAS_SAMPLE]
-    counts = np.bincount(np.clip(sample, 0, 255).astype(np.uint8).ravel(), minlength=256)
+    Counted on every CANVAS_SAMPLE-th pixel in reading order: the share is what matters, not every pixel,
+    and a prime step through the rows does not fall in step with a regular pattern (a checkerboard)."""
+    sample = grey.ravel()[::CANVAS_SAMPLE]
+    counts = np.bincount(np.clip(sample, 0, 255).astype(np.uint8), minlength=256)
     colour = float(np.argmax(counts))
     exact = np.abs(sample - colour) <= 0.5  # a 16-bit scan stretched to 8 bits is not a canvas for the bins
     return colour if exact.mean() >= CANVAS_SHARE else None
