@@ -5,12 +5,14 @@ A line is a straight run of ink much longer than it is thick, horizontal or vert
 the runs are measured on the ink smeared by a pixel or two across the line). Handwriting has such runs too
 (a 1's stem, a 7's bar, a 4's cross), so a run is taken as printed only by what it is part of: a thin run
 across most of the picture (ruled paper), or runs a quarter of the picture long that meet at corners or
-junctions with two of them parallel (a box, cells, a grid, a comb's ticks on its baseline). Lines found
-within the digit's own box are given back to it by the caller (digit_finding): a printed line runs on past
-the digit it frames or touches.
+junctions with two of them parallel (a box, cells, a grid, a comb's ticks on its baseline), and only if it is
+of about the weight of the page's longest line (print is of one weight; a marker's straight stroke is
+thicker than the box it touches). Lines found within the digit's own box are given back to it by the caller
+(digit_finding): a printed line runs on past the digit it frames or touches.
 """
 
 import numpy as np
+from scipy import ndimage
 
 from image_operations import connected, dilated, in_runs_of, max_filter_along
 
@@ -18,6 +20,7 @@ LINE_RUN = 0.45  # a run this share of the picture's width (height) is a ruled l
 FRAME_RUN = 0.25  # runs this share of the side that meet at angles make a frame ...
 LINE_THICKNESS = 0.025  # ... if no thicker than this share of the picture's side (both kinds) ...
 MIN_LINE_THICKNESS = 5  # ... or than this many pixels (a 4 px rule, anti-aliased, on a small picture)
+LINE_WEIGHT_SPREAD = 1.6  # printed lines are at most this many times as thick as the page's longest (+1 px)
 SLANT_TOLERANCE = 2  # px the ink is smeared across a line before its runs are measured (a slight bow)
 # The page's lines are looked for at these slopes (up to 6 degrees either way, a degree apart) ...
 SKEW_SLOPES = np.tan(np.deg2rad(np.arange(-6, 7)))
@@ -47,6 +50,11 @@ def printed_lines(ink: np.ndarray) -> tuple:
     ruled_columns, vertical = (
         runs.T for runs in _runs_along_rows(ink.T, -slope, (round(LINE_RUN * height), length), thickness)
     )
+    # The lines printed on one page are of about one weight; a run clearly thicker than the page's longest line
+    # is a pen stroke that happens to be straight (a 1, a 7's bar, the flat side of a 6), not print.
+    horizontal, vertical = _of_the_page_weight(horizontal, vertical)
+    ruled_rows &= horizontal
+    ruled_columns &= vertical
     # Runs that touch (a pixel apart) form one structure. It is printed if it has lines both ways, two of them
     # parallel (a box or three sides of one, cells, a grid, a comb): a 4's or a 7's straight strokes are one
     # line each way, however their crossing cuts them.
@@ -58,6 +66,30 @@ def printed_lines(ink: np.ndarray) -> tuple:
     frame = ((rows_h >= 2) & (columns_v >= 1)) | ((rows_h >= 1) & (columns_v >= 2))
     in_frame = frame[structures]
     return ruled_rows | (in_frame & horizontal), ruled_columns | (in_frame & vertical)
+
+
+def _of_the_page_weight(horizontal: np.ndarray, vertical: np.ndarray) -> tuple:
+    """The runs along rows and along columns without their pieces (connected runs) thicker than
+    LINE_WEIGHT_SPREAD times the longest piece, and a pixel. A piece's thickness is its pixels over its length."""
+    pieces = [_pieces(horizontal, axis=1), _pieces(vertical, axis=0)]
+    lengths = np.concatenate([length for _, _, length in pieces])
+    if len(lengths) == 0:
+        return horizontal, vertical
+    weight = np.concatenate([thickness for _, thickness, _ in pieces])[np.argmax(lengths)]
+    # Label 0 (no run) maps to False through the infinite thickness put before the pieces'.
+    return tuple(
+        (np.concatenate([[np.inf], thickness]) <= LINE_WEIGHT_SPREAD * weight + 1)[labels]
+        for labels, thickness, _ in pieces
+    )
+
+
+def _pieces(runs: np.ndarray, axis: int) -> tuple:
+    """(labels, thickness, length) of the connected pieces of `runs`, lines along `axis`: a piece's length is
+    its extent along the axis, its thickness its pixels over that length."""
+    labels, count = connected(runs)
+    length = np.array([box[axis].stop - box[axis].start for box in ndimage.find_objects(labels)], np.float64)
+    area = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    return labels, area / np.maximum(length, 1), length
 
 
 def skew_of_lines(ink: np.ndarray) -> float:

@@ -80,6 +80,27 @@ def test_a_digits_own_straight_strokes_are_not_a_frame():
         assert not found(digit).any()
 
 
+@pytest.mark.parametrize("weight", [1, 2])
+def test_a_markers_straight_stroke_touching_a_box_is_not_of_the_boxs_weight(weight):
+    """A 7 whose bar, straight as a ruler, runs from one side of its box to the other: the bar joins the box's
+    structure, but a marker's 5 px stroke is clearly thicker than the box's print."""
+    ink = blank()
+    box(ink, 40, 50, 160, 150, weight)
+    seven = blank()
+    seven[60:65, 50:150] = True
+    stroke(seven, [(62, 145), (150, 95)], width=5)
+    lines = found(ink | seven)
+    assert lines[ink & ~seven].mean() > 0.9
+    assert lines[seven & ~ink].mean() < 0.01  # at most a pixel where the stroke meets the box's side
+
+
+def test_a_pages_lines_of_somewhat_different_weights_are_all_found():
+    ink = blank()
+    ink[20:22, :] = True  # a ruled line across the page, the longest
+    box(ink, 60, 30, 180, 120, weight=4)  # a field's box printed twice as heavy as the rules
+    assert found(ink)[ink].mean() > 0.9
+
+
 def test_lines_of_a_page_turned_by_four_degrees_are_found_at_its_slant():
     ink = blank()
     slope = np.tan(np.deg2rad(4))
