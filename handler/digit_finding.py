@@ -107,6 +107,7 @@ def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
         keep = dilated(keep)
     if not thin:
         keep = dilated(keep, 2)
+    keep &= ~found.lines  # a box's side the digit touches is no part of its grey levels
     keep, marks = (mask_enlarged(mask, factor, grey.shape) for mask in (keep, found.mask))
     top = found.core if thin else max(found.core, float(np.quantile(strength[marks], WIDE_STROKE_TOP)))
     low, high = (RAMP_LOW * found.threshold if thin else 0.0), max(top, found.threshold + 0.05)
@@ -129,6 +130,7 @@ class _Marks:
     threshold: float  # ink strength (share darker than the paper) that counted as ink
     core: float  # the marks' median strength
     margin: float  # grey levels between the marks and the paper around them (median against median)
+    lines: np.ndarray  # printed lines that are not the digit's own strokes
 
     @property
     def size(self) -> int:
@@ -165,7 +167,8 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     faint &= dilated(clear, GROWTH)
     # Printed lines are found on all that is even slightly darker than the paper, where they are unbroken.
     weak = (strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4)
-    along_rows, along_columns = (printed & faint for printed in printed_lines(weak))
+    printed = printed_lines(weak)
+    along_rows, along_columns = (lines & faint for lines in printed)
     lines = along_rows | along_columns
     faint &= ~lines
     labels, stats = label_marks(faint, min_area=math.ceil(MIN_MARK_AREA * faint.size))
@@ -191,7 +194,8 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     around[_around(box, mask.shape)] = True
     around &= ~dilated(mask, 2)
     margin = float(np.median(ink_side[around]) - np.median(ink_side[mask])) if around.any() else 0.0
-    return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin)
+    stray = (printed[0] | printed[1]) & ~mask
+    return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin, stray)
 
 
 def _own_lines(mask: np.ndarray, lines: np.ndarray, axis: int) -> np.ndarray:

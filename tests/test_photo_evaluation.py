@@ -185,6 +185,22 @@ def test_a_printed_box_the_digit_touches_is_taken_out(model, mnist_test_set):
     assert similar(to_mnist_tensor(as_image(boxed)), to_mnist_tensor(as_image(plain))) > 0.9
 
 
+@pytest.mark.parametrize("index", [20, 23, 27, 35])
+def test_a_box_side_beside_the_digit_stays_out_of_its_grey_levels(model, mnist_test_set, index):
+    """The digit written against its box's left side: the side runs on past the digit, so none of it is
+    kept with the digit's strokes (it would be a bar down the 28x28's edge)."""
+    digit, label = mnist_test_set[index]
+    plain = page(digit, size=(260, 240), at=(60, 70), side=112)
+    rows, cols = np.nonzero(np.asarray(digit.resize((112, 112))) > 40)
+    top, left, bottom, right = 60 + rows.min() - 25, 70 + cols.min() - 3, 60 + rows.max() + 26, 70 + cols.max() + 31
+    boxed = plain.copy()
+    boxed[top : top + 3, left:right] = boxed[bottom - 3 : bottom, left:right] = 40
+    boxed[top:bottom, left : left + 3] = boxed[top:bottom, right - 3 : right] = 40
+    boxed = np.minimum(boxed, plain)
+    assert read(model, as_image(boxed)) == label
+    assert similar(to_mnist_tensor(as_image(boxed)), to_mnist_tensor(as_image(plain))) > 0.95
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_a_forms_field_with_nothing_written_in_it_is_no_digit(seed):
     """A box, cells, a comb or a table's cells left empty: 422, not a digit read from the lines' remnants."""
