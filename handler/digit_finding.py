@@ -187,7 +187,7 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     if not chosen:
         return None
     mask = np.isin(labels, np.asarray(chosen) + 1)
-    mask |= _own_lines(mask, along_rows, axis=1) | _own_lines(mask, along_columns, axis=0)
+    mask |= _own_lines(mask, along_rows, along_columns, axis=1) | _own_lines(mask, along_columns, along_rows, axis=0)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
     around = np.zeros_like(mask)
@@ -198,11 +198,12 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin, stray)
 
 
-def _own_lines(mask: np.ndarray, lines: np.ndarray, axis: int) -> np.ndarray:
+def _own_lines(mask: np.ndarray, lines: np.ndarray, crossing: np.ndarray, axis: int) -> np.ndarray:
     """The pieces of `lines` (running along `axis`: 1 rows, 0 columns) that are the digit's own straight
-    strokes (a 0's straight sides, a 4's cross): touching its marks, within its box, and not continued by
+    strokes (a 0's straight sides, a 4's cross): touching its marks, within its box, not continued by
     printed line beyond the box along their direction (a box's side or a comb's baseline the digit crosses runs
-    on past it; the pieces between the digit's strokes are that line's)."""
+    on past it; the pieces between the digit's strokes are that line's), and not meeting a `crossing` line
+    that runs on past the box (a cell's wall the digit fills, from the row's rule above to the one below)."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     grow = round(OWN_LINE_MARGIN * max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1
     top, bottom, left, right = rows[0] - grow, rows[-1] + 1 + grow, cols[0] - grow, cols[-1] + 1 + grow
@@ -214,13 +215,19 @@ def _own_lines(mask: np.ndarray, lines: np.ndarray, axis: int) -> np.ndarray:
     if axis == 1:
         beyond[:, max(0, left) : right] = False
         start, stop = stats[:, 0], stats[:, 1]
+        crossing_ends, box_ends = (0, 1), (top, bottom)  # the crossing lines run along columns
     else:
         beyond[max(0, top) : bottom, :] = False
         start, stop = stats[:, 2], stats[:, 3]
+        crossing_ends, box_ends = (2, 3), (left, right)
     across = np.concatenate([[0], np.cumsum(beyond.any(axis=axis))])  # printed line beyond, by row (column)
     continued = across[stop] > across[start]
     touching = np.bincount(labels.ravel(), weights=dilated(mask).ravel(), minlength=len(stats) + 1)[1:] > 0
-    return np.isin(labels, np.flatnonzero(inside & touching & ~continued) + 1)
+    crossing_labels, crossing_stats = label_marks(crossing)
+    runs_on = (crossing_stats[:, crossing_ends[0]] < box_ends[0]) | (crossing_stats[:, crossing_ends[1]] > box_ends[1])
+    rails = dilated(np.isin(crossing_labels, np.flatnonzero(runs_on) + 1))
+    on_rail = np.bincount(labels.ravel(), weights=rails.ravel(), minlength=len(stats) + 1)[1:] > 0
+    return np.isin(labels, np.flatnonzero(inside & touching & ~continued & ~on_rail) + 1)
 
 
 def _stroke_width_in_box(found: _Marks) -> float:

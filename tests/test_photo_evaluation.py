@@ -201,6 +201,24 @@ def test_a_box_side_beside_the_digit_stays_out_of_its_grey_levels(model, mnist_t
     assert similar(to_mnist_tensor(as_image(boxed)), to_mnist_tensor(as_image(plain))) > 0.95
 
 
+@pytest.mark.parametrize("index", [10, 21, 43])
+def test_a_cells_walls_the_digit_fills_are_the_forms_not_the_digits(model, mnist_test_set, index):
+    """The digit fills its cell of a row of cells, its sides on the cell's walls: the walls lie within the
+    digit's box and touch it, as a digit's own straight strokes do, but they end on the row's rules, which run
+    on past the digit: they are the form's."""
+    digit, label = mnist_test_set[index]
+    plain = page(digit, size=(300, 240), at=(60, 90), side=112)
+    rows, cols = np.nonzero(np.asarray(digit.resize((112, 112))) > 40)
+    top, bottom, left, right = 60 + rows.min() - 4, 60 + rows.max() + 5, 90 + cols.min() - 1, 90 + cols.max() + 2
+    cells = plain.copy()
+    cells[top : top + 2, :] = cells[bottom - 2 : bottom, :] = 40
+    for wall in (left - 70, left, right - 2, right + 68):
+        cells[top:bottom, wall : wall + 2] = 40
+    cells = np.minimum(cells, plain)
+    assert read(model, as_image(cells)) == label
+    assert similar(to_mnist_tensor(as_image(cells)), to_mnist_tensor(as_image(plain))) > 0.95
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_a_forms_field_with_nothing_written_in_it_is_no_digit(seed):
     """A box, cells, a comb or a table's cells left empty: 422, not a digit read from the lines' remnants."""
