@@ -55,7 +55,8 @@ LETTER_HEIGHTS = 0.45  # ... as are letters in a row: heights within this ratio 
 LETTER_ALIGNMENT = 0.25  # ... bottoms or tops this close ...
 LETTER_SPACING, LETTER_OVERLAP = 0.8, 0.2  # ... at most this far apart, overlapping at most this much
 TEXT_NEIGHBOURS = 48  # candidates nearest the digit compared pairwise (bounded cost)
-OWN_LINE_MARGIN = 0.1  # straight strokes within this share of the digit's size around its box are its own
+OWN_LINE_MARGIN = 0.1  # straight strokes within this share of the digit's size around its box are its own ...
+OWN_STROKE_REACH = 0.5  # ... or sticking out along their direction up to this share of it (a 7's bar)
 MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
 CANVAS_SHARE = 0.55  # share of the picture in exactly one colour: a canvas (a fat digit drawn large covers
@@ -187,7 +188,7 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     if not chosen:
         return None
     mask = np.isin(labels, np.asarray(chosen) + 1)
-    mask |= _own_lines(mask, along_rows, along_columns, axis=1) | _own_lines(mask, along_columns, along_rows, axis=0)
+    mask |= _own_lines(mask, along_rows, along_columns) | _own_lines(mask.T, along_columns.T, along_rows.T).T
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
     around = np.zeros_like(mask)
@@ -198,36 +199,45 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin, stray)
 
 
-def _own_lines(mask: np.ndarray, lines: np.ndarray, crossing: np.ndarray, axis: int) -> np.ndarray:
-    """The pieces of `lines` (running along `axis`: 1 rows, 0 columns) that are the digit's own straight
-    strokes (a 0's straight sides, a 4's cross): touching its marks, within its box, not continued by
-    printed line beyond the box along their direction (a box's side or a comb's baseline the digit crosses runs
-    on past it; the pieces between the digit's strokes are that line's), and not meeting a `crossing` line
-    that runs on past the box (a cell's wall the digit fills, from the row's rule above to the one below)."""
+def _own_lines(mask: np.ndarray, lines: np.ndarray, crossing: np.ndarray) -> np.ndarray:
+    """The pieces of `lines` (running along rows; transpose all three for columns) that are the digit's own
+    straight strokes (a 0's straight sides, a 4's cross, a 7's bar): touching its marks; within its box, or
+    sticking out of it along their direction by up to OWN_STROKE_REACH of its size with a free end there;
+    not continued by another printed line beyond the box in their rows (a box's side or a comb's baseline
+    the digit crosses runs on past it; the pieces between the digit's strokes are that line's); and not
+    meeting a `crossing` line that runs on past the box (a cell's wall the digit fills, rule to rule)."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    grow = round(OWN_LINE_MARGIN * max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1
+    size = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+    grow, reach = round(OWN_LINE_MARGIN * size) + 1, round(OWN_STROKE_REACH * size)
     top, bottom, left, right = rows[0] - grow, rows[-1] + 1 + grow, cols[0] - grow, cols[-1] + 1 + grow
     labels, stats = label_marks(lines)
     if len(stats) == 0:
         return np.zeros_like(mask)
-    inside = (stats[:, 0] >= top) & (stats[:, 1] <= bottom) & (stats[:, 2] >= left) & (stats[:, 3] <= right)
+    across = (stats[:, 0] >= top) & (stats[:, 1] <= bottom)
+    # A piece may stick out of the box along its direction if its end out there is free, as a pen stroke's
+    # is: a printed line ends on another (a box's corner, a grid's crossing).
+    outside = np.ones_like(mask)
+    outside[max(0, top) : bottom, max(0, left) : right] = False
+    free = ~_meeting(labels, len(stats), dilated(crossing & outside))
+    inside = across & (
+        ((stats[:, 2] >= left) & (stats[:, 3] <= right))
+        | ((stats[:, 2] >= left - reach) & (stats[:, 3] <= right + reach) & free)
+    )
     beyond = lines.copy()
-    if axis == 1:
-        beyond[:, max(0, left) : right] = False
-        start, stop = stats[:, 0], stats[:, 1]
-        crossing_ends, box_ends = (0, 1), (top, bottom)  # the crossing lines run along columns
-    else:
-        beyond[max(0, top) : bottom, :] = False
-        start, stop = stats[:, 2], stats[:, 3]
-        crossing_ends, box_ends = (2, 3), (left, right)
-    across = np.concatenate([[0], np.cumsum(beyond.any(axis=axis))])  # printed line beyond, by row (column)
-    continued = across[stop] > across[start]
-    touching = np.bincount(labels.ravel(), weights=dilated(mask).ravel(), minlength=len(stats) + 1)[1:] > 0
+    beyond[:, max(0, left) : right] = False
+    per_row = np.concatenate([[0], np.cumsum(beyond.sum(axis=1))])
+    own_beyond = np.bincount(labels[beyond], minlength=len(stats) + 1)[1:]
+    continued = per_row[stats[:, 1]] - per_row[stats[:, 0]] > own_beyond
+    touching = _meeting(labels, len(stats), dilated(mask))
     crossing_labels, crossing_stats = label_marks(crossing)
-    runs_on = (crossing_stats[:, crossing_ends[0]] < box_ends[0]) | (crossing_stats[:, crossing_ends[1]] > box_ends[1])
-    rails = dilated(np.isin(crossing_labels, np.flatnonzero(runs_on) + 1))
-    on_rail = np.bincount(labels.ravel(), weights=rails.ravel(), minlength=len(stats) + 1)[1:] > 0
+    runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
+    on_rail = _meeting(labels, len(stats), dilated(np.isin(crossing_labels, np.flatnonzero(runs_on) + 1)))
     return np.isin(labels, np.flatnonzero(inside & touching & ~continued & ~on_rail) + 1)
+
+
+def _meeting(labels: np.ndarray, count: int, region: np.ndarray) -> np.ndarray:
+    """Which of the pieces 1..count of `labels` have a pixel in `region`."""
+    return np.bincount(labels[region], minlength=count + 1)[1:] > 0
 
 
 def _stroke_width_in_box(found: _Marks) -> float:

@@ -219,6 +219,26 @@ def test_a_cells_walls_the_digit_fills_are_the_forms_not_the_digits(model, mnist
     assert similar(to_mnist_tensor(as_image(cells)), to_mnist_tensor(as_image(plain))) > 0.95
 
 
+def test_a_sevens_bar_under_its_cells_rule_stays_with_the_digit(model):
+    """A 7 in pen as thin as the form's print, its bar just under the cell's top rule: the bar joins the rule's
+    structure and sticks out of the stem's box, but its far end is free, as a stroke's is, not on a line."""
+
+    def seven(in_cells: bool) -> Image.Image:
+        picture = Image.new("L", (300, 200), 235)
+        draw = ImageDraw.Draw(picture)
+        if in_cells:
+            for y in (40, 150):
+                draw.rectangle((0, y, 299, y + 1), fill=40)
+            for x in (20, 100, 220, 280):
+                draw.rectangle((x, 40, x + 1, 151), fill=40)
+        draw.line((130, 43, 185, 43), fill=40, width=2)
+        draw.line((185, 43, 160, 140), fill=40, width=3)
+        return picture
+
+    assert read(model, seven(in_cells=True)) == 7
+    assert similar(to_mnist_tensor(seven(in_cells=True)), to_mnist_tensor(seven(in_cells=False))) > 0.9
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_a_forms_field_with_nothing_written_in_it_is_no_digit(seed):
     """A box, cells, a comb or a table's cells left empty: 422, not a digit read from the lines' remnants."""
