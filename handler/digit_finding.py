@@ -188,7 +188,8 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     if not chosen:
         return None
     mask = np.isin(labels, np.asarray(chosen) + 1)
-    mask |= _own_lines(mask, along_rows, along_columns) | _own_lines(mask.T, along_columns.T, along_rows.T).T
+    row_pieces, column_pieces = label_marks(along_rows), label_marks(along_columns)
+    mask |= _own_lines(mask, row_pieces, column_pieces) | _own_lines(mask.T, *_transposed(column_pieces, row_pieces)).T
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
     around = np.zeros_like(mask)
@@ -199,40 +200,46 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin, stray)
 
 
-def _own_lines(mask: np.ndarray, lines: np.ndarray, crossing: np.ndarray) -> np.ndarray:
-    """The pieces of `lines` (running along rows; transpose all three for columns) that are the digit's own
-    straight strokes (a 0's straight sides, a 4's cross, a 7's bar): touching its marks; within its box, or
-    sticking out of it along their direction by up to OWN_STROKE_REACH of its size with a free end there;
-    not continued by another printed line beyond the box in their rows (a box's side or a comb's baseline
-    the digit crosses runs on past it; the pieces between the digit's strokes are that line's); and not
-    meeting a `crossing` line that runs on past the box (a cell's wall the digit fills, rule to rule)."""
+def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
+    """The `pieces` of printed line (label_marks of lines along rows; _transposed for columns) that are the
+    digit's own straight strokes (a 0's straight sides, a 4's cross, a 7's bar): touching its marks; within
+    its box, or sticking out of it along their direction by up to OWN_STROKE_REACH of its size with a free
+    end there; not continued by another printed line beyond the box in their rows (a box's side or a comb's
+    baseline the digit crosses runs on past it; the pieces between the digit's strokes are that line's); and
+    not meeting a `crossing` line that runs on past the box (a cell's wall the digit fills, rule to rule)."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     size = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
     grow, reach = round(OWN_LINE_MARGIN * size) + 1, round(OWN_STROKE_REACH * size)
     top, bottom, left, right = rows[0] - grow, rows[-1] + 1 + grow, cols[0] - grow, cols[-1] + 1 + grow
-    labels, stats = label_marks(lines)
+    labels, stats = pieces
     if len(stats) == 0:
         return np.zeros_like(mask)
+    crossing_labels, crossing_stats = crossing
     across = (stats[:, 0] >= top) & (stats[:, 1] <= bottom)
     # A piece may stick out of the box along its direction if its end out there is free, as a pen stroke's
     # is: a printed line ends on another (a box's corner, a grid's crossing).
     outside = np.ones_like(mask)
     outside[max(0, top) : bottom, max(0, left) : right] = False
-    free = ~_meeting(labels, len(stats), dilated(crossing & outside))
+    near = max_filter(labels, 1)  # the piece within a pixel of each pixel (one of them, where two are)
+    free = ~_meeting(near, len(stats), (crossing_labels > 0) & outside)
     inside = across & (
         ((stats[:, 2] >= left) & (stats[:, 3] <= right))
         | ((stats[:, 2] >= left - reach) & (stats[:, 3] <= right + reach) & free)
     )
-    beyond = lines.copy()
+    beyond = labels > 0
     beyond[:, max(0, left) : right] = False
     per_row = np.concatenate([[0], np.cumsum(beyond.sum(axis=1))])
     own_beyond = np.bincount(labels[beyond], minlength=len(stats) + 1)[1:]
     continued = per_row[stats[:, 1]] - per_row[stats[:, 0]] > own_beyond
-    touching = _meeting(labels, len(stats), dilated(mask))
-    crossing_labels, crossing_stats = label_marks(crossing)
+    touching = _meeting(near, len(stats), mask)
     runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
-    on_rail = _meeting(labels, len(stats), dilated(np.isin(crossing_labels, np.flatnonzero(runs_on) + 1)))
+    on_rail = _meeting(near, len(stats), np.isin(crossing_labels, np.flatnonzero(runs_on) + 1))
     return np.isin(labels, np.flatnonzero(inside & touching & ~continued & ~on_rail) + 1)
+
+
+def _transposed(*pieces: tuple) -> list:
+    """label_marks' (labels, stats) of each mask as they are for the transposed mask."""
+    return [(labels.T, stats[:, [2, 3, 0, 1, 4]]) for labels, stats in pieces]
 
 
 def _meeting(labels: np.ndarray, count: int, region: np.ndarray) -> np.ndarray:
