@@ -183,7 +183,7 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     step_y, step_x = np.gradient(closed)
     steepness = np.hypot(step_y, step_x) / np.maximum(closed, 1.0)
     on_step = np.bincount(labels.ravel(), weights=steepness.ravel(), minlength=len(stats) + 1)[1:] / np.maximum(area, 1)
-    beside_line = np.bincount(labels.ravel(), weights=dilated(lines).ravel(), minlength=len(stats) + 1)[1:] > 0
+    beside_line = _meeting(labels, len(stats), dilated(lines))
     chosen = _choose(stats, on_step, beside_line, faint.shape, on_canvas=canvas is not None)
     if not chosen:
         return None
