@@ -142,6 +142,18 @@ def page(digit: Image.Image, size=(240, 200), at=(60, 50), side=112, paper=235, 
     return picture
 
 
+def ink_extent(digit: Image.Image, at, side=112) -> tuple:
+    """(top, bottom, left, right), bottom and right exclusive: where page(digit, at=at, side=side) has ink."""
+    rows, cols = np.nonzero(np.asarray(digit.resize((side, side))) > 40)
+    return at[0] + rows.min(), at[0] + rows.max() + 1, at[1] + cols.min(), at[1] + cols.max() + 1
+
+
+def draw_box(values: np.ndarray, top: int, left: int, bottom: int, right: int, weight: int = 3) -> None:
+    """A printed box, its lines `weight` px wide and grey level 40, drawn into `values` (bottom, right exclusive)."""
+    values[top : top + weight, left:right] = values[bottom - weight : bottom, left:right] = 40
+    values[top:bottom, left : left + weight] = values[top:bottom, right - weight : right] = 40
+
+
 def as_image(values: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8))
 
@@ -175,11 +187,7 @@ def test_a_printed_box_the_digit_touches_is_taken_out(model, mnist_test_set):
     digit, label = mnist_test_set[22]
     plain = page(digit, size=(260, 240), at=(60, 70), side=112)
     boxed = plain.copy()
-    top, left, bottom, right = 62, 62, 170, 186  # the box's top line runs through the digit's top
-    for rows, cols in (((top, top + 3), (left, right)), ((bottom - 3, bottom), (left, right))):
-        boxed[rows[0] : rows[1], cols[0] : cols[1]] = 40
-    boxed[top:bottom, left : left + 3] = 40
-    boxed[top:bottom, right - 3 : right] = 40
+    draw_box(boxed, top=62, left=62, bottom=170, right=186)  # the box's top line runs through the digit's top
     boxed = np.minimum(boxed, plain)
     assert read(model, as_image(boxed)) == label
     assert similar(to_mnist_tensor(as_image(boxed)), to_mnist_tensor(as_image(plain))) > 0.9
@@ -191,11 +199,9 @@ def test_a_box_side_beside_the_digit_stays_out_of_its_grey_levels(model, mnist_t
     kept with the digit's strokes (it would be a bar down the 28x28's edge)."""
     digit, label = mnist_test_set[index]
     plain = page(digit, size=(260, 240), at=(60, 70), side=112)
-    rows, cols = np.nonzero(np.asarray(digit.resize((112, 112))) > 40)
-    top, left, bottom, right = 60 + rows.min() - 25, 70 + cols.min() - 3, 60 + rows.max() + 26, 70 + cols.max() + 31
+    top, bottom, left, right = ink_extent(digit, at=(60, 70))
     boxed = plain.copy()
-    boxed[top : top + 3, left:right] = boxed[bottom - 3 : bottom, left:right] = 40
-    boxed[top:bottom, left : left + 3] = boxed[top:bottom, right - 3 : right] = 40
+    draw_box(boxed, top - 25, left - 3, bottom + 25, right + 30)
     boxed = np.minimum(boxed, plain)
     assert read(model, as_image(boxed)) == label
     assert similar(to_mnist_tensor(as_image(boxed)), to_mnist_tensor(as_image(plain))) > 0.95
@@ -208,8 +214,8 @@ def test_a_cells_walls_the_digit_fills_are_the_forms_not_the_digits(model, mnist
     on past the digit: they are the form's."""
     digit, label = mnist_test_set[index]
     plain = page(digit, size=(300, 240), at=(60, 90), side=112)
-    rows, cols = np.nonzero(np.asarray(digit.resize((112, 112))) > 40)
-    top, bottom, left, right = 60 + rows.min() - 4, 60 + rows.max() + 5, 90 + cols.min() - 1, 90 + cols.max() + 2
+    top, bottom, left, right = ink_extent(digit, at=(60, 90))
+    top, bottom, left, right = top - 4, bottom + 4, left - 1, right + 1
     cells = plain.copy()
     cells[top : top + 2, :] = cells[bottom - 2 : bottom, :] = 40
     for wall in (left - 70, left, right - 2, right + 68):
