@@ -100,24 +100,32 @@ def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
     # out-of-focus digit keeps its shape, and its loops stay open instead of filling into a blob.
     width = _stroke_width_in_box(found)
     thin = width < THIN_STROKE
-    ink_side = grey if found.dark_ink else 255.0 - grey
-    paper = enlarged(found.paper, factor, grey.shape)
-    strength = np.clip(paper - ink_side, 0, None) / np.maximum(paper, 1.0)
     keep = dilated(found.mask)
     if found.size >= 40:
         keep = dilated(keep)
     if not thin:
         keep = dilated(keep, 2)
     keep &= ~found.lines  # a box's side the digit touches is no part of its grey levels
-    keep, marks = (mask_enlarged(mask, factor, grey.shape) for mask in (keep, found.mask))
+    # All of this is worked out only around the digit (the rest stays black), the same pixels as over the
+    # whole picture: the window reaches an analysis pixel beyond the kept marks (the paper's bilinear
+    # enlargement looks that far) and beyond how far thin strokes are grown.
+    growth = _growth_radius(width, found, factor) if thin else 0
+    near = _bounding_window(keep | found.mask, 1 + math.ceil(growth / factor))
+    window = tuple(slice(part.start * factor, min(part.stop * factor, side)) for part, side in zip(near, grey.shape))
+    ink_side = grey[window] if found.dark_ink else 255.0 - grey[window]
+    paper = enlarged(found.paper[near], factor, ink_side.shape)
+    strength = np.clip(paper - ink_side, 0, None) / np.maximum(paper, 1.0)
+    keep, marks = (mask_enlarged(mask[near], factor, ink_side.shape) for mask in (keep, found.mask))
     top = found.core if thin else max(found.core, float(np.quantile(strength[marks], WIDE_STROKE_TOP)))
     low, high = (RAMP_LOW * found.threshold if thin else 0.0), max(top, found.threshold + 0.05)
-    digit = np.where(keep, np.clip((strength - low) / (high - low), 0, 1), 0.0).astype(np.float32)
-    if not digit.any():
+    levels = np.where(keep, np.clip((strength - low) / (high - low), 0, 1), 0.0).astype(np.float32)
+    if not levels.any():
         return None
-    if thin:
-        digit = _grown(digit, width, found, factor)
-    return digit * 255.0
+    if growth >= 1:
+        levels = max_filter(levels, growth)
+    digit = np.zeros(grey.shape, dtype=np.float32)
+    digit[window] = levels * 255.0
+    return digit
 
 
 @dataclass
@@ -255,11 +263,19 @@ def _stroke_width_in_box(found: _Marks) -> float:
     return width * DIGIT_BOX / found.size
 
 
-def _grown(digit: np.ndarray, width_in_box: float, found: _Marks, factor: int) -> np.ndarray:
-    """Thin strokes (a ball-point on a large picture) grown by a grey dilation until they would be about
-    GROWN_STROKE px wide in the 20 px box."""
-    radius = round((GROWN_STROKE - width_in_box) / 2 * found.size / DIGIT_BOX * factor)
-    return max_filter(digit, radius) if radius >= 1 else digit
+def _growth_radius(width_in_box: float, found: _Marks, factor: int) -> int:
+    """Working pixels by which thin strokes (a ball-point on a large picture) are grown, by a grey
+    dilation, to be about GROWN_STROKE px wide in the 20 px box."""
+    return max(0, round((GROWN_STROKE - width_in_box) / 2 * found.size / DIGIT_BOX * factor))
+
+
+def _bounding_window(mask: np.ndarray, margin: int) -> tuple:
+    """The slices of the box around a mask's pixels, grown by `margin` (within the array)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return (
+        slice(max(0, rows[0] - margin), min(mask.shape[0], rows[-1] + 1 + margin)),
+        slice(max(0, cols[0] - margin), min(mask.shape[1], cols[-1] + 1 + margin)),
+    )
 
 
 def _paper(ink_side: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ def grey_closing(values: np.ndarray, radius: int) -> np.ndarray:
 
 def box_blur(values: np.ndarray, radius: int) -> np.ndarray:
     """The mean over a (2 radius + 1)^2 square around each pixel, the picture continued at its edges."""
-    return ndimage.uniform_filter(values.astype(np.float32), size=2 * radius + 1, mode="nearest")
+    return ndimage.uniform_filter(values.astype(np.float32, copy=False), size=2 * radius + 1, mode="nearest")
 
 
 def dilated(mask: np.ndarray, radius: int = 1) -> np.ndarray:
@@ -119,7 +119,7 @@ def box_reduced(values: np.ndarray, factor: int) -> np.ndarray:
     """The mean of each factor x factor block."""
     if factor <= 1:
         return values
-    return np.asarray(Image.fromarray(values.astype(np.float32), "F").reduce(factor), dtype=np.float32)
+    return np.asarray(Image.fromarray(values.astype(np.float32, copy=False), "F").reduce(factor), dtype=np.float32)
 
 
 def darkest_reduced(values: np.ndarray, factor: int) -> np.ndarray:
