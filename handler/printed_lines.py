@@ -7,13 +7,15 @@ the runs are measured on the ink smeared by a pixel or two across the line). Han
 across most of the picture (ruled paper), or runs a quarter of the picture long that meet at corners or
 junctions with two of them parallel (a box, cells, a grid, a comb's ticks on its baseline), and only if it is
 of about the weight of the page's longest line (print is of one weight; a marker's straight stroke is
-thicker than the box it touches). Lines found within the digit's own box are given back to it by the caller
-(digit_finding): a printed line runs on past the digit it frames or touches.
+thicker than the box it touches) and running along the page's slant (a stroke a few degrees off it holds
+runs too once smeared). Lines found within the digit's own box are given back to it by the caller
+(digit_finding): a printed line runs on past the digit it frames or touches. Where a stroke darker than the
+print lies on a line or crosses it, ink_over_lines tells its pixels from the line's.
 """
 
 import numpy as np
 
-from image_operations import connected, dilated, in_runs_of, max_filter_along
+from image_operations import connected, dilated, in_runs_of, label_marks, max_filter_along
 
 LINE_RUN = 0.45  # a run this share of the picture's width (height) is a ruled line on its own ...
 FRAME_RUN = 0.25  # runs this share of the side that meet at angles make a frame ...
@@ -21,10 +23,15 @@ LINE_THICKNESS = 0.025  # ... if no thicker than this share of the picture's sid
 MIN_LINE_THICKNESS = 5  # ... or than this many pixels (a 4 px rule, anti-aliased, on a small picture)
 LINE_WEIGHT_SPREAD = 1.6  # printed lines are at most this many times as thick as the page's longest (+1 px)
 SLANT_TOLERANCE = 2  # px the ink is smeared across a line before its runs are measured (a slight bow)
+LINE_SLANT = np.tan(np.deg2rad(4))  # a piece of run leaning more than this off the page's lines ...
+LINE_DRIFT = 2.5  # ... and drifting this many px across from them along its length is a pen stroke
 # The page's lines are looked for at these slopes (up to 6 degrees either way, a degree apart) ...
 SKEW_SLOPES = np.tan(np.deg2rad(np.arange(-6, 7)))
 SKEW_GAIN = 1.1  # ... and taken as slanted if the ink's row profile is this much sharper so than level
 SKEW_PIXELS = 6_000  # ink pixels the slope is judged on at most (bounded cost and memory)
+# Ink darker than the page's print where it lies on a line (drop-out forms are printed light for this):
+INK_OVER_LINE = 0.15  # stronger than the lines' core by this (ink strength: share darker than the paper) ...
+LINE_CORE = 0.9  # ... the core's being this quantile of the lines' pixels (their edges are anti-aliased, fainter)
 
 
 def line_thickness(shape) -> int:
@@ -52,6 +59,10 @@ def printed_lines(ink: np.ndarray) -> tuple:
     # The lines printed on one page are of about one weight; a run clearly thicker than the page's longest line
     # is a pen stroke that happens to be straight (a 1, a 7's bar, the flat side of a 6), not print.
     horizontal, vertical = _of_the_page_weight(horizontal, vertical)
+    # A stroke a few degrees off the lines still holds runs once smeared (the more, the wider it is and the
+    # shorter the runs asked of a small picture); print runs along the page's slant, so its pieces are kept
+    # only if they do.
+    horizontal, vertical = _along(horizontal, slope), _along(vertical.T, -slope).T
     ruled_rows &= horizontal
     ruled_columns &= vertical
     # Runs that touch (a pixel apart) form one structure. It is printed if it has lines both ways, two of them
@@ -67,6 +78,15 @@ def printed_lines(ink: np.ndarray) -> tuple:
     return ruled_rows | (in_frame & horizontal), ruled_columns | (in_frame & vertical)
 
 
+def ink_over_lines(lines: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """The pixels of `lines` (all printed lines found, the faintest included: they set what the print's own
+    ink is) where something darker lies on them, a pen's stroke along or across a line, as drop-out forms
+    are read: stronger than the lines' core by INK_OVER_LINE. `strength` is the ink's, 0 (paper) to 1."""
+    if not lines.any():
+        return lines
+    return lines & (strength > float(np.quantile(strength[lines], LINE_CORE)) + INK_OVER_LINE)
+
+
 def _of_the_page_weight(horizontal: np.ndarray, vertical: np.ndarray) -> tuple:
     """The runs along rows and along columns without their pieces (connected runs) thicker than
     LINE_WEIGHT_SPREAD times the longest piece, and a pixel. A piece's thickness is its pixels over its length."""
@@ -80,6 +100,26 @@ def _of_the_page_weight(horizontal: np.ndarray, vertical: np.ndarray) -> tuple:
         (np.concatenate([[np.inf], thickness]) <= LINE_WEIGHT_SPREAD * weight + 1)[labels]
         for labels, thickness, _ in pieces
     )
+
+
+def _along(runs: np.ndarray, slope: float) -> np.ndarray:
+    """The connected pieces of `runs` (lines along rows) that run along `slope` (dy/dx), the page's lines':
+    a piece whose least-squares slope is off it by more than LINE_SLANT and drifts LINE_DRIFT px or more
+    across its length is a pen stroke (a fragment a few pixels long has no slope to speak of)."""
+    labels, stats = label_marks(runs)
+    if len(stats) == 0:
+        return runs
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols]
+    rows, cols = rows - rows.mean(), cols - cols.mean()  # centred: the sums below stay small
+
+    def total(values):
+        return np.bincount(which, weights=values, minlength=len(stats) + 1)[1:]
+
+    n, x, y = total(np.ones_like(cols)), total(cols), total(rows)
+    off = np.abs((n * total(cols * rows) - x * y) / np.maximum(n * total(cols * cols) - x * x, 1e-9) - slope)
+    stroke = (off > LINE_SLANT) & (off * (stats[:, 3] - stats[:, 2] - 1) >= LINE_DRIFT)
+    return np.concatenate([[False], ~stroke])[labels]
 
 
 def _pieces(runs: np.ndarray, axis: int) -> tuple:

@@ -4,7 +4,7 @@ page's slant), and a digit's own straight strokes left alone."""
 import numpy as np
 import pytest
 
-from printed_lines import printed_lines, skew_of_lines
+from printed_lines import ink_over_lines, printed_lines, skew_of_lines
 
 SIDE = 200
 
@@ -94,6 +94,20 @@ def test_a_markers_straight_stroke_touching_a_box_is_not_of_the_boxs_weight(weig
     assert lines[seven & ~ink].mean() < 0.01  # at most a pixel where the stroke meets the box's side
 
 
+@pytest.mark.parametrize("degrees, width", [(10, 3), (15, 5)])
+def test_a_stroke_leaning_off_the_pages_lines_is_not_one_of_them(degrees, width):
+    """A 0's straight side, a few degrees off vertical, reaching the rule of its cell in a small picture: the
+    smeared stroke holds runs as long as the cells' walls, but it does not run along the page's lines."""
+    ink = np.zeros((100, 300), dtype=bool)
+    for k in range(4):
+        box(ink, 15, 20 + 65 * k, 86, 86 + 65 * k)
+    side = np.zeros_like(ink)
+    stroke(side, [(16, 110), (71, 110 - 55 * np.tan(np.deg2rad(degrees)))], width=width)
+    lines = found(ink | side)
+    assert lines[ink & ~side].mean() > 0.9
+    assert lines[side & ~ink].mean() < 0.05  # at most where it meets the rule
+
+
 def test_a_pages_lines_of_somewhat_different_weights_are_all_found():
     ink = blank()
     ink[20:22, :] = True  # a ruled line across the page, the longest
@@ -114,6 +128,19 @@ def test_lines_of_a_page_turned_by_four_degrees_are_found_at_its_slant():
         ink[rows, shifted] = ink[rows, shifted + 1] = True
     assert skew_of_lines(ink) == pytest.approx(slope, abs=0.01)
     assert found(ink)[ink].mean() > 0.85
+
+
+def test_ink_darker_than_the_print_is_told_from_the_line_it_lies_on():
+    """A grey rule with anti-aliased (fainter) edges and a black stroke crossing it: only the crossing is
+    darker than the rule's core; a line alone has nothing on it, whatever its edges."""
+    strength = np.zeros((SIDE, SIDE), np.float32)
+    strength[99, :] = strength[102, :] = 0.3  # the rule's edges
+    strength[100:102, :] = 0.55  # its core: grey print
+    lines = strength > 0
+    assert not ink_over_lines(lines, strength).any()
+    strength[60:140, 90:94] = 0.9  # a pen's stroke across it
+    assert np.array_equal(ink_over_lines(lines, strength), lines & (strength == 0.9))
+    assert not ink_over_lines(np.zeros_like(lines), strength).any()
 
 
 def test_the_slope_is_level_without_lines():
