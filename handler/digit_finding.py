@@ -3,14 +3,14 @@
 The paper's brightness is estimated locally (a morphological closing on a thumbnail, smoothed) and divided
 out, so shadows and light falling off across the page disappear (a drawing on a flat canvas has the canvas
 colour as its paper); ink is what is clearly darker than the paper around it (a threshold relative to the
-local paper, set per picture by Otsu's method); long horizontal and vertical runs (ruled and squared paper)
-are taken out; the marks are grouped into connected components and the digit is chosen among them,
-rejecting page edges and the table around the page, lines and specks by shape and size. Which is ink and
-which is paper is decided from the paper around the digit. Only the chosen marks, with their grey levels,
-go on to MNIST's own normalisation (mnist_form.centre_digit). A picture of several digits (a number) gets
-its largest, most central digit read; marks within about a third of that digit's size (of it, or of marks
-already counted) count as part of it, so digits written closer than that are read together, as one
-unreliable digit.
+local paper, set per picture by Otsu's method); printed lines (ruled and squared paper, a form's boxes) are
+taken out, but for where a stroke darker than the print crosses them or lies on them; the marks are grouped
+into connected components and the digit is chosen among them, rejecting page edges and the table around the
+page, lines and specks by shape and size. Which is ink and which is paper is decided from the paper around
+the digit. Only the chosen marks, with their grey levels, go on to MNIST's own normalisation
+(mnist_form.centre_digit). A picture of several digits (a number) gets its largest, most central digit
+read; marks within about a third of that digit's size (of it, or of marks already counted) count as part of
+it, so digits written closer than that are read together, as one unreliable digit.
 """
 
 import math
@@ -23,6 +23,8 @@ from scipy import ndimage
 from image_operations import (
     box_blur,
     box_reduced,
+    closed_along,
+    connected,
     darkest_reduced,
     dilated,
     enlarged,
@@ -34,7 +36,7 @@ from image_operations import (
     otsu_threshold,
 )
 from mnist_form import DIGIT_BOX, MIN_CONTRAST
-from printed_lines import printed_lines
+from printed_lines import ink_over_lines, line_thickness, printed_lines
 
 # Photos: the digit is looked for on a copy at most this size (the grey levels kept come from the full one).
 ANALYSIS_SIDE = 320
@@ -177,7 +179,13 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     # Printed lines are found on all that is even slightly darker than the paper, where they are unbroken.
     weak = (strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4)
     printed = printed_lines(weak)
-    along_rows, along_columns = (lines & faint for lines in printed)
+    # A stroke darker than the print that crosses a line (its ink on both sides, the line's width apart) is
+    # not cut by it; where a stroke lies along a line, its ink is joined to the digit once it is chosen.
+    on_lines = ink_over_lines(printed[0] | printed[1], strength)
+    reach = line_thickness(faint.shape) + 2
+    off_lines = faint & ~(printed[0] | printed[1])
+    crossed = on_lines & (closed_along(off_lines, reach, axis=0) | closed_along(off_lines, reach, axis=1))
+    along_rows, along_columns = (lines & faint & ~crossed for lines in printed)
     lines = along_rows | along_columns
     faint &= ~lines
     labels, stats = label_marks(faint, min_area=math.ceil(MIN_MARK_AREA * faint.size))
@@ -198,6 +206,7 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     mask = np.isin(labels, np.asarray(chosen) + 1)
     row_pieces, column_pieces = label_marks(along_rows), label_marks(along_columns)
     mask |= _own_lines(mask, row_pieces, column_pieces) | _own_lines(mask.T, *_transposed(column_pieces, row_pieces)).T
+    mask |= _joined(mask, on_lines)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
     around = np.zeros_like(mask)
@@ -243,6 +252,12 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
     on_rail = _meeting(near, len(stats), np.isin(crossing_labels, np.flatnonzero(runs_on) + 1))
     return np.isin(labels, np.flatnonzero(inside & touching & ~continued & ~on_rail) + 1)
+
+
+def _joined(mask: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """The pixels of `extra` connected to `mask` (through `extra` itself)."""
+    labels, count = connected(mask | extra)
+    return extra & np.isin(labels, np.flatnonzero(_meeting(labels, count, mask)) + 1)
 
 
 def _transposed(*pieces: tuple) -> list:

@@ -68,6 +68,18 @@ def in_runs_of(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
     return ndimage.maximum_filter1d(shrunk, size=size, axis=axis, mode="constant", cval=False)
 
 
+def closed_along(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """A boolean mask with its gaps of fewer than `length` pixels between two of its pixels along one axis
+    (0: a column, 1: a row) filled: where two runs face each other across a gap that narrow."""
+    along = np.moveaxis(mask, axis, -1)
+    count = along.shape[-1]
+    index = np.arange(count)
+    previous = np.maximum.accumulate(np.where(along, index, -1), axis=-1)
+    following = np.minimum.accumulate(np.where(along, index, count)[..., ::-1], axis=-1)[..., ::-1]
+    gap = (previous >= 0) & (following < count) & (following - previous - 1 < length)
+    return np.moveaxis(along | gap, -1, axis)
+
+
 def eroded(mask: np.ndarray) -> np.ndarray:
     """A boolean mask shrunk by one pixel (a 3x3 square); the outside of the picture counts as mask."""
     return ndimage.minimum_filter(mask, size=3, mode="constant", cval=True)

@@ -13,6 +13,7 @@ from hypothesis.extra.numpy import arrays
 from image_operations import (
     box_blur,
     box_reduced,
+    closed_along,
     darkest_reduced,
     dilated,
     eroded,
@@ -151,6 +152,19 @@ def test_in_runs_of_keeps_the_pixels_of_runs_at_least_that_long_along_either_axi
     at_least = max(1, length) | 1  # rounded up to odd
     assert np.array_equal(in_runs_of(mask, length, axis=1), horizontal_run_lengths(mask) >= at_least)
     assert np.array_equal(in_runs_of(mask, length, axis=0), (horizontal_run_lengths(mask.T) >= at_least).T)
+
+
+@CASES
+@given(masks, st.integers(0, 9))
+def test_closed_along_fills_the_gaps_shorter_than_the_length_between_pixels_of_the_mask(mask, length):
+    expected = mask.copy()
+    for row, line in enumerate(mask):
+        pixels = np.flatnonzero(line)
+        for start, stop in zip(pixels, pixels[1:]):
+            if stop - start - 1 < length:
+                expected[row, start:stop] = True
+    assert np.array_equal(closed_along(mask, length, axis=1), expected)
+    assert np.array_equal(closed_along(mask.T, length, axis=0), expected.T)
 
 
 @CASES

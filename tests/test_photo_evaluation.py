@@ -225,24 +225,42 @@ def test_a_cells_walls_the_digit_fills_are_the_forms_not_the_digits(model, mnist
     assert similar(to_mnist_tensor(as_image(cells)), to_mnist_tensor(as_image(plain))) > 0.95
 
 
+def cells_with(strokes, line_grey=40, walls=(20, 100, 180, 260)) -> Image.Image:
+    """A row of cells (rules at y 40 and 150 and `walls`, 2 px wide, in `line_grey`; None: no cells) with pen
+    strokes in ink of grey 20, straight segments (x0, y0, x1, y1, width)."""
+    picture = Image.new("L", (300, 200), 235)
+    draw = ImageDraw.Draw(picture)
+    if line_grey is not None:
+        for y in (40, 150):
+            draw.rectangle((0, y, 299, y + 1), fill=line_grey)
+        for x in walls:
+            draw.rectangle((x, 40, x + 1, 151), fill=line_grey)
+    for *segment, width in strokes:
+        draw.line(segment, fill=20, width=width)
+    return picture
+
+
 def test_a_sevens_bar_under_its_cells_rule_stays_with_the_digit(model):
     """A 7 in pen as thin as the form's print, its bar just under the cell's top rule: the bar joins the rule's
     structure and sticks out of the stem's box, but its far end is free, as a stroke's is, not on a line."""
+    seven = [(130, 43, 185, 43, 2), (185, 43, 160, 140, 3)]
+    walls = (20, 100, 220, 280)
+    assert read(model, cells_with(seven, walls=walls)) == 7
+    assert similar(to_mnist_tensor(cells_with(seven, walls=walls)), to_mnist_tensor(cells_with(seven, None))) > 0.9
 
-    def seven(in_cells: bool) -> Image.Image:
-        picture = Image.new("L", (300, 200), 235)
-        draw = ImageDraw.Draw(picture)
-        if in_cells:
-            for y in (40, 150):
-                draw.rectangle((0, y, 299, y + 1), fill=40)
-            for x in (20, 100, 220, 280):
-                draw.rectangle((x, 40, x + 1, 151), fill=40)
-        draw.line((130, 43, 185, 43), fill=40, width=2)
-        draw.line((185, 43, 160, 140), fill=40, width=3)
-        return picture
 
-    assert read(model, seven(in_cells=True)) == 7
-    assert similar(to_mnist_tensor(seven(in_cells=True)), to_mnist_tensor(seven(in_cells=False))) > 0.9
+@pytest.mark.parametrize("line_grey", [100, 150])
+def test_a_sevens_bar_darker_than_the_print_keeps_what_lies_on_a_wall(model, line_grey):
+    """Drop-out forms print their lines lighter than pen: a 7 whose bar starts on its cell's wall, or crosses
+    it, keeps the ink on the wall (the wall took it, and the bar with it: the 7 read as 1)."""
+    from_the_wall = [(101, 60, 150, 60, 3), (150, 60, 120, 140, 3)]
+    across_it = [(80, 60, 150, 60, 3), (150, 60, 120, 140, 3)]
+    assert read(model, cells_with(from_the_wall, line_grey)) == 7
+    assert read(model, cells_with(across_it, line_grey)) == 7
+    assert (
+        similar(to_mnist_tensor(cells_with(from_the_wall, line_grey)), to_mnist_tensor(cells_with(from_the_wall, None)))
+        > 0.95
+    )
 
 
 @pytest.mark.parametrize("seed", range(8))
