@@ -182,9 +182,7 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     # A stroke darker than the print that crosses a line (its ink on both sides, the line's width apart) is
     # not cut by it; where a stroke lies along a line, its ink is joined to the digit once it is chosen.
     on_lines = ink_over_lines(printed[0] | printed[1], strength)
-    reach = line_thickness(faint.shape) + 2
-    off_lines = faint & ~(printed[0] | printed[1])
-    crossed = on_lines & (closed_along(off_lines, reach, axis=0) | closed_along(off_lines, reach, axis=1))
+    crossed = _crossed(on_lines, faint & ~(printed[0] | printed[1]), line_thickness(faint.shape) + 2)
     along_rows, along_columns = (lines & faint & ~crossed for lines in printed)
     lines = along_rows | along_columns
     faint &= ~lines
@@ -252,6 +250,14 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
     on_rail = _meeting(near, len(stats), np.isin(crossing_labels, np.flatnonzero(runs_on) + 1))
     return np.isin(labels, np.flatnonzero(inside & touching & ~continued & ~on_rail) + 1)
+
+
+def _crossed(on_lines: np.ndarray, ink: np.ndarray, reach: int) -> np.ndarray:
+    """The pixels of `on_lines` that `ink` faces on both sides, fewer than `reach` px apart along a row or a
+    column: where a stroke crosses a line."""
+    if not on_lines.any():
+        return on_lines
+    return on_lines & (closed_along(ink, reach, axis=0) | closed_along(ink, reach, axis=1))
 
 
 def _joined(mask: np.ndarray, extra: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ print lies on a line or crosses it, ink_over_lines tells its pixels from the lin
 
 import numpy as np
 
-from image_operations import connected, dilated, in_runs_of, label_marks, max_filter_along
+from image_operations import connected, dilated, in_runs_of, max_filter_along
 
 LINE_RUN = 0.45  # a run this share of the picture's width (height) is a ruled line on its own ...
 FRAME_RUN = 0.25  # runs this share of the side that meet at angles make a frame ...
@@ -105,20 +105,23 @@ def _of_the_page_weight(horizontal: np.ndarray, vertical: np.ndarray) -> tuple:
 def _along(runs: np.ndarray, slope: float) -> np.ndarray:
     """The connected pieces of `runs` (lines along rows) that run along `slope` (dy/dx), the page's lines':
     a piece whose least-squares slope is off it by more than LINE_SLANT and drifts LINE_DRIFT px or more
-    across its length is a pen stroke (a fragment a few pixels long has no slope to speak of)."""
-    labels, stats = label_marks(runs)
-    if len(stats) == 0:
+    across its length is a pen stroke (a fragment a few pixels long has no slope to speak of). Sums over
+    each piece's pixels with bincounts, whatever the number of pieces."""
+    labels, count = connected(runs)
+    if count == 0:
         return runs
     rows, cols = np.nonzero(labels)
     which = labels[rows, cols]
     rows, cols = rows - rows.mean(), cols - cols.mean()  # centred: the sums below stay small
 
     def total(values):
-        return np.bincount(which, weights=values, minlength=len(stats) + 1)[1:]
+        return np.bincount(which, weights=values, minlength=count + 1)[1:]
 
     n, x, y = total(np.ones_like(cols)), total(cols), total(rows)
-    off = np.abs((n * total(cols * rows) - x * y) / np.maximum(n * total(cols * cols) - x * x, 1e-9) - slope)
-    stroke = (off > LINE_SLANT) & (off * (stats[:, 3] - stats[:, 2] - 1) >= LINE_DRIFT)
+    spread = n * total(cols * cols) - x * x  # n^2 times the variance of the columns
+    off = np.abs((n * total(cols * rows) - x * y) / np.maximum(spread, 1e-9) - slope)
+    length = np.sqrt(12 * spread / n**2 + 1)  # columns spanned (exact for a piece as thick all along)
+    stroke = (off > LINE_SLANT) & (off * (length - 1) >= LINE_DRIFT)
     return np.concatenate([[False], ~stroke])[labels]
 
 

@@ -161,7 +161,7 @@ def test_closed_along_fills_the_gaps_shorter_than_the_length_between_pixels_of_t
     for row, line in enumerate(mask):
         pixels = np.flatnonzero(line)
         for start, stop in zip(pixels, pixels[1:]):
-            if stop - start - 1 < length:
+            if stop - start - 1 < (max(1, length) | 1):  # rounded up to odd
                 expected[row, start:stop] = True
     assert np.array_equal(closed_along(mask, length, axis=1), expected)
     assert np.array_equal(closed_along(mask.T, length, axis=0), expected.T)
