@@ -56,13 +56,7 @@ def printed_lines(ink: np.ndarray) -> tuple:
     ruled_columns, vertical = (
         runs.T for runs in _runs_along_rows(ink.T, -slope, (round(LINE_RUN * height), length), thickness)
     )
-    # The lines printed on one page are of about one weight; a run clearly thicker than the page's longest line
-    # is a pen stroke that happens to be straight (a 1, a 7's bar, the flat side of a 6), not print.
-    horizontal, vertical = _of_the_page_weight(horizontal, vertical)
-    # A stroke a few degrees off the lines still holds runs once smeared (the more, the wider it is and the
-    # shorter the runs asked of a small picture); print runs along the page's slant, so its pieces are kept
-    # only if they do.
-    horizontal, vertical = _along(horizontal, slope), _along(vertical.T, -slope).T
+    horizontal, vertical = _without_pen_strokes(horizontal, vertical, slope)
     ruled_rows &= horizontal
     ruled_columns &= vertical
     # Runs that touch (a pixel apart) form one structure. It is printed if it has lines both ways, two of them
@@ -87,42 +81,46 @@ def ink_over_lines(lines: np.ndarray, strength: np.ndarray) -> np.ndarray:
     return lines & (strength > float(np.quantile(strength[lines], LINE_CORE)) + INK_OVER_LINE)
 
 
-def _of_the_page_weight(horizontal: np.ndarray, vertical: np.ndarray) -> tuple:
-    """The runs along rows and along columns without their pieces (connected runs) thicker than
-    LINE_WEIGHT_SPREAD times the longest piece, and a pixel. A piece's thickness is its pixels over its length."""
-    pieces = [_pieces(horizontal, axis=1), _pieces(vertical, axis=0)]
-    lengths = np.concatenate([length for _, _, length in pieces])
+def _without_pen_strokes(horizontal: np.ndarray, vertical: np.ndarray, slope: float) -> tuple:
+    """The runs along rows and along columns without their pieces (connected runs) that are pen strokes
+    that happen to be straight (a 1, a 7's bar, the flat side of a 6, a 0's side):
+    - thicker than LINE_WEIGHT_SPREAD times the page's longest piece, and a pixel: the lines printed on one
+      page are of about one weight (a piece's thickness is its pixels over its length);
+    - leaning off the page's slant (_off_the_slant): a stroke a few degrees off the lines still holds runs
+      once smeared, the more so the wider it is and the shorter the runs asked of a small picture."""
+    (row_labels, row_thickness, row_length), (column_labels, column_thickness, column_length) = (
+        _pieces(horizontal, axis=1),
+        _pieces(vertical, axis=0),
+    )
+    lengths = np.concatenate([row_length, column_length])
     if len(lengths) == 0:
         return horizontal, vertical
-    weight = np.concatenate([thickness for _, thickness, _ in pieces])[np.argmax(lengths)]
-    # Label 0 (no run) maps to False through the infinite thickness put before the pieces'.
-    return tuple(
-        (np.concatenate([[np.inf], thickness]) <= LINE_WEIGHT_SPREAD * weight + 1)[labels]
-        for labels, thickness, _ in pieces
-    )
+    weight = np.concatenate([row_thickness, column_thickness])[np.argmax(lengths)]
+    limit = LINE_WEIGHT_SPREAD * weight + 1
+    rows_kept = (row_thickness <= limit) & ~_off_the_slant(row_labels, row_length, slope)
+    # A vertical line of a page turned by the slope is a row of the transposed picture, slanted back.
+    columns_kept = (column_thickness <= limit) & ~_off_the_slant(column_labels.T, column_length, -slope)
+    # Label 0 (no run) maps to False.
+    return np.concatenate([[False], rows_kept])[row_labels], np.concatenate([[False], columns_kept])[column_labels]
 
 
-def _along(runs: np.ndarray, slope: float) -> np.ndarray:
-    """The connected pieces of `runs` (lines along rows) that run along `slope` (dy/dx), the page's lines':
-    a piece whose least-squares slope is off it by more than LINE_SLANT and drifts LINE_DRIFT px or more
-    across its length is a pen stroke (a fragment a few pixels long has no slope to speak of). Sums over
-    each piece's pixels with bincounts, whatever the number of pieces."""
-    labels, count = connected(runs)
-    if count == 0:
-        return runs
+def _off_the_slant(labels: np.ndarray, length: np.ndarray, slope: float) -> np.ndarray:
+    """Which pieces 1..n of `labels` (lines along rows, `length` columns long) lean off `slope` (dy/dx), the
+    page's lines': their least-squares slope is off it by more than LINE_SLANT and drifts LINE_DRIFT px or
+    more across their length (a fragment a few pixels long has no slope to speak of). Sums over each piece's
+    pixels with bincounts, whatever the number of pieces."""
+    if len(length) == 0:
+        return np.zeros(0, dtype=bool)
     rows, cols = np.nonzero(labels)
     which = labels[rows, cols]
     rows, cols = rows - rows.mean(), cols - cols.mean()  # centred: the sums below stay small
 
     def total(values):
-        return np.bincount(which, weights=values, minlength=count + 1)[1:]
+        return np.bincount(which, weights=values, minlength=len(length) + 1)[1:]
 
     n, x, y = total(np.ones_like(cols)), total(cols), total(rows)
-    spread = n * total(cols * cols) - x * x  # n^2 times the variance of the columns
-    off = np.abs((n * total(cols * rows) - x * y) / np.maximum(spread, 1e-9) - slope)
-    length = np.sqrt(12 * spread / n**2 + 1)  # columns spanned (exact for a piece as thick all along)
-    stroke = (off > LINE_SLANT) & (off * (length - 1) >= LINE_DRIFT)
-    return np.concatenate([[False], ~stroke])[labels]
+    off = np.abs((n * total(cols * rows) - x * y) / np.maximum(n * total(cols * cols) - x * x, 1e-9) - slope)
+    return (off > LINE_SLANT) & (off * (length - 1) >= LINE_DRIFT)
 
 
 def _pieces(runs: np.ndarray, axis: int) -> tuple:
