@@ -179,10 +179,11 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     # Printed lines are found on all that is even slightly darker than the paper, where they are unbroken.
     weak = (strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4)
     printed = printed_lines(weak)
+    any_printed = printed[0] | printed[1]
     # A stroke darker than the print that crosses a line (its ink on both sides, the line's width apart) is
     # not cut by it; where a stroke lies along a line, its ink is joined to the digit once it is chosen.
-    on_lines = ink_over_lines(printed[0] | printed[1], strength)
-    crossed = _crossed(on_lines, faint & ~(printed[0] | printed[1]), line_thickness(faint.shape) + 2)
+    on_lines = ink_over_lines(any_printed, strength)
+    crossed = _crossed(on_lines, faint & ~any_printed, line_thickness(faint.shape) + 2)
     along_rows, along_columns = (lines & faint & ~crossed for lines in printed)
     lines = along_rows | along_columns
     faint &= ~lines
@@ -205,13 +206,12 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     row_pieces, column_pieces = label_marks(along_rows), label_marks(along_columns)
     mask |= _own_lines(mask, row_pieces, column_pieces) | _own_lines(mask.T, *_transposed(column_pieces, row_pieces)).T
     mask |= _joined(mask, on_lines)
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+    box = _box(mask)
     around = np.zeros_like(mask)
     around[_around(box, mask.shape)] = True
     around &= ~dilated(mask, 2)
     margin = float(np.median(ink_side[around]) - np.median(ink_side[mask])) if around.any() else 0.0
-    stray = (printed[0] | printed[1]) & ~mask
+    stray = any_printed & ~mask
     return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin, stray)
 
 
@@ -222,10 +222,10 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     end there; not continued by another printed line beyond the box in their rows (a box's side or a comb's
     baseline the digit crosses runs on past it; the pieces between the digit's strokes are that line's); and
     not meeting a `crossing` line that runs on past the box (a cell's wall the digit fills, rule to rule)."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    size = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+    top, bottom, left, right = _box(mask)
+    size = max(bottom - top, right - left)
     grow, reach = round(OWN_LINE_MARGIN * size) + 1, round(OWN_STROKE_REACH * size)
-    top, bottom, left, right = rows[0] - grow, rows[-1] + 1 + grow, cols[0] - grow, cols[-1] + 1 + grow
+    top, bottom, left, right = top - grow, bottom + grow, left - grow, right + grow
     labels, stats = pieces
     if len(stats) == 0:
         return np.zeros_like(mask)
@@ -262,6 +262,8 @@ def _crossed(on_lines: np.ndarray, ink: np.ndarray, reach: int) -> np.ndarray:
 
 def _joined(mask: np.ndarray, extra: np.ndarray) -> np.ndarray:
     """The pixels of `extra` connected to `mask` (through `extra` itself)."""
+    if not extra.any():
+        return extra
     labels, count = connected(mask | extra)
     return extra & np.isin(labels, np.flatnonzero(_meeting(labels, count, mask)) + 1)
 
@@ -290,12 +292,18 @@ def _growth_radius(width_in_box: float, found: _Marks, factor: int) -> int:
     return max(0, round((GROWN_STROKE - width_in_box) / 2 * found.size / DIGIT_BOX * factor))
 
 
+def _box(mask: np.ndarray) -> tuple:
+    """(top, bottom, left, right) of a mask's pixels, bottom and right exclusive."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
 def _bounding_window(mask: np.ndarray, margin: int) -> tuple:
     """The slices of the box around a mask's pixels, grown by `margin` (within the array)."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    top, bottom, left, right = _box(mask)
     return (
-        slice(max(0, rows[0] - margin), min(mask.shape[0], rows[-1] + 1 + margin)),
-        slice(max(0, cols[0] - margin), min(mask.shape[1], cols[-1] + 1 + margin)),
+        slice(max(0, top - margin), min(mask.shape[0], bottom + margin)),
+        slice(max(0, left - margin), min(mask.shape[1], right + margin)),
     )
 
 
