@@ -8,7 +8,8 @@ across most of the picture (ruled paper), or runs a quarter of the picture long 
 junctions with two of them parallel (a box, cells, a grid, a comb's ticks on its baseline), and only if it is
 of about the weight of the page's longest line (print is of one weight; a marker's straight stroke is
 thicker than the box it touches) and running along the page's slant (a stroke a few degrees off it holds
-runs too once smeared). Lines found within the digit's own box are given back to it by the caller
+runs too once smeared). A comb's ticks, often shorter than that, are found standing on its baseline: sticks
+of one length at one pitch (comb_teeth). Lines found within the digit's own box are given back to it by the caller
 (digit_finding): a printed line runs on past the digit it frames or touches. Where a stroke darker than the
 print lies on a line or crosses it, ink_over_lines tells its pixels from the line's.
 """
@@ -32,6 +33,12 @@ SKEW_PIXELS = 6_000  # ink pixels the slope is judged on at most (bounded cost a
 # Ink darker than the page's print where it lies on a line (drop-out forms are printed light for this):
 INK_OVER_LINE = 0.15  # stronger than the lines' core by this (ink strength: share darker than the paper) ...
 LINE_CORE = 0.9  # ... the core's being this quantile of the lines' pixels (their edges are anti-aliased, fainter)
+# A comb's teeth: short sticks on a printed line, about one length (within this share) ...
+TOOTH_LENGTH_SPREAD = 0.25
+TOOTH_PITCH_SPREAD = 0.15  # ... standing at one pitch: each this share of it from the nearest other one ...
+MIN_TEETH = 3  # ... at least this many on a line ...
+MAX_TEETH = 64  # ... and no comb where more stand (a texture, not a form: the pairwise comparison stays small)
+MIN_TOOTH = 3  # px a stick stands off its line at least
 
 
 def line_thickness(shape) -> int:
@@ -69,7 +76,96 @@ def printed_lines(ink: np.ndarray) -> tuple:
     columns_v = _lines_per_structure(vertical.T, structures.T, found, -slope, thickness)
     frame = ((rows_h >= 2) & (columns_v >= 1)) | ((rows_h >= 1) & (columns_v >= 2))
     in_frame = frame[structures]
-    return ruled_rows | (in_frame & horizontal), ruled_columns | (in_frame & vertical)
+    along_rows, along_columns = ruled_rows | (in_frame & horizontal), ruled_columns | (in_frame & vertical)
+    # A comb's ticks are often shorter than any run asked of a frame; found on the lines they stand on.
+    return (
+        along_rows | comb_teeth(ink.T, along_columns.T, along_rows.T, -slope, thickness).T,
+        along_columns | comb_teeth(ink, along_rows, along_columns, slope, thickness),
+    )
+
+
+def comb_teeth(ink: np.ndarray, lines: np.ndarray, crossing: np.ndarray, slope: float, thickness: int) -> np.ndarray:
+    """The pixels of `ink` that are a comb's teeth on `lines` (printed lines along rows, slanted by `slope`)
+    that the `crossing` lines (along columns) found so far are not: sticks standing on a line (or hanging
+    from it), no wider than a line, at least MIN_TEETH of about one length at one pitch on it. Where a pen
+    stroke runs on from a tooth's tip, the tooth is taken only as long as its siblings; a stroke standing
+    on the line between the teeth is no tooth (off the pitch); where a stroke touches a tooth, the ink
+    wider than a line across it is the stroke's."""
+    # A line is broken where a tooth stands on it (there the ink is more than a line's thickness high), and
+    # ends short of a tooth at its end: lengthened across such gaps, so each tooth has the line's edge under it.
+    bridged = max_filter_along(lines, thickness // 2 + 2, axis=1)
+    sticks = ink & ~crossing
+    above = _teeth_above(sticks, bridged, slope, thickness)
+    below = _teeth_above(sticks[::-1], bridged[::-1], -slope, thickness)[::-1]
+    return (above | below) & ~in_runs_of(ink, thickness + 1, axis=1)
+
+
+def _teeth_above(ink: np.ndarray, lines: np.ndarray, slope: float, thickness: int) -> np.ndarray:
+    """comb_teeth's sticks standing up from the lines' top edges."""
+    edge = lines.copy()
+    edge[1:] &= ~lines[:-1]
+    edge[0] = False
+    standing = np.zeros(ink.shape, dtype=np.int64)  # the ink's run straight up from each edge pixel
+    standing[1:][edge[1:]] = _runs_ending_at(ink, axis=0)[:-1][edge[1:]]
+    stands, count = connected(standing >= MIN_TOOTH)  # side by side on an edge: one stick's foot
+    if count < MIN_TEETH:
+        return np.zeros_like(ink)
+    rows, cols = np.nonzero(stands)
+    which = stands[rows, cols] - 1
+    width = np.bincount(which, minlength=count)
+    height = np.zeros(count, dtype=np.int64)
+    np.maximum.at(height, which, standing[rows, cols])
+    centre = np.bincount(which, weights=cols, minlength=count) / width
+    level = np.bincount(which, weights=rows - (cols - ink.shape[1] / 2) * slope, minlength=count) / width
+    sticks = np.flatnonzero(width <= thickness + 2)
+    if not MIN_TEETH <= len(sticks) <= MAX_TEETH:
+        return np.zeros_like(ink)
+    teeth, length = _comb(height[sticks], centre[sticks], level[sticks], thickness)
+    cap = np.zeros(count, dtype=np.int64)
+    cap[sticks] = np.where(teeth, np.minimum(height[sticks], length), 0)
+    # Each foot's pixels mark their tooth's column from the edge up to its length (a difference array).
+    foot = cap[which] > 0
+    rows, cols, reach = rows[foot], cols[foot], cap[which][foot]
+    marks = np.zeros((ink.shape[0] + 1, ink.shape[1]), dtype=np.int64)
+    np.add.at(marks, (rows - reach, cols), 1)
+    np.add.at(marks, (rows, cols), -1)
+    tooth = np.cumsum(marks, axis=0)[:-1] > 0
+    return ink & max_filter_along(tooth, 1, axis=1)
+
+
+def _comb(height: np.ndarray, centre: np.ndarray, level: np.ndarray, thickness: int) -> tuple:
+    """(which sticks are teeth, the length each may be taken to) for sticks of these heights standing at these
+    centres on lines at these levels: teeth are sticks on one line about as long as at least two others
+    (TOOTH_LENGTH_SPREAD) whose nearest such sibling is at the line's pitch (TOOTH_PITCH_SPREAD of the
+    median gap), and the longer sticks standing at that pitch too (a tooth a pen stroke runs on from),
+    taken to their siblings' length."""
+    same_line = np.abs(level[:, None] - level[None, :]) <= thickness
+    gap = np.abs(centre[:, None] - centre[None, :])
+    np.fill_diagonal(same_line, False)
+    tallest = np.maximum(height[:, None], height[None, :])
+    alike = same_line & (np.abs(height[:, None] - height[None, :]) <= TOOTH_LENGTH_SPREAD * tallest)
+    siblings = alike.sum(axis=1) >= MIN_TEETH - 1
+    if not siblings.any():
+        return siblings, 0
+    nearest = np.where(alike, gap, np.inf).min(axis=1)  # finite for every stick with siblings
+    pitch = float(np.median(nearest[siblings]))
+    if pitch < thickness:  # the feet of one stick, not a comb
+        return np.zeros_like(siblings), 0
+    teeth = siblings & (np.abs(np.where(siblings, nearest, pitch) - pitch) <= TOOTH_PITCH_SPREAD * pitch)
+    if teeth.sum() < MIN_TEETH:
+        return np.zeros_like(teeth), 0
+    length = int(height[teeth].max())
+    # A longer stick is a tooth run on by a stroke if a tooth stands a whole number of pitches from it.
+    steps = gap / pitch
+    on_the_comb = (same_line & teeth[None, :] & (np.abs(steps - np.round(steps)) <= TOOTH_PITCH_SPREAD)).any(axis=1)
+    return teeth | (on_the_comb & (height > length)), length
+
+
+def _runs_ending_at(mask: np.ndarray, axis: int) -> np.ndarray:
+    """For each pixel, the length of the run of `mask` along `axis` that ends there (0 off the mask)."""
+    count = np.cumsum(mask, axis=axis)
+    reset = np.where(mask, 0, count)
+    return count - np.maximum.accumulate(reset, axis=axis)
 
 
 def ink_over_lines(lines: np.ndarray, strength: np.ndarray) -> np.ndarray:

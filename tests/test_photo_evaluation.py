@@ -225,6 +225,24 @@ def test_a_cells_walls_the_digit_fills_are_the_forms_not_the_digits(model, mnist
     assert similar(to_mnist_tensor(as_image(cells)), to_mnist_tensor(as_image(plain))) > 0.95
 
 
+@pytest.mark.parametrize("index", [21, 52, 54])
+def test_a_combs_tooth_the_digit_touches_is_the_forms(model, mnist_test_set, index):
+    """A comb field (a baseline with ticks 28 px high, far shorter than a box's sides) under the digit, a tick
+    against the digit's right side: the ticks stand at one pitch and are of one length, so they are the
+    form's, the one touching the digit too (it was read as part of the digit)."""
+    digit, label = mnist_test_set[index]
+    plain = page(digit, size=(300, 240), at=(60, 90), side=112)
+    top, bottom, left, right = ink_extent(digit, at=(60, 90))
+    combed = plain.copy()
+    combed[bottom + 4 : bottom + 6, 20:281] = 40
+    for tick in range(right - 1 - 3 * 65, 281, 65):
+        if tick >= 20:
+            combed[bottom - 24 : bottom + 4, tick : tick + 2] = 40
+    combed = np.minimum(combed, plain)
+    assert read(model, as_image(combed)) == label
+    assert similar(to_mnist_tensor(as_image(combed)), to_mnist_tensor(as_image(plain))) > 0.95
+
+
 def cells_with(strokes, line_grey=40, walls=(20, 100, 180, 260)) -> Image.Image:
     """A row of cells (rules at y 40 and 150 and `walls`, 2 px wide, in `line_grey`; None: no cells) with pen
     strokes in ink of grey 20, straight segments (x0, y0, x1, y1, width)."""

@@ -157,3 +157,37 @@ def test_the_masks_are_the_ink_pictures_shape_and_inside_the_ink_whatever_it_sho
         along_rows, along_columns = printed_lines(ink)
         assert along_rows.shape == along_columns.shape == ink.shape
         assert not (along_rows & ~ink).any() and not (along_columns & ~ink).any()
+
+
+def comb(ink: np.ndarray, tick: int, ticks=range(10, 191, 45), baseline: int = 150) -> None:
+    """A comb field: a baseline 2 px wide at `baseline` and ticks `tick` px high standing on it at `ticks`."""
+    ink[baseline : baseline + 2, 10:192] = True
+    for x in ticks:
+        ink[baseline - tick : baseline, x : x + 2] = True
+
+
+def test_a_combs_short_teeth_are_found_on_its_baseline():
+    """Ticks far shorter than a frame's runs (a comb field's are a quarter to half of its cells' height)."""
+    ink = blank()
+    comb(ink, tick=15)
+    assert found(ink)[ink].mean() > 0.9
+
+
+def test_a_stroke_running_on_from_a_tooth_keeps_all_but_the_tooth():
+    ink = blank()
+    comb(ink, tick=15)
+    stem = blank()
+    stem[105:135, 100:102] = True  # a 1's stem ending on the tooth at x 100, thin as the print
+    between = blank()
+    between[110:150, 120:122] = True  # a stroke standing on the baseline between two teeth
+    lines = found(ink | stem | between)
+    assert lines[135:150, 100:102].all()  # the tooth, as long as its siblings
+    assert not lines[stem].any()
+    assert not lines[between].any()
+
+
+def test_sticks_standing_on_a_line_off_one_pitch_are_no_comb():
+    """Three strokes of one length on a ruled line, spaced as handwriting is, not as a comb's teeth are."""
+    ink = blank()
+    comb(ink, tick=15, ticks=(30, 45, 120))
+    assert not found(ink)[135:150].any()
