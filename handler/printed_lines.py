@@ -93,20 +93,29 @@ def comb_teeth(ink: np.ndarray, lines: np.ndarray, crossing: np.ndarray, slope: 
     wider than a line across it is the stroke's."""
     # A line is broken where a tooth stands on it (there the ink is more than a line's thickness high), and
     # ends short of a tooth at its end: lengthened across such gaps, so each tooth has the line's edge under it.
+    if not lines.any():
+        return lines
     bridged = max_filter_along(lines, thickness // 2 + 2, axis=1)
     sticks = ink & ~crossing
-    above = _teeth_above(sticks, bridged, slope, thickness)
-    below = _teeth_above(sticks[::-1], bridged[::-1], -slope, thickness)[::-1]
-    return (above | below) & ~in_runs_of(ink, thickness + 1, axis=1)
+    teeth = (
+        _teeth_above(sticks, bridged, slope, thickness)
+        | _teeth_above(sticks[::-1], bridged[::-1], -slope, thickness)[::-1]
+    )
+    return teeth & ~in_runs_of(ink, thickness + 1, axis=1) if teeth.any() else teeth
 
 
 def _teeth_above(ink: np.ndarray, lines: np.ndarray, slope: float, thickness: int) -> np.ndarray:
     """comb_teeth's sticks standing up from the lines' top edges."""
-    edge = lines.copy()
-    edge[1:] &= ~lines[:-1]
-    edge[0] = False
-    standing = np.zeros(ink.shape, dtype=np.int64)  # the ink's run straight up from each edge pixel
-    standing[1:][edge[1:]] = _runs_ending_at(ink, axis=0)[:-1][edge[1:]]
+    foot = np.zeros_like(lines)  # a line's top edge with ink on it
+    foot[1:] = lines[1:] & ~lines[:-1] & ink[:-1]
+    columns = np.flatnonzero(foot.any(axis=0))
+    if len(columns) < MIN_TEETH:
+        return np.zeros_like(ink)
+    # The ink's run straight up from each foot, counted only in the columns that have one.
+    standing = np.zeros(ink.shape, dtype=np.int32)
+    runs = np.zeros((ink.shape[0], len(columns)), dtype=np.int32)
+    runs[1:] = _runs_ending_at(ink[:-1, columns], axis=0)
+    standing[:, columns] = np.where(foot[:, columns], runs, 0)
     stands, count = connected(standing >= MIN_TOOTH)  # side by side on an edge: one stick's foot
     if count < MIN_TEETH:
         return np.zeros_like(ink)
@@ -163,7 +172,7 @@ def _comb(height: np.ndarray, centre: np.ndarray, level: np.ndarray, thickness: 
 
 def _runs_ending_at(mask: np.ndarray, axis: int) -> np.ndarray:
     """For each pixel, the length of the run of `mask` along `axis` that ends there (0 off the mask)."""
-    count = np.cumsum(mask, axis=axis)
+    count = np.cumsum(mask, axis=axis, dtype=np.int32)
     reset = np.where(mask, 0, count)
     return count - np.maximum.accumulate(reset, axis=axis)
 
