@@ -108,14 +108,11 @@ def _teeth_above(ink: np.ndarray, lines: np.ndarray, slope: float, thickness: in
     """comb_teeth's sticks standing up from the lines' top edges."""
     foot = np.zeros_like(lines)  # a line's top edge with ink on it
     foot[1:] = lines[1:] & ~lines[:-1] & ink[:-1]
-    columns = np.flatnonzero(foot.any(axis=0))
-    if len(columns) < MIN_TEETH:
+    feet = np.nonzero(foot)
+    if len(feet[0]) < MIN_TEETH:
         return np.zeros_like(ink)
-    # The ink's run straight up from each foot, counted only in the columns that have one.
-    standing = np.zeros(ink.shape, dtype=np.int32)
-    runs = np.zeros((ink.shape[0], len(columns)), dtype=np.int32)
-    runs[1:] = _runs_ending_at(ink[:-1, columns], axis=0)
-    standing[:, columns] = np.where(foot[:, columns], runs, 0)
+    standing = np.zeros(ink.shape, dtype=np.int64)
+    standing[feet] = _heights_above(ink, *feet)
     stands, count = connected(standing >= MIN_TOOTH)  # side by side on an edge: one stick's foot
     if count < MIN_TEETH:
         return np.zeros_like(ink)
@@ -170,11 +167,19 @@ def _comb(height: np.ndarray, centre: np.ndarray, level: np.ndarray, thickness: 
     return teeth | (on_the_comb & (height > length)), length
 
 
-def _runs_ending_at(mask: np.ndarray, axis: int) -> np.ndarray:
-    """For each pixel, the length of the run of `mask` along `axis` that ends there (0 off the mask)."""
-    count = np.cumsum(mask, axis=axis, dtype=np.int32)
-    reset = np.where(mask, 0, count)
-    return count - np.maximum.accumulate(reset, axis=axis)
+def _heights_above(ink: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """How many pixels of `ink` stand in an unbroken run straight up from each point (rows, cols), the
+    point itself not counted: climbed a row at a time by the points still on ink, so the work is the
+    runs' total length, not the picture's."""
+    height = np.zeros(len(rows), dtype=np.int64)
+    climbing = np.arange(len(rows))
+    while len(climbing):
+        above = rows[climbing] - height[climbing] - 1
+        inside = above >= 0
+        climbing, above = climbing[inside], above[inside]
+        climbing = climbing[ink[above, cols[climbing]]]
+        height[climbing] += 1
+    return height
 
 
 def ink_over_lines(lines: np.ndarray, strength: np.ndarray) -> np.ndarray:
