@@ -39,6 +39,7 @@ TOOTH_PITCH_SPREAD = 0.15  # ... standing at one pitch: each this share of it fr
 MIN_TEETH = 3  # ... at least this many on a line ...
 MAX_TEETH = 64  # ... and no comb where more stand (a texture, not a form: the pairwise comparison stays small)
 MIN_TOOTH = 3  # px a stick stands off its line at least
+LOOSE_SHARE = 0.9  # a line with a free end this much shorter than the longest beside it is a pen stroke
 
 
 def line_thickness(shape) -> int:
@@ -77,6 +78,10 @@ def printed_lines(ink: np.ndarray) -> tuple:
     frame = ((rows_h >= 2) & (columns_v >= 1)) | ((rows_h >= 1) & (columns_v >= 2))
     in_frame = frame[structures]
     along_rows, along_columns = ruled_rows | (in_frame & horizontal), ruled_columns | (in_frame & vertical)
+    along_rows, along_columns = (
+        along_rows & ~_loose_strokes(along_rows, along_columns, ink, slope, thickness),
+        along_columns & ~_loose_strokes(along_columns.T, along_rows.T, ink.T, -slope, thickness).T,
+    )
     # A comb's ticks are often shorter than any run asked of a frame; found on the lines they stand on.
     return (
         along_rows | comb_teeth(ink.T, along_columns.T, along_rows.T, -slope, thickness).T,
@@ -189,6 +194,58 @@ def ink_over_lines(lines: np.ndarray, strength: np.ndarray) -> np.ndarray:
     if not lines.any():
         return lines
     return lines & (strength > float(np.quantile(strength[lines], LINE_CORE)) + INK_OVER_LINE)
+
+
+def _loose_strokes(lines: np.ndarray, across: np.ndarray, ink: np.ndarray, slope: float, thickness: int) -> np.ndarray:
+    """The pieces of `lines` (along rows, slanted by `slope`) that are pen strokes standing on print or
+    crossing it (a 1 in a cell of a table): with an end free (no ink runs on from it, no line `across` meets
+    it, not at the picture's edge), on a line (its pieces in one level band, cut where lines cross) shorter
+    than LOOSE_SHARE of the longest line, and without two other free-ended pieces about as long
+    (TOOTH_LENGTH_SPREAD: a comb's ticks, a page's ruled lines ending at its edge). A printed line ends on
+    another, on the picture's edge, or where a stroke crosses it."""
+    labels, count = connected(lines)
+    if count == 0:
+        return lines
+    height, width = ink.shape
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols] - 1
+    left, right = np.full(count, width), np.zeros(count, dtype=np.int64)
+    np.minimum.at(left, which, cols)
+    np.maximum.at(right, which, cols)
+    # Lines across within `thickness` of a point: a box sum over the summed-area table, only at the ends.
+    across_sums = np.zeros((height + 1, width + 1), dtype=np.int32)
+    across_sums[1:, 1:] = across.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
+
+    size = np.bincount(which, minlength=count)
+    middle_row = np.bincount(which, weights=rows, minlength=count) / size
+    middle_column = np.bincount(which, weights=cols, minlength=count) / size
+
+    def free(end: np.ndarray, step: int) -> np.ndarray:
+        row = np.round(middle_row + (end - middle_column) * slope).astype(np.int64)
+        runs_on = np.zeros(count, dtype=bool)
+        for beyond in (end + step, end + 2 * step):
+            for near in (row - 1, row, row + 1):
+                runs_on |= ink[np.clip(near, 0, height - 1), np.clip(beyond, 0, width - 1)]
+        top, bottom = np.clip(row - thickness, 0, height), np.clip(row + thickness + 1, 0, height)
+        first, last = np.clip(end - thickness, 0, width), np.clip(end + thickness + 1, 0, width)
+        sums = across_sums
+        meets = sums[bottom, last] - sums[top, last] - sums[bottom, first] + sums[top, first]
+        inside = (end + 2 * step >= 0) & (end + 2 * step < width)
+        return inside & ~runs_on & (meets == 0)
+
+    loose = free(left, -1) | free(right, 1)
+    if not loose.any():
+        return np.zeros_like(lines)
+    length = right - left + 1
+    level = middle_row - (middle_column - width / 2) * slope
+    band = np.round(level / (2 * thickness)).astype(np.int64)
+    line_length = np.bincount(band - band.min(), weights=length)
+    ordered = np.sort(length[loose].astype(np.float64))
+    alike = np.searchsorted(ordered, length * (1 + TOOTH_LENGTH_SPREAD), side="right") - np.searchsorted(
+        ordered, length / (1 + TOOTH_LENGTH_SPREAD), side="left"
+    )
+    loose &= (line_length[band - band.min()] < LOOSE_SHARE * line_length.max()) & (alike - 1 < 2)
+    return np.concatenate(([False], loose))[labels]
 
 
 def _without_pen_strokes(horizontal: np.ndarray, vertical: np.ndarray, slope: float) -> tuple:

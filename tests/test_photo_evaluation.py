@@ -281,6 +281,13 @@ def test_a_sevens_bar_darker_than_the_print_keeps_what_lies_on_a_wall(model, lin
     )
 
 
+@pytest.mark.parametrize("stroke", [(140, 70, 138, 160, 4), (140, 60, 138, 150, 4), (140, 90, 139, 158, 3)])
+def test_a_one_standing_on_its_cells_rule_or_crossing_it_is_read(model, stroke):
+    """A 1 drawn down onto its cell's bottom rule or through it (it was refused: taken as a wall of the
+    table): a straight stroke on the print, but with an end in the open, on no line as long as the table's."""
+    assert read(model, cells_with([stroke])) == 1
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_a_forms_field_with_nothing_written_in_it_is_no_digit(seed):
     """A box, cells, a comb or a table's cells left empty: 422, not a digit read from the lines' remnants."""

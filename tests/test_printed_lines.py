@@ -159,6 +159,21 @@ def test_the_masks_are_the_ink_pictures_shape_and_inside_the_ink_whatever_it_sho
         assert not (along_rows & ~ink).any() and not (along_columns & ~ink).any()
 
 
+def test_a_straight_stroke_with_a_free_end_on_a_tables_rule_is_not_print():
+    """A 1 in a table's cell, thin and straight as the print, drawn down through the cell's bottom rule: it
+    joins the table's structure, but it ends in the open, and no line of the table is as short as it."""
+    ink = blank()
+    ink[40:42, :] = True
+    ink[150:152, :] = True
+    for x in (20, 100, 180):
+        ink[40:152, x : x + 2] = True
+    one = blank()
+    one[70:165, 140:142] = True
+    lines = found(ink | one)
+    assert lines[ink & ~one].mean() > 0.9
+    assert not lines[one & ~ink].any()
+
+
 def comb(ink: np.ndarray, tick: int, ticks=range(10, 191, 45), baseline: int = 150) -> None:
     """A comb field: a baseline 2 px wide at `baseline` and ticks `tick` px high standing on it at `ticks`."""
     ink[baseline : baseline + 2, 10:192] = True
