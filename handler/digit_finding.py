@@ -220,9 +220,12 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     digit's own straight strokes (a 0's straight sides, a 4's cross, a 7's bar): touching its marks; within
     its box, or sticking out of it along their direction by up to OWN_STROKE_REACH of its size with a free
     end there; not continued by another printed line beyond the box in their rows (a box's side or a comb's
-    baseline the digit crosses runs on past it; the pieces between the digit's strokes are that line's); and
-    not meeting a `crossing` line that runs on past the box (a cell's wall the digit fills, rule to rule)."""
+    baseline the digit crosses runs on past it; the pieces between the digit's strokes are that line's); not
+    meeting a `crossing` line that runs on past the box (a cell's wall the digit fills, rule to rule); and not
+    meeting one clear of the digit outside its extent (the side of a box the digit fills, ending on its corners)."""
     top, bottom, left, right = _box(mask)
+    beside_the_digit = np.ones_like(mask)
+    beside_the_digit[top:bottom, left:right] = False
     size = max(bottom - top, right - left)
     grow, reach = round(OWN_LINE_MARGIN * size) + 1, round(OWN_STROKE_REACH * size)
     top, bottom, left, right = top - grow, bottom + grow, left - grow, right + grow
@@ -249,7 +252,12 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     touching = _meeting(near, len(stats), mask)
     runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
     on_rail = _meeting(near, len(stats), np.isin(crossing_labels, np.flatnonzero(runs_on) + 1))
-    return np.isin(labels, np.flatnonzero(inside & touching & ~continued & ~on_rail) + 1)
+    # A box's top or bottom beyond the digit: clear of its marks (a 0's flat bottom, given back too, is not),
+    # a pixel or two from the side's end (at a corner the ink is wider than a line both ways).
+    clear = ~_meeting(max_filter(crossing_labels, 1), len(crossing_stats), mask)
+    box_line = np.isin(crossing_labels, np.flatnonzero(clear) + 1) & beside_the_digit
+    framed = _meeting(near, len(stats), dilated(box_line))
+    return np.isin(labels, np.flatnonzero(inside & touching & ~continued & ~on_rail & ~framed) + 1)
 
 
 def _crossed(on_lines: np.ndarray, ink: np.ndarray, reach: int) -> np.ndarray:

@@ -225,6 +225,21 @@ def test_a_cells_walls_the_digit_fills_are_the_forms_not_the_digits(model, mnist
     assert similar(to_mnist_tensor(as_image(cells)), to_mnist_tensor(as_image(plain))) > 0.95
 
 
+@pytest.mark.parametrize("index", [3, 13, 25, 28, 69, 71])
+def test_a_box_the_digit_fills_from_side_to_side_is_the_forms(model, mnist_test_set, index):
+    """A single box whose sides the digit touches, its top and bottom 6 px beyond the digit: the sides lie
+    within the digit's reach and touch it, as its own straight strokes do, but they end on the box's top and
+    bottom beyond the digit's extent (corners), so they are the form's (they were read as the digit's sides)."""
+    digit, label = mnist_test_set[index]
+    plain = page(digit, size=(150, 160), at=(40, 35), side=80)
+    top, bottom, left, right = ink_extent(digit, at=(40, 35), side=80)
+    boxed = plain.copy()
+    draw_box(boxed, top - 6, left + 1, bottom + 6, right - 1, weight=2)
+    boxed = np.minimum(boxed, plain)
+    assert read(model, as_image(boxed)) == label
+    assert similar(to_mnist_tensor(as_image(boxed)), to_mnist_tensor(as_image(plain))) > 0.95
+
+
 @pytest.mark.parametrize("index", [21, 52, 54])
 def test_a_combs_tooth_the_digit_touches_is_the_forms(model, mnist_test_set, index):
     """A comb field (a baseline with ticks 28 px high, far shorter than a box's sides) under the digit, a tick
