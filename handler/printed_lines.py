@@ -40,6 +40,7 @@ MIN_TEETH = 3  # ... at least this many on a line ...
 MAX_TEETH = 64  # ... and no comb where more stand (a texture, not a form: the pairwise comparison stays small)
 MIN_TOOTH = 3  # px a stick stands off its line at least
 LOOSE_SHARE = 0.9  # a line with a free end this much shorter than the longest beside it is a pen stroke
+LINE_MEETING = 2  # px from a line's end to a line across it where they meet (ink wider than either at the junction)
 
 
 def line_thickness(shape) -> int:
@@ -212,7 +213,8 @@ def _loose_strokes(lines: np.ndarray, across: np.ndarray, ink: np.ndarray, slope
     left, right = np.full(count, width), np.zeros(count, dtype=np.int64)
     np.minimum.at(left, which, cols)
     np.maximum.at(right, which, cols)
-    # Lines across within `thickness` of a point: a box sum over the summed-area table, only at the ends.
+    # Lines across near an end (LINE_MEETING along the line, its thickness across it): box sums over the
+    # summed-area table, only at the ends.
     across_sums = np.zeros((height + 1, width + 1), dtype=np.int32)
     across_sums[1:, 1:] = across.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
 
@@ -227,7 +229,7 @@ def _loose_strokes(lines: np.ndarray, across: np.ndarray, ink: np.ndarray, slope
             for near in (row - 1, row, row + 1):
                 runs_on |= ink[np.clip(near, 0, height - 1), np.clip(beyond, 0, width - 1)]
         top, bottom = np.clip(row - thickness, 0, height), np.clip(row + thickness + 1, 0, height)
-        first, last = np.clip(end - thickness, 0, width), np.clip(end + thickness + 1, 0, width)
+        first, last = np.clip(end - LINE_MEETING, 0, width), np.clip(end + LINE_MEETING + 1, 0, width)
         sums = across_sums
         meets = sums[bottom, last] - sums[top, last] - sums[bottom, first] + sums[top, first]
         inside = (end + 2 * step >= 0) & (end + 2 * step < width)

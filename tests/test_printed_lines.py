@@ -174,6 +174,21 @@ def test_a_straight_stroke_with_a_free_end_on_a_tables_rule_is_not_print():
     assert not lines[one & ~ink].any()
 
 
+def test_a_stroke_standing_clear_of_a_grids_rules_in_a_low_picture_is_not_print():
+    """A strip of squared paper 60 px high: a 1 in a cell, 3 px clear of the rules above and below, is as long
+    as a ruled line must be in so low a picture, but its ends are free: no line meets them."""
+    ink = np.zeros((60, SIDE), dtype=bool)
+    ink[8:10, :] = True
+    ink[50:52, :] = True
+    for x in range(5, SIDE, 40):
+        ink[:, x : x + 2] = True
+    one = np.zeros_like(ink)
+    one[13:47, 102:105] = True
+    lines = found(ink | one)
+    assert lines[ink].mean() > 0.9
+    assert not lines[one].any()
+
+
 def comb(ink: np.ndarray, tick: int, ticks=range(10, 191, 45), baseline: int = 150) -> None:
     """A comb field: a baseline 2 px wide at `baseline` and ticks `tick` px high standing on it at `ticks`."""
     ink[baseline : baseline + 2, 10:192] = True
