@@ -4,6 +4,8 @@ committed model), accuracy by condition, overall, clean vs photo, and the CPU ti
 
     python -m photo_evaluation.evaluate_photos            # N=200 per condition
     python -m photo_evaluation.evaluate_photos --n 20 --out /tmp/results
+    python -m photo_evaluation.evaluate_photos --held-out 6000 --weights /tmp/heldout_model/mnist_cnn.pt \
+        --conditions clean_form form_photo --first 1000 --n 2000    # fresh pictures to choose on
     git show 2a9ad11^:model/mnist_cnn.pt > /tmp/weights_before_11.pt
     python -m photo_evaluation.evaluate_photos --baseline --weights /tmp/weights_before_11.pt \
         --out photo_evaluation/results/baseline           # the preprocessing and weights before issue #11
@@ -157,6 +159,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=DEFAULT_N, help="pictures per condition")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument(
+        "--first",
+        type=int,
+        default=0,
+        metavar="K",
+        help="start at picture K of each condition: pictures a set of choices was not made on",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--conditions", nargs="*", choices=list(CONDITIONS), default=None)
     parser.add_argument("--title", default="", help="heading of the table in accuracy.md")
@@ -181,9 +190,11 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(1)
     digits = held_out_digits(args.held_out) if args.held_out else mnist_test_digits()
-    outcomes = run(pictures(args.n, args.conditions, digits=digits, seed=args.seed), load_model(args.weights))
+    photos = pictures(args.n, args.conditions, digits=digits, seed=args.seed, first=args.first)
+    outcomes = run(photos, load_model(args.weights))
     which = "preprocessing before issue #11" if args.baseline else "handler/mnist_preprocessing.py"
     source = f", {args.held_out} held-out training digits" if args.held_out else ""
+    source += f", pictures {args.first}-{args.first + args.n - 1}" if args.first else ""
     text = table(
         outcomes, args.title or f"Photo evaluation ({which}), N={args.n} per condition, seed {args.seed}{source}"
     )

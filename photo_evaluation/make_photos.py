@@ -121,11 +121,16 @@ def picture(condition: str, index: int, digits, seed: int = DEFAULT_SEED) -> Pho
 
 
 def pictures(
-    n: int = DEFAULT_N, conditions: Optional[Sequence[str]] = None, digits=None, seed: int = DEFAULT_SEED
+    n: int = DEFAULT_N,
+    conditions: Optional[Sequence[str]] = None,
+    digits=None,
+    seed: int = DEFAULT_SEED,
+    first: int = 0,
 ) -> Iterator[Photo]:
+    """Pictures `first` to `first + n - 1` of each condition (a later range is a fresh set of pictures)."""
     digits = digits if digits is not None else mnist_test_digits()
     for condition in conditions or CONDITIONS:
-        for index in range(n):
+        for index in range(first, first + n):
             yield picture(condition, index, digits, seed)
 
 

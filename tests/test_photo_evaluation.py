@@ -53,14 +53,16 @@ def test_conditions_added_later_leave_the_pictures_of_the_earlier_ones_as_they_w
     assert digest.hexdigest() == ISSUE_11_DIGEST
 
 
-def test_pictures_are_reproducible_and_do_not_depend_on_n(mnist_test_set):
+def test_pictures_are_reproducible_and_do_not_depend_on_n_or_where_a_set_starts(mnist_test_set):
     for condition in CONDITIONS:
         first = picture(condition, 3, mnist_test_set)
         again = picture(condition, 3, mnist_test_set)
         assert first.data == again.data and first.label == again.label
     in_small_set = [p.data for p in pictures(2, ["ruled_paper"], digits=mnist_test_set)]
-    in_larger_set = [p.data for p in pictures(4, ["ruled_paper"], digits=mnist_test_set)][:2]
-    assert in_small_set == in_larger_set
+    in_larger_set = [p.data for p in pictures(4, ["ruled_paper"], digits=mnist_test_set)]
+    assert in_small_set == in_larger_set[:2]
+    later = list(pictures(2, ["ruled_paper"], digits=mnist_test_set, first=2))
+    assert [p.data for p in later] == in_larger_set[2:] and [p.index for p in later] == [2, 3]
 
 
 def test_pictures_are_a_few_hundred_pixels_and_in_the_format_of_their_condition(mnist_test_set):
