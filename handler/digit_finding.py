@@ -252,12 +252,14 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     touching = _meeting(near, len(stats), mask)
     runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
     on_rail = _meeting(near, len(stats), np.isin(crossing_labels, np.flatnonzero(runs_on) + 1))
-    # A box's top or bottom beyond the digit: clear of its marks (a 0's flat bottom, given back too, is not),
-    # a pixel or two from the side's end (at a corner the ink is wider than a line both ways).
-    clear = ~_meeting(max_filter(crossing_labels, 1), len(crossing_stats), mask)
-    box_line = np.isin(crossing_labels, np.flatnonzero(clear) + 1) & beside_the_digit
-    framed = _meeting(near, len(stats), dilated(box_line))
-    return np.isin(labels, np.flatnonzero(inside & touching & ~continued & ~on_rail & ~framed) + 1)
+    own = inside & touching & ~continued & ~on_rail
+    if own.any():
+        # A box's top or bottom beyond the digit: clear of its marks (a 0's flat bottom, given back too, is
+        # not), a pixel or two from the side's end (at a corner the ink is wider than a line both ways).
+        clear = np.bincount(crossing_labels[dilated(mask)], minlength=len(crossing_stats) + 1) == 0
+        clear[0] = False
+        own &= ~_meeting(near, len(stats), dilated(clear[crossing_labels] & beside_the_digit))
+    return np.isin(labels, np.flatnonzero(own) + 1)
 
 
 def _crossed(on_lines: np.ndarray, ink: np.ndarray, reach: int) -> np.ndarray:
