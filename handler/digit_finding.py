@@ -223,9 +223,7 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     baseline the digit crosses runs on past it; the pieces between the digit's strokes are that line's); not
     meeting a `crossing` line that runs on past the box (a cell's wall the digit fills, rule to rule); and not
     meeting one clear of the digit outside its extent (the side of a box the digit fills, ending on its corners)."""
-    top, bottom, left, right = _box(mask)
-    beside_the_digit = np.ones_like(mask)
-    beside_the_digit[top:bottom, left:right] = False
+    top, bottom, left, right = digit = _box(mask)
     size = max(bottom - top, right - left)
     grow, reach = round(OWN_LINE_MARGIN * size) + 1, round(OWN_STROKE_REACH * size)
     top, bottom, left, right = top - grow, bottom + grow, left - grow, right + grow
@@ -258,6 +256,8 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
         # not), a pixel or two from the side's end (at a corner the ink is wider than a line both ways).
         clear = np.bincount(crossing_labels[dilated(mask)], minlength=len(crossing_stats) + 1) == 0
         clear[0] = False
+        beside_the_digit = np.ones_like(mask)
+        beside_the_digit[digit[0] : digit[1], digit[2] : digit[3]] = False
         own &= ~_meeting(near, len(stats), dilated(clear[crossing_labels] & beside_the_digit))
     return np.isin(labels, np.flatnonzero(own) + 1)
 

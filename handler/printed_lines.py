@@ -215,8 +215,8 @@ def _loose_strokes(lines: np.ndarray, across: np.ndarray, ink: np.ndarray, slope
     np.maximum.at(right, which, cols)
     # Lines across near an end (LINE_MEETING along the line, its thickness across it): box sums over the
     # summed-area table, only at the ends.
-    across_sums = np.zeros((height + 1, width + 1), dtype=np.int32)
-    across_sums[1:, 1:] = across.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
+    sums = np.zeros((height + 1, width + 1), dtype=np.int32)
+    sums[1:, 1:] = across.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
 
     size = np.bincount(which, minlength=count)
     middle_row = np.bincount(which, weights=rows, minlength=count) / size
@@ -230,7 +230,6 @@ def _loose_strokes(lines: np.ndarray, across: np.ndarray, ink: np.ndarray, slope
                 runs_on |= ink[np.clip(near, 0, height - 1), np.clip(beyond, 0, width - 1)]
         top, bottom = np.clip(row - thickness, 0, height), np.clip(row + thickness + 1, 0, height)
         first, last = np.clip(end - LINE_MEETING, 0, width), np.clip(end + LINE_MEETING + 1, 0, width)
-        sums = across_sums
         meets = sums[bottom, last] - sums[top, last] - sums[bottom, first] + sums[top, first]
         inside = (end + 2 * step >= 0) & (end + 2 * step < width)
         return inside & ~runs_on & (meets == 0)
@@ -239,14 +238,14 @@ def _loose_strokes(lines: np.ndarray, across: np.ndarray, ink: np.ndarray, slope
     if not loose.any():
         return np.zeros_like(lines)
     length = right - left + 1
-    level = middle_row - (middle_column - width / 2) * slope
-    band = np.round(level / (2 * thickness)).astype(np.int64)
-    line_length = np.bincount(band - band.min(), weights=length)
+    band = _line_band(middle_row - (middle_column - width / 2) * slope, thickness)
+    band -= band.min()
+    line_length = np.bincount(band, weights=length)
     ordered = np.sort(length[loose].astype(np.float64))
     alike = np.searchsorted(ordered, length * (1 + TOOTH_LENGTH_SPREAD), side="right") - np.searchsorted(
         ordered, length / (1 + TOOTH_LENGTH_SPREAD), side="left"
     )
-    loose &= (line_length[band - band.min()] < LOOSE_SHARE * line_length.max()) & (alike - 1 < 2)
+    loose &= (line_length[band] < LOOSE_SHARE * line_length.max()) & (alike - 1 < 2)
     return np.concatenate(([False], loose))[labels]
 
 
@@ -349,6 +348,12 @@ def _shifted_columns(mask: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     return np.take_along_axis(padded, rows, axis=0)
 
 
+def _line_band(level: np.ndarray, thickness: int) -> np.ndarray:
+    """The band of rows twice a line's thickness high that pieces at these levelled rows lie in: pieces of one
+    band are one line, cut where a stroke or another line crosses it."""
+    return np.round(level / (2 * thickness)).astype(np.int64)
+
+
 def _lines_per_structure(runs: np.ndarray, structures: np.ndarray, count: int, slope: float, thickness: int):
     """How many lines along rows each structure (1..count) holds (index 0: none): its pieces of `runs`
     counted once per level row band twice a line's thickness high, so a line cut in two where a stroke
@@ -360,10 +365,10 @@ def _lines_per_structure(runs: np.ndarray, structures: np.ndarray, count: int, s
     which = pieces[rows, cols]
     size = np.bincount(which, minlength=piece_count + 1)[1:]
     level_rows = rows - (cols - runs.shape[1] / 2) * slope  # the row each pixel has with the page levelled
-    band = np.round(np.bincount(which, weights=level_rows, minlength=piece_count + 1)[1:] / size / (2 * thickness))
+    band = _line_band(np.bincount(which, weights=level_rows, minlength=piece_count + 1)[1:] / size, thickness)
     structure_of_piece = np.zeros(piece_count + 1, dtype=np.int64)
     structure_of_piece[which] = structures[rows, cols]
-    distinct = np.unique(np.stack([structure_of_piece[1:], band.astype(np.int64)]), axis=1)
+    distinct = np.unique(np.stack([structure_of_piece[1:], band]), axis=1)
     held = np.bincount(distinct[0], minlength=count + 1)
     held[0] = 0
     return held
