@@ -225,18 +225,19 @@ LABELS = ("No.", "Q1:", "Nr.", "Answer:", "#", "Q7", "Ans.", "Box 4", "No")
 
 def printed_label(digit, rng):
     """A printed label beside the handwritten digit ("No.", "Q1:", "Answer:"...): its capitals 15-45 % of the
-    digit's height, to its left or above it, 10-60 % of the digit's height away."""
+    digit's height, to its left or above it (above wherever the digit would not fit on the page to its left),
+    10-60 % of the digit's height away."""
     width, height = int(rng.integers(360, 561)), int(rng.integers(260, 421))
     page = paper(width, height, PAPERS[choice(rng, list(PAPERS))])
     side = int(min(width, height) * rng.uniform(0.4, 0.65))
     alpha = ink_alpha(digit, side, rng)
-    ink_top, ink_bottom, ink_left, _ = _ink_box(alpha)
+    ink_top, ink_bottom, ink_left, ink_right = _ink_box(alpha)
     digit_h = ink_bottom - ink_top
     letters = rng.uniform(0.15, 0.45) * digit_h
     gap = rng.uniform(0.1, 0.6) * digit_h
     text = choice(rng, LABELS)
     text_w = ImageFont.load_default(size=max(6, round(letters * 1.4))).getlength(text)
-    above = rng.random() < 0.3
+    above = rng.random() < 0.3 or text_w + gap + 2 + (ink_right - ink_left) > width
     # The digit's ink placed where the label fits beside it (above it, or to its left).
     lowest_ink_y = letters + gap + 2 if above else 0
     ink_y = int(rng.uniform(lowest_ink_y, max(lowest_ink_y + 1, height - digit_h)))
