@@ -4,7 +4,9 @@ The paper's brightness is estimated locally (a morphological closing on a thumbn
 out, so shadows and light falling off across the page disappear (a drawing on a flat canvas has the canvas
 colour as its paper); ink is what is clearly darker than the paper around it (a threshold relative to the
 local paper, set per picture by Otsu's method); printed lines (ruled and squared paper, a form's boxes) are
-taken out, but for where a stroke darker than the print crosses them or lies on them; the marks are grouped
+taken out, but for where a stroke darker than the print crosses them or lies on them, and, in a picture with
+colour, for ink in another colour than the print's (ink_colour; a ruled line stays print whatever its
+colour, as a red margin does); the marks are grouped
 into connected components and the digit is chosen among them, rejecting page edges and the table around the
 page, lines and specks by shape and size. Which is ink and which is paper is decided from the paper around
 the digit. Only the chosen marks, with their grey levels, go on to MNIST's own normalisation
@@ -35,8 +37,9 @@ from image_operations import (
     max_filter,
     otsu_threshold,
 )
+from ink_colour import OFF_PRINT, across_print, ink_colours, reduced_colour
 from mnist_form import DIGIT_BOX, MIN_CONTRAST
-from printed_lines import ink_over_lines, line_thickness, printed_lines
+from printed_lines import LINE_RUN, ink_over_lines, line_thickness, printed_lines
 
 # Photos: the digit is looked for on a copy at most this size (the grey levels kept come from the full one).
 ANALYSIS_SIDE = 320
@@ -70,9 +73,10 @@ GROWN_STROKE = 3.0  # ... to about this width (MNIST's are ~2.7; the grown edges
 WIDE_STROKE_TOP = 0.9  # other strokes reach full brightness only at this quantile of the marks' strength
 
 
-def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
+def find_digit(grey: np.ndarray, rgb: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
     """A photo's digit alone, bright on black, with its grey levels (same shape as `grey`); None if no
-    mark stands out from the paper.
+    mark stands out from the paper. `rgb`, the same picture's colour (ink_colour.colour_of) where it has
+    any, tells the writer's ink from the print's.
 
     A drawing on a flat canvas (its border one colour) is on that colour everywhere, however thick its
     strokes and however much of the middle they fill. In a photo, which is ink is decided from the paper
@@ -87,9 +91,10 @@ def find_digit(grey: np.ndarray) -> Optional[np.ndarray]:
         guess = _paper_is_light(small[_middle(small.shape)])
     else:
         guess = canvas > 127
-    found = _digit_marks(grey, factor, guess, canvas)
+    colour = None if rgb is None else reduced_colour(rgb, factor)
+    found = _digit_marks(grey, factor, guess, canvas, colour)
     if found is None or found.margin < 2 * MIN_CONTRAST:
-        other = _digit_marks(grey, factor, not guess, canvas)
+        other = _digit_marks(grey, factor, not guess, canvas, colour)
         if other is not None and (found is None or other.margin > found.margin):
             found = other
     if found is None or found.margin < MIN_CONTRAST / 2:
@@ -149,7 +154,9 @@ class _Marks:
         return max(self.box[1] - self.box[0], self.box[3] - self.box[2])
 
 
-def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional[float]) -> Optional[_Marks]:
+def _digit_marks(
+    grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional[float], colour: Optional[np.ndarray]
+) -> Optional[_Marks]:
     # Reduced to the analysis size keeping the darkest pixel of each block (of the ink's polarity): a
     # ball-point line 2 px wide stays as dark as it is instead of being averaged into the paper.
     ink_side = darkest_reduced(grey if dark_ink else 255.0 - grey, factor)
@@ -179,6 +186,16 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
     # Printed lines are found on all that is even slightly darker than the paper, where they are unbroken.
     weak = (strength > 0.5 * HYSTERESIS * threshold) & (contrast > MIN_CONTRAST / 4)
     printed = printed_lines(weak)
+    # Where the picture has colour, ink in another colour than the print's is the writer's, on a line or not.
+    off_print = np.zeros_like(weak)
+    if colour is not None:
+        ink = ink_colours(colour, ~weak, paper if dark_ink else 255.0 - paper)
+        off_print = across_print(printed[0] | printed[1], ink) >= OFF_PRINT
+        along_rows, along_columns = printed
+        printed = (
+            along_rows & ~(off_print & ~_ruled(along_rows & off_print, along_columns, axis=1)),
+            along_columns & ~(off_print & ~_ruled(along_columns & off_print, along_rows, axis=0)),
+        )
     any_printed = printed[0] | printed[1]
     # A stroke darker than the print that crosses a line (its ink on both sides, the line's width apart) is
     # not cut by it; where a stroke lies along a line, its ink is joined to the digit once it is chosen.
@@ -204,7 +221,12 @@ def _digit_marks(grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional
         return None
     mask = np.isin(labels, np.asarray(chosen) + 1)
     row_pieces, column_pieces = label_marks(along_rows), label_marks(along_columns)
-    mask |= _own_lines(mask, row_pieces, column_pieces) | _own_lines(mask.T, *_transposed(column_pieces, row_pieces)).T
+    # A digit in the print's colour may have had its straight strokes taken for lines; one in another colour
+    # kept them (off_print).
+    if off_print[mask].mean() < 0.5:
+        mask |= (
+            _own_lines(mask, row_pieces, column_pieces) | _own_lines(mask.T, *_transposed(column_pieces, row_pieces)).T
+        )
     mask |= _joined(mask, on_lines)
     box = _box(mask)
     around = np.zeros_like(mask)
@@ -260,6 +282,35 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
         beside_the_digit[digit[0] : digit[1], digit[2] : digit[3]] = False
         own &= ~_meeting(near, len(stats), dilated(clear[crossing_labels] & beside_the_digit))
     return np.isin(labels, np.flatnonzero(own) + 1)
+
+
+def _ruled(lines: np.ndarray, across: np.ndarray, axis: int) -> np.ndarray:
+    """The pieces of `lines` (along rows for axis 1, along columns for 0) that are ruled lines, printed
+    whatever their colour (a ruled page's red margin), not a pen's strokes: pieces lying on one line (their
+    middles within two line thicknesses across it, a turned page's drift included) that together span
+    LINE_RUN of the picture along it, however a digit written across them cuts them, and that cross a line
+    of `across` (the other way) inside that span: a 1 drawn from rule to rule meets the rules at its ends."""
+    if not lines.any():
+        return lines
+    if axis == 0:  # columns are the transposed picture's rows
+        return _ruled(lines.T, across.T, 1).T
+    labels, stats = label_marks(lines)
+    middle = (stats[:, 0] + stats[:, 1]) / 2  # the row each piece lies on
+    order = np.argsort(middle)
+    thickness = line_thickness(lines.shape)
+    line = np.empty(len(stats), dtype=np.int64)  # pieces whose middles follow within two thicknesses: one line
+    line[order] = np.cumsum(np.diff(middle[order], prepend=-np.inf) > 2 * thickness) - 1
+    each = np.arange(line.max() + 1)
+    top, left = (np.asarray(ndimage.minimum(stats[:, k], line, each), dtype=np.int64) for k in (0, 2))
+    bottom, right = (np.asarray(ndimage.maximum(stats[:, k], line, each), dtype=np.int64) for k in (1, 3))
+    ruled = []
+    for one in np.flatnonzero(right - left >= LINE_RUN * lines.shape[1]):  # a few: each spans most of the picture
+        inside = across[:, left[one] + 2 * thickness : right[one] - 2 * thickness]
+        above = inside[max(0, top[one] - 3 * thickness) : max(0, top[one] - thickness)].any(axis=0)
+        below = inside[bottom[one] + thickness : bottom[one] + 3 * thickness].any(axis=0)
+        if (above & below).any():
+            ruled.append(one)
+    return np.isin(labels, np.flatnonzero(np.isin(line, ruled)) + 1)
 
 
 def _crossed(on_lines: np.ndarray, ink: np.ndarray, reach: int) -> np.ndarray:

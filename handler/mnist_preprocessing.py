@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from digit_finding import find_digit
+from ink_colour import colour_of
 from input_errors import InvalidInput, NoDigitFound
 
 # By bare name, as everywhere the handler runs: TorchServe unpacks the .mar flat and imports the handler
@@ -36,14 +37,16 @@ def to_mnist_tensor(image: Image.Image, size: Optional[Tuple[int, int]] = None) 
     """One PIL image of any size and mode -> a normalised float tensor of shape (1, 28, 28); NoDigitFound
     if nothing on it stands out from the background. `size` is the picture's size as sent, when it was
     decoded at a reduced scale (image_decoding decodes a large JPEG so): the refusal names it."""
-    grey = to_grey(reduced(image))
+    working = reduced(image)
+    grey = to_grey(working)
     if grey.shape == (MNIST_SIDE, MNIST_SIDE):
         grey = bright_on_dark(grey)
         pixels = grey if np.ptp(grey) >= MIN_CONTRAST else None
     elif min(grey.shape) < MIN_PHOTO_SIDE:  # too small to hold paper around a digit: as MNIST was made
         pixels = centre_digit(bright_on_dark(grey))
     else:
-        digit = find_digit(straightened(grey))  # a page photographed at an angle made upright first
+        # A page photographed at an angle is made upright first; its colour tells pen from print.
+        digit = find_digit(*straightened(grey, colour_of(working)))
         pixels = None if digit is None else centre_digit(digit)
     if pixels is None:
         raise NoDigitFound(blank_message(*(size or image.size)))

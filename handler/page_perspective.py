@@ -73,13 +73,14 @@ def page_quadrilateral(grey: np.ndarray) -> Optional[np.ndarray]:
     return corners * factor
 
 
-def straightened(grey: np.ndarray) -> np.ndarray:
-    """The page of a photo warped to an upright rectangle when it is clearly seen and keystoned (opposite
-    sides unequal or corners off square); otherwise `grey` itself. The result never has more pixels than
-    `grey`."""
+def straightened(grey: np.ndarray, rgb: Optional[np.ndarray] = None) -> tuple:
+    """(grey, rgb) of the page of a photo warped to an upright rectangle when it is clearly seen and keystoned
+    (opposite sides unequal or corners off square); otherwise `grey` and `rgb` themselves. The page is found
+    on `grey`; `rgb`, the same picture's colour (uint8, height x width x 3) or None, is warped with it. The
+    result never has more pixels than `grey`."""
     corners = page_quadrilateral(grey)
     if corners is None or not _keystoned(corners):
-        return grey
+        return grey, rgb
     top, right, bottom, left = _side_lengths(corners)
     width, height = (top + bottom) / 2, (left + right) / 2
     scale = min(1.0, math.sqrt(min(grey.size, MAX_STRAIGHTENED_PIXELS) / (width * height)))
@@ -88,9 +89,12 @@ def straightened(grey: np.ndarray) -> np.ndarray:
     unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float)
     target = (unit + (2 * unit - 1) * PAGE_INSET) * size
     coefficients = _perspective_coefficients(target, corners)
-    image = Image.fromarray(np.asarray(grey, dtype=np.float32), "F")
-    warped = image.transform(size, Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BILINEAR)
-    return np.asarray(warped, dtype=np.float32)
+
+    def warped(image: Image.Image) -> np.ndarray:
+        return np.asarray(image.transform(size, Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BILINEAR))
+
+    page = warped(Image.fromarray(np.asarray(grey, dtype=np.float32), "F"))
+    return page, None if rgb is None else warped(Image.fromarray(rgb, "RGB"))
 
 
 def _bright_region(small: np.ndarray, threshold: float) -> np.ndarray:

@@ -130,7 +130,7 @@ def test_the_ink_on_the_page_does_not_matter_however_much_of_it_there_is():
 def test_straightening_gives_a_square_drawn_on_the_page_its_shape_back(far, shift, far_side, fill, light, noise):
     corners = keystoned(far=far, far_side=far_side, shift=shift, fill=fill)
     picture = photo(corners, mark="square", light=light, noise=noise)
-    page = straightened(picture)
+    page, _ = straightened(picture)
     assert page is not picture and page.dtype == np.float32 and page.ndim == 2
     seen, restored = ink_aspect(picture / light), ink_aspect(page / light)
     assert abs(seen - 1) >= 0.2, seen
@@ -141,11 +141,21 @@ def test_straightening_gives_a_square_drawn_on_the_page_its_shape_back(far, shif
     assert np.percentile(edges, 1) > (PAPER + TABLE) / 2 * light
 
 
+def test_the_pictures_colour_is_straightened_with_its_grey():
+    picture = photo(keystoned(far=0.6, shift=0.15, fill=1.05), mark="square")
+    rgb = np.repeat(np.clip(picture, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    page, page_rgb = straightened(picture, rgb)
+    assert page_rgb.shape == (*page.shape, 3) and page_rgb.dtype == np.uint8
+    assert np.abs(page_rgb.astype(np.float32) - page[..., None]).max() <= 2  # the same warp, in 8-bit levels
+    level = photo(keystoned(far=1.0, fill=0.95))
+    assert straightened(level, rgb)[1] is rgb
+
+
 @pytest.mark.parametrize("turn", [0, 5, -5])
 def test_a_page_lying_square_or_merely_turned_is_found_but_left_as_it_is(turn):
     picture = photo(keystoned(far=1.0, turn=turn, fill=0.95), noise=4.0)
     assert page_quadrilateral(picture) is not None
-    assert straightened(picture) is picture
+    assert straightened(picture)[0] is picture
 
 
 def test_the_straightened_page_never_has_more_pixels_than_the_picture(monkeypatch):
@@ -156,7 +166,7 @@ def test_the_straightened_page_never_has_more_pixels_than_the_picture(monkeypatc
     with monkeypatch.context() as patched:
         patched.setattr(page_perspective, "page_quadrilateral", lambda grey: slanted)
         picture = photo(slanted, frame=(600, 120))
-        page = straightened(picture)
+        page, _ = straightened(picture)
         assert page is not picture and page.size <= picture.size
     # A page that would straighten to 540 x 720, more than MAX_STRAIGHTENED_PIXELS, and pages of all sizes.
     assert 540 * 720 > MAX_STRAIGHTENED_PIXELS
@@ -171,7 +181,7 @@ def test_the_straightened_page_never_has_more_pixels_than_the_picture(monkeypatc
             photo(keystoned(frame, rng.uniform(0.5, 0.85), far_side, rng.uniform(-10, 10), fill=fill), frame)
         )
     for picture in pictures:
-        page = straightened(picture)
+        page, _ = straightened(picture)
         assert page is not picture  # each is straightened, so the bound is tested where it matters
         assert page.size <= min(picture.size, MAX_STRAIGHTENED_PIXELS)
 
@@ -222,4 +232,4 @@ NO_PAGE = {
 def test_no_page_is_found_where_none_is_clearly_seen_and_the_picture_is_left_as_it_is(picture):
     grey = NO_PAGE[picture]().astype(np.float32)
     assert page_quadrilateral(grey) is None
-    assert straightened(grey) is grey
+    assert straightened(grey)[0] is grey

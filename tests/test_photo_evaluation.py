@@ -260,10 +260,12 @@ def test_a_combs_tooth_the_digit_touches_is_the_forms(model, mnist_test_set, ind
     assert similar(to_mnist_tensor(as_image(combed)), to_mnist_tensor(as_image(plain))) > 0.95
 
 
-def cells_with(strokes, line_grey=40, walls=(20, 100, 180, 260)) -> Image.Image:
+def cells_with(strokes, line_grey=40, walls=(20, 100, 180, 260), pen=20) -> Image.Image:
     """A row of cells (rules at y 40 and 150 and `walls`, 2 px wide, in `line_grey`; None: no cells) with pen
-    strokes in ink of grey 20, straight segments (x0, y0, x1, y1, width)."""
-    picture = Image.new("L", (300, 200), 235)
+    strokes in `pen`, straight segments (x0, y0, x1, y1, width). Colours are grey levels or, for a colour
+    picture, RGB triples."""
+    colour = isinstance(pen, tuple) or isinstance(line_grey, tuple)
+    picture = Image.new("RGB" if colour else "L", (300, 200), (235, 235, 235) if colour else 235)
     draw = ImageDraw.Draw(picture)
     if line_grey is not None:
         for y in (40, 150):
@@ -271,7 +273,7 @@ def cells_with(strokes, line_grey=40, walls=(20, 100, 180, 260)) -> Image.Image:
         for x in walls:
             draw.rectangle((x, 40, x + 1, 151), fill=line_grey)
     for *segment, width in strokes:
-        draw.line(segment, fill=20, width=width)
+        draw.line(segment, fill=pen, width=width)
     return picture
 
 
@@ -305,12 +307,42 @@ def test_a_one_standing_on_its_cells_rule_or_crossing_it_is_read(model, stroke):
     assert read(model, cells_with([stroke])) == 1
 
 
+BLUE_PEN = (30, 45, 140)
+SEVEN_ON_THE_RULE = [(120, 41, 180, 41, 3), (180, 41, 150, 140, 3)]  # its bar lying along the cell's top rule
+ONE_RULE_TO_RULE = [(140, 42, 140, 149, 3)]  # a 1 filling its cell, as straight and long as the cell's walls
+
+
+@pytest.mark.parametrize("print_colour", [(30, 30, 35), (200, 80, 80), (110, 150, 205)])
+def test_a_stroke_on_the_print_in_another_colour_is_the_pens(model, print_colour):
+    """Grey alone cannot tell a 7's bar lying along its cell's rule from the rule (read 1), nor a 1 filling
+    its cell from the cell's walls (refused); in colour, ink off the print's colour is the writer's."""
+    assert read(model, cells_with(SEVEN_ON_THE_RULE, print_colour, pen=BLUE_PEN)) == 7
+    assert read(model, cells_with(ONE_RULE_TO_RULE, print_colour, pen=BLUE_PEN)) == 1
+    alone = to_mnist_tensor(cells_with(SEVEN_ON_THE_RULE, None, pen=BLUE_PEN))
+    assert similar(to_mnist_tensor(cells_with(SEVEN_ON_THE_RULE, print_colour, pen=BLUE_PEN)), alone) > 0.9
+
+
+def test_a_ruled_pages_margin_in_another_colour_is_print_not_pen(model, mnist_test_set):
+    """Ruled paper with a red margin: the margin is off the print's colour but runs the page's height (cut by
+    the digit written across it), so it is a ruled line, printed, not the writer's."""
+    digit, label = mnist_test_set[11]
+    grey = page(digit, size=(240, 300), at=(90, 60), side=112)
+    ruled = np.repeat(grey[..., None], 3, axis=2)
+    for y in range(30, 300, 24):
+        ruled[y : y + 2] = np.minimum(ruled[y : y + 2], (120, 190, 150))
+    plain = ruled.copy()
+    ruled[:, 110:112] = np.minimum(ruled[:, 110:112], (230, 110, 110))  # through the digit's left half
+    assert read(model, as_image(ruled)) == label
+    assert similar(to_mnist_tensor(as_image(ruled)), to_mnist_tensor(as_image(plain))) > 0.9
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_a_forms_field_with_nothing_written_in_it_is_no_digit(seed):
-    """A box, cells, a comb or a table's cells left empty: 422, not a digit read from the lines' remnants."""
+    """A box, cells, a comb or a table's cells left empty, in colour and in grey: 422, not a digit read from the
+    lines' remnants."""
     page_of_form, _, _ = blank_form(np.random.default_rng(seed))
     photographed, _ = phone(page_of_form.copy(), np.random.default_rng(seed))
-    for field in (as_image(page_of_form.mean(axis=2)), Image.open(io.BytesIO(photographed))):
+    for field in (as_image(page_of_form), as_image(page_of_form.mean(axis=2)), Image.open(io.BytesIO(photographed))):
         with pytest.raises(NoDigitFound):
             to_mnist_tensor(field)
 
@@ -432,14 +464,18 @@ def test_28x28_pictures_keep_the_unchanged_path(mnist_test_set, monkeypatch):
 
 
 def test_a_12_megapixel_photo_is_searched_on_reduced_copies(model, mnist_test_set, monkeypatch):
-    """The cost bound, by shape: a 4000x3000 photo is box-reduced to WORKING_SIDE before any float work,
-    and the digit is looked for on copies of at most ANALYSIS_SIDE."""
+    """The cost bound, by shape: a 4000x3000 photo is box-reduced to WORKING_SIDE before any float work (its
+    colour too), and the digit is looked for on copies of at most ANALYSIS_SIDE."""
     digit, label = mnist_test_set[81]
     photo = Image.fromarray(page(digit, size=(4000, 3000), at=(1000, 1400), side=1200).astype(np.uint8)).convert("RGB")
     seen = {}
     find_digit, label_marks = mnist_preprocessing.find_digit, digit_finding.label_marks
     monkeypatch.setattr(
-        mnist_preprocessing, "find_digit", lambda grey: seen.setdefault("grey", grey.shape) and find_digit(grey)
+        mnist_preprocessing,
+        "find_digit",
+        lambda grey, rgb: (
+            seen.setdefault("grey", grey.shape) and seen.setdefault("rgb", rgb.shape) and find_digit(grey, rgb)
+        ),
     )
     monkeypatch.setattr(
         digit_finding,
@@ -447,7 +483,7 @@ def test_a_12_megapixel_photo_is_searched_on_reduced_copies(model, mnist_test_se
         lambda mask, **kwargs: seen.setdefault("mask", mask.shape) and label_marks(mask, **kwargs),
     )
     assert read(model, photo) == label
-    assert max(seen["grey"]) <= mnist_preprocessing.WORKING_SIDE
+    assert max(seen["grey"]) <= mnist_preprocessing.WORKING_SIDE and seen["rgb"] == (*seen["grey"], 3)
     assert max(seen["mask"]) <= digit_finding.ANALYSIS_SIDE
 
 
