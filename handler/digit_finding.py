@@ -91,10 +91,9 @@ def find_digit(grey: np.ndarray, rgb: Optional[np.ndarray] = None) -> Optional[n
         guess = _paper_is_light(small[_middle(small.shape)])
     else:
         guess = canvas > 127
-    colour = None if rgb is None else reduced_colour(rgb, factor)
-    found = _digit_marks(grey, factor, guess, canvas, colour)
+    found = _digit_marks(grey, factor, guess, canvas, rgb)
     if found is None or found.margin < 2 * MIN_CONTRAST:
-        other = _digit_marks(grey, factor, not guess, canvas, colour)
+        other = _digit_marks(grey, factor, not guess, canvas, rgb)
         if other is not None and (found is None or other.margin > found.margin):
             found = other
     if found is None or found.margin < MIN_CONTRAST / 2:
@@ -155,7 +154,7 @@ class _Marks:
 
 
 def _digit_marks(
-    grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional[float], colour: Optional[np.ndarray]
+    grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional[float], rgb: Optional[np.ndarray]
 ) -> Optional[_Marks]:
     # Reduced to the analysis size keeping the darkest pixel of each block (of the ink's polarity): a
     # ball-point line 2 px wide stays as dark as it is instead of being averaged into the paper.
@@ -188,8 +187,8 @@ def _digit_marks(
     printed = printed_lines(weak)
     # Where the picture has colour, ink in another colour than the print's is the writer's, on a line or not.
     off_print = np.zeros_like(weak)
-    if colour is not None:
-        ink = ink_colours(colour, ~weak, paper if dark_ink else 255.0 - paper)
+    if rgb is not None and (printed[0].any() or printed[1].any()):
+        ink = ink_colours(reduced_colour(rgb, factor), ~weak, paper if dark_ink else 255.0 - paper)
         off_print = across_print(printed[0] | printed[1], ink) >= OFF_PRINT
         along_rows, along_columns = printed
         printed = (

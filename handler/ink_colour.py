@@ -29,7 +29,7 @@ def colour_of(image: Image.Image) -> Optional[np.ndarray]:
     palette_colour = image.mode == "P" and "transparency" not in image.info
     if image.mode not in _COLOUR_MODES and not palette_colour:
         return None
-    return np.asarray(image.convert("RGB"))
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def reduced_colour(rgb: np.ndarray, factor: int) -> np.ndarray:
