@@ -15,9 +15,10 @@ read; marks within about a third of that digit's size (of it, or of marks alread
 it, so digits written closer than that are read together, as one unreliable digit.
 """
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 from scipy import ndimage
@@ -91,9 +92,11 @@ def find_digit(grey: np.ndarray, rgb: Optional[np.ndarray] = None) -> Optional[n
         guess = _paper_is_light(small[_middle(small.shape)])
     else:
         guess = canvas > 127
-    found = _digit_marks(grey, factor, guess, canvas, rgb)
+    # The analysis copy's colour, made once and only if a polarity finds printed lines to tell pen from.
+    colour = functools.cache(lambda: reduced_colour(rgb, factor)) if rgb is not None else None
+    found = _digit_marks(grey, factor, guess, canvas, colour)
     if found is None or found.margin < 2 * MIN_CONTRAST:
-        other = _digit_marks(grey, factor, not guess, canvas, rgb)
+        other = _digit_marks(grey, factor, not guess, canvas, colour)
         if other is not None and (found is None or other.margin > found.margin):
             found = other
     if found is None or found.margin < MIN_CONTRAST / 2:
@@ -154,8 +157,10 @@ class _Marks:
 
 
 def _digit_marks(
-    grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional[float], rgb: Optional[np.ndarray]
+    grey: np.ndarray, factor: int, dark_ink: bool, canvas: Optional[float], colour: Optional[Callable]
 ) -> Optional[_Marks]:
+    """The digit's marks on the analysis copy with this polarity; `colour()` gives the copy's colour (float32
+    RGB, ink_colour.reduced_colour) where the picture has any."""
     # Reduced to the analysis size keeping the darkest pixel of each block (of the ink's polarity): a
     # ball-point line 2 px wide stays as dark as it is instead of being averaged into the paper.
     ink_side = darkest_reduced(grey if dark_ink else 255.0 - grey, factor)
@@ -187,14 +192,10 @@ def _digit_marks(
     printed = printed_lines(weak)
     # Where the picture has colour, ink in another colour than the print's is the writer's, on a line or not.
     off_print = np.zeros_like(weak)
-    if rgb is not None and (printed[0].any() or printed[1].any()):
-        ink = ink_colours(reduced_colour(rgb, factor), ~weak, paper if dark_ink else 255.0 - paper)
+    if colour is not None and (printed[0].any() or printed[1].any()):
+        ink = ink_colours(colour(), ~weak, paper if dark_ink else 255.0 - paper)
         off_print = across_print(printed[0] | printed[1], ink) >= OFF_PRINT
-        along_rows, along_columns = printed
-        printed = (
-            along_rows & ~(off_print & ~_ruled(along_rows & off_print, along_columns, axis=1)),
-            along_columns & ~(off_print & ~_ruled(along_columns & off_print, along_rows, axis=0)),
-        )
+        printed = _without_pen_colour(printed, off_print)
     any_printed = printed[0] | printed[1]
     # A stroke darker than the print that crosses a line (its ink on both sides, the line's width apart) is
     # not cut by it; where a stroke lies along a line, its ink is joined to the digit once it is chosen.
@@ -281,6 +282,16 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
         beside_the_digit[digit[0] : digit[1], digit[2] : digit[3]] = False
         own &= ~_meeting(near, len(stats), dilated(clear[crossing_labels] & beside_the_digit))
     return np.isin(labels, np.flatnonzero(own) + 1)
+
+
+def _without_pen_colour(printed: tuple, off_print: np.ndarray) -> tuple:
+    """The printed lines (along rows, along columns) without their pixels of another colour than the print's
+    (`off_print`): a pen's stroke lying on a line. Ruled lines stay print whatever their colour (_ruled)."""
+    along_rows, along_columns = printed
+    return (
+        along_rows & ~(off_print & ~_ruled(along_rows & off_print, along_columns, axis=1)),
+        along_columns & ~(off_print & ~_ruled(along_columns & off_print, along_rows, axis=0)),
+    )
 
 
 def _ruled(lines: np.ndarray, across: np.ndarray, axis: int) -> np.ndarray:
