@@ -148,12 +148,13 @@ def require_tool(name: str, find) -> None:
         pytest.skip(f"{name} is missing: {missing}")
 
 
-def eventually(condition, what: str, timeout: float = 120, every: float = 0.1) -> None:
-    """Poll `condition` until it holds; the test fails, saying `what` never happened, after `timeout` s."""
+def eventually(condition, what, timeout: float = 120, every: float = 0.1) -> None:
+    """Poll `condition` until it holds; the test fails, saying `what` never happened, after `timeout` s.
+    `what` is a string, or a function that says it with the state found at the end."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"within {timeout:g} s, never: {what}")
+            pytest.fail(f"within {timeout:g} s, never: {what() if callable(what) else what}")
         time.sleep(every)
 
 

@@ -451,6 +451,11 @@ def unread_requests_at(port: int) -> int:
     return unread
 
 
+def answered(request: concurrent.futures.Future):
+    """A request's status code, or the exception it raised."""
+    return request.exception() or request.result().status_code
+
+
 def test_requests_in_torchserve_are_limited_to_32(proxy, torchserve_of_proxy):
     """With TorchServe's frontend stopped (SIGSTOP), 32 whole requests wait in it; the 33rd is not queued
     by the proxy but answered 503 at once; once the frontend runs again the 32 are answered."""
@@ -460,7 +465,14 @@ def test_requests_in_torchserve_are_limited_to_32(proxy, torchserve_of_proxy):
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
             waiting = [pool.submit(post, proxy) for _ in range(32)]
             torchserve_port = torchserve_of_proxy.ports["inference"]
-            eventually(lambda: unread_requests_at(torchserve_port) == 32, "32 requests sent on to TorchServe", 30)
+            eventually(
+                lambda: unread_requests_at(torchserve_port) == 32,
+                lambda: (
+                    f"32 requests sent on to TorchServe ({unread_requests_at(torchserve_port)} are there; "
+                    f"answered meanwhile: {[answered(request) for request in waiting if request.done()]})"
+                ),
+                30,
+            )
             refused = post(proxy)
             assert (
                 refused.status_code == 503 and refused.json()["code"] == 503 and refused.headers["Retry-After"] == "1"
