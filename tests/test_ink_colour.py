@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ink_colour import LUMINANCE, MIN_INK, OFF_PRINT, across_print, colour_of, ink_colours, reduced_colour
+from ink_colour import LUMINANCE, MIN_INK, OFF_PRINT, PAPER_SAMPLE, across_print, colour_of, ink_colours, reduced_colour
 
 PAPER = np.array([240, 232, 210], np.float32)  # cream
 BLACK_PRINT, BLUE_PRINT, RED_PRINT = (20, 20, 25), (40, 70, 150), (190, 90, 90)
@@ -71,6 +71,18 @@ def test_ink_colours_are_the_colour_taken_from_the_paper_at_its_local_brightness
         assert np.allclose(
             ink[30, column], PAPER * paper_grey[0, column] / paper_grey[0, 0] - rgb[30, column], atol=1.0
         )
+
+
+def test_the_papers_tint_is_read_on_a_sample_spread_over_the_whole_paper():
+    """The tint is a median of about PAPER_SAMPLE paper pixels: taken over the whole page, not its top rows.
+    Here the top 40 % of a large page is pink and the rest white: the page's paper is white."""
+    rgb = np.full((400, 400, 3), 250.0, dtype=np.float32)
+    rgb[:160] = (250.0, 200.0, 200.0)
+    assert rgb.shape[0] * rgb.shape[1] > 10 * PAPER_SAMPLE
+    paper_grey = rgb @ LUMINANCE
+    ink = ink_colours(rgb, np.ones((400, 400), dtype=bool), paper_grey)
+    assert np.abs(ink[200:]).max() < 1.0  # the white paper takes no colour from itself
+    assert ink[:160, :, 0].max() < -20  # the pink has more red than the white paper's tint would at its grey
 
 
 def test_lines_without_clear_ink_give_no_print_colour():
