@@ -94,6 +94,22 @@ def stripes(side: int, period: int = 2) -> np.ndarray:
     return np.where(rows % period == 0, 0, 255).astype(np.uint8)
 
 
+def colour_grid(side: int, cells: int = 40, seed: int = 1) -> np.ndarray:
+    """Squared paper (cells x cells squares at any size, so the analysis copy still finds its lines) whose
+    every line, between two crossings, is a random saturated colour: lines everywhere, nearly all of their
+    pixels off the print's colour, each a piece of its own (the colour step's costliest page). RGB."""
+    pitch, weight = side // cells, max(1, side // 320)
+    rows, cols = np.indices((side, side))
+    on_row_line, on_column_line = rows % pitch < weight, cols % pitch < weight
+    segment = np.where(
+        on_row_line, rows // pitch * (cells + 1) + cols // pitch, cols // pitch * (cells + 1) + rows // pitch
+    )
+    segment += np.where(on_row_line, 0, (cells + 1) ** 2)
+    colours = np.random.default_rng(seed).integers(0, 256, size=(2 * (cells + 1) ** 2, 3), dtype=np.uint8)
+    colours[np.arange(len(colours)), np.arange(len(colours)) % 3] //= 4  # one channel low: saturated
+    return np.where((on_row_line | on_column_line)[..., None], colours[segment], np.uint8(255))
+
+
 def palette_png(grey: np.ndarray, bits: int) -> bytes:
     colours = 2**bits
     image = Image.fromarray(grey).quantize(colors=colours)
@@ -314,6 +330,7 @@ def _generators(quick: bool) -> Iterator[tuple]:
         yield "patterns", f"salt-2%-{side}-grey", lambda s=side: encode(Image.fromarray(salt(s, 0.02))), 1
         yield "patterns", f"dot-grid-{side}-grey", lambda s=side: encode(Image.fromarray(dot_grid(s))), 1
         yield "patterns", f"stripes-{side}-rgba", lambda s=side: encode(Image.fromarray(stripes(s)).convert("RGBA")), 1
+        yield "patterns", f"colour-grid-{side}-rgb", lambda s=side: encode(Image.fromarray(colour_grid(s))), 1
     if not quick:
         cap = CAP_SIDE
         yield "modes", "png-L-4096", lambda: encode(Image.fromarray(_cap_pattern())), 1
