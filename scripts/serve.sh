@@ -29,21 +29,34 @@ front_door=http://127.0.0.1:${FRONT_DOOR_PORT:-8000}
 TS_TOKEN_EXPIRATION_MIN=${TS_TOKEN_EXPIRATION_MIN:-99999} TORCHSERVE=.venv/bin/torchserve \
     scripts/torchserve_foreground.sh config/config.properties model_store config/log4j2.xml &
 server=$!
-front=
+front=''
+waiting=''
 stop() {
-    kill -TERM "$server" $front 2>/dev/null
+    kill -TERM "$server" $front $waiting 2>/dev/null
     wait
 }
 # Background jobs of a script ignore Ctrl-C, so it is passed on as a TERM.
 trap 'stop; exit 130' INT TERM
 
-# Waits on this server, whatever the client's MNIST_* variables point at.
-if ! MNIST_INFERENCE_URL=$inference MNIST_MANAGEMENT_URL=$management MNIST_KEY_FILE=$PWD/key_file.json \
-    .venv/bin/python -m client.wait_ready --timeout 120; then
+# Waits on this server, whatever the client's MNIST_* variables point at, for as long as TorchServe runs: if
+# it ends first (one of its ports taken, say), that is said at once, not after the wait's timeout.
+MNIST_INFERENCE_URL=$inference MNIST_MANAGEMENT_URL=$management MNIST_KEY_FILE=$PWD/key_file.json \
+    .venv/bin/python -m client.wait_ready --timeout 120 &
+waiting=$!
+while kill -0 "$waiting" 2>/dev/null && kill -0 "$server" 2>/dev/null; do
+    sleep 0.2
+done
+if kill -0 "$waiting" 2>/dev/null; then
+    echo "serve.sh: TorchServe ended before the model was READY; its log above says why" >&2
+    stop
+    exit 1
+fi
+if ! wait "$waiting"; then
     echo "serve.sh: the model never became READY; the log above says why" >&2
     stop
     exit 1
 fi
+waiting=''
 .venv/bin/python -m torchserve_runner.auth_proxy --port "${front_door##*:}" --inference-port "${inference##*:}" \
     --management-port "${management##*:}" --token-file front_door_token --key-file key_file.json \
     --workdir "$PWD/logs/front_door" &

@@ -10,6 +10,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -33,6 +34,7 @@ from client.torchserve_api import MnistService
 from tests.conftest import SERVING, SEVEN_PNG, on_path, require_tool
 from torchserve_runner import REPO, free_port, frontend_of, workers_of
 from torchserve_runner.process_tree import family, is_alive, kill
+from torchserve_runner.server import START_ATTEMPTS, port_taken
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -117,17 +119,31 @@ def alive_after(members: list, timeout: float) -> list:
     return alive
 
 
+PORT_NAMES = ("front_door", "inference", "management", "metrics", "grpc_inference", "grpc_management")
+
+
+def served_environment(environment: dict, ports: dict, temp: Path) -> dict:
+    """`environment` with serve.sh's ports set to `ports` (PORT_NAMES) and the workers' sockets in `temp`."""
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    return {
+        **environment,
+        "FRONT_DOOR_PORT": str(ports["front_door"]),
+        "TS_INFERENCE_ADDRESS": url["inference"],
+        "TS_MANAGEMENT_ADDRESS": url["management"],
+        "TS_METRICS_ADDRESS": url["metrics"],
+        "TS_GRPC_INFERENCE_PORT": str(ports["grpc_inference"]),
+        "TS_GRPC_MANAGEMENT_PORT": str(ports["grpc_management"]),
+        "TEMP": str(temp),  # the workers' sockets, named by port number there: never another's
+    }
+
+
 class MakeRun:
     """scripts/serve.sh run in a working copy on free loopback ports, once it has printed what it prints when
     READY (`message`). Its TorchServe keeps token auth on; its front door admits the token in `token`."""
 
     def __init__(self, root: Path, model_store: Path):
+        self.root = root
         self.copy = working_copy(root / "repo", model_store)
-        self.ports = {
-            name: free_port()
-            for name in ("front_door", "inference", "management", "metrics", "grpc_inference", "grpc_management")
-        }
-        self.url = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
         (root / "tmp").mkdir()
         # Nothing of the caller's TorchServe or client settings, nor a proxy that curl would send the token to.
         self.environment = {
@@ -135,21 +151,30 @@ class MakeRun:
             for name, value in os.environ.items()
             if not name.startswith(("TS_", "MNIST_")) and "proxy" not in name.lower()
         }
-        served = {
-            **self.environment,
-            "FRONT_DOOR_PORT": str(self.ports["front_door"]),
-            "TS_INFERENCE_ADDRESS": self.url["inference"],
-            "TS_MANAGEMENT_ADDRESS": self.url["management"],
-            "TS_METRICS_ADDRESS": self.url["metrics"],
-            "TS_GRPC_INFERENCE_PORT": str(self.ports["grpc_inference"]),
-            "TS_GRPC_MANAGEMENT_PORT": str(self.ports["grpc_management"]),
-            "TEMP": str(root / "tmp"),  # the workers' sockets, named by port number there: never another's
-        }
+        # The ports were free when picked; another process may take one before TorchServe or nginx binds it
+        # (the suite's own connections draw from the same range): then serve.sh ends at once, saying so, and
+        # it is started again on new ones, as torchserve_runner does for its servers.
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self.ready_line = self._start()
+                break
+            except EOFError:
+                if attempt == START_ATTEMPTS or not port_taken(self.output.tail()):
+                    raise
+                self.process.wait(timeout=STOP_TIMEOUT)
+        self.message = self.output.until(lambda line: line.startswith("Ctrl-C stops"), 30)
+        self.token = (self.copy / "front_door_token").read_text().strip()
+        self.torchserve = MnistService(self.url["inference"], self.url["management"], self.copy / "key_file.json")
+
+    def _start(self) -> str:
+        """serve.sh on newly picked ports; the line it prints once READY (EOFError if it ends first)."""
+        self.ports = {name: free_port() for name in PORT_NAMES}
+        self.url = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
         # A session of its own: its process group is what Ctrl-C in its terminal would signal.
         self.process = subprocess.Popen(
             [str(self.copy / "scripts" / "serve.sh")],
-            cwd=root,
-            env=served,
+            cwd=self.root,
+            env=served_environment(self.environment, self.ports, self.root / "tmp"),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -158,10 +183,7 @@ class MakeRun:
             start_new_session=True,
         )
         self.output = Output(self.process.stdout)
-        self.ready_line = self.output.until(lambda line: "READY on" in line, READY_TIMEOUT)[-1]
-        self.message = self.output.until(lambda line: line.startswith("Ctrl-C stops"), 30)
-        self.token = (self.copy / "front_door_token").read_text().strip()
-        self.torchserve = MnistService(self.url["inference"], self.url["management"], self.copy / "key_file.json")
+        return self.output.until(lambda line: "READY on" in line, READY_TIMEOUT)[-1]
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +195,29 @@ def make_run(tmp_path_factory, model_store):
         yield run
     finally:
         stop_for_sure(run.process, [])
+
+
+def test_make_run_ends_at_once_saying_why_when_torchserve_cannot_start(tmp_path, model_store):
+    """With TorchServe's inference port taken, TorchServe ends at once; serve.sh says so and exits 1 (it used
+    to wait out its 120 s for a READY model that could not come, then blame the model)."""
+    copy = working_copy(tmp_path / "repo", model_store)
+    (tmp_path / "tmp").mkdir()
+    ports = {name: free_port() for name in PORT_NAMES}
+    environment = {name: value for name, value in os.environ.items() if not name.startswith(("TS_", "MNIST_"))}
+    with socket.create_server(("127.0.0.1", ports["inference"])):
+        ended = subprocess.run(
+            [str(copy / "scripts" / "serve.sh")],
+            cwd=tmp_path,
+            env=served_environment(environment, ports, tmp_path / "tmp"),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=READY_TIMEOUT,
+        )
+    output = ended.stdout + ended.stderr
+    assert ended.returncode == 1, output[-5000:]
+    assert "serve.sh: TorchServe ended before the model was READY" in output and port_taken(output), output[-5000:]
 
 
 def test_make_run_says_ready_once_the_model_is_and_where_everything_is(make_run):
