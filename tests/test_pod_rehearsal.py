@@ -8,6 +8,7 @@ import concurrent.futures
 import copy
 import datetime
 import http.client
+import itertools
 import json
 import math
 import re
@@ -385,9 +386,17 @@ def test_liveness_passes_while_a_killed_worker_is_replaced(pod):
     assert all(runs), runs
 
 
+def longest_failing_run(passed: list) -> int:
+    """The most failures in a row among probe results (True: passed)."""
+    return max((len(list(run)) for result, run in itertools.groupby(passed) if not result), default=0)
+
+
 def test_readiness_and_liveness_stay_passing_at_saturation(pod):
     """64 clients keep TorchServe saturated through the proxy (hey, in the pod's network namespace) while
-    the kubelet's probes run: none fails, so the only replica stays in the Service when it is busiest."""
+    the kubelet's probes run back to back: neither fails as often in a row as its failureThreshold, so the
+    kubelet never takes the only replica out of the Service nor restarts it when it is busiest. A single
+    run may be slow: the exec probes run inside the container's 1-CPU limit, which TorchServe saturates
+    (one liveness run of 23 took 5.05 s once, past its 5 s timeout)."""
     results = []
     with concurrent.futures.ThreadPoolExecutor(1) as background:
         load = background.submit(hey_in_pod, pod, PROXY_PORT, 64, 20)
@@ -397,7 +406,10 @@ def test_readiness_and_liveness_stay_passing_at_saturation(pod):
                 results.append((kind, pod.pod.probe("torchserve", kind), round(time.monotonic() - started, 2)))
         answered = load.result()
     print(f"\nprobes at saturation (kind, passed, seconds): {results}; load: {answered}")
-    assert len(results) >= 6 and all(passed for _, passed, _ in results), results
+    assert len(results) >= 6, results
+    for kind in ("readinessProbe", "livenessProbe"):
+        threshold = pod.pod.containers["torchserve"][kind]["failureThreshold"]
+        assert longest_failing_run([passed for probed, passed, _ in results if probed == kind]) < threshold, results
     assert set(answered["statuses"]) <= {"200", "503"}
 
 
