@@ -4,13 +4,13 @@ The paper's brightness is estimated locally (a morphological closing on a thumbn
 out, so shadows and light falling off across the page disappear (a drawing on a flat canvas has the canvas
 colour as its paper); ink is what is clearly darker than the paper around it (a threshold relative to the
 local paper, set per picture by Otsu's method); printed lines (ruled and squared paper, a form's boxes) are
-taken out, but for where a stroke darker than the print crosses them or lies on them, and, in a picture with
-colour, for ink in another colour than the print's (ink_colour; a ruled line stays print whatever its
-colour, as a red margin does); the marks are grouped
-into connected components and the digit is chosen among them, rejecting page edges and the table around the
-page, lines and specks by shape and size. Which is ink and which is paper is decided from the paper around
-the digit. Only the chosen marks, with their grey levels, go on to MNIST's own normalisation
-(mnist_form.centre_digit). A picture of several digits (a number) gets its largest, most central digit
+taken out, but for where a stroke darker than the print crosses them or lies on them, where one as dark
+as the print makes a line thicker than its own weight, and, in a picture with colour, for ink in another
+colour than the print's (ink_colour; a ruled line stays print whatever its colour, as a red margin does);
+the marks are grouped into connected components and the digit is chosen among them, rejecting page edges
+and the table around the page, lines and specks by shape and size. Which is ink and which is paper is
+decided from the paper around the digit. Only the chosen marks, with their grey levels, go on to MNIST's own
+normalisation (mnist_form.centre_digit). A picture of several digits (a number) gets its largest, most central digit
 read; marks within about a third of that digit's size (of it, or of marks already counted) count as part of
 it, so digits written closer than that are read together, as one unreliable digit.
 """
@@ -40,7 +40,7 @@ from image_operations import (
 )
 from ink_colour import OFF_PRINT, across_print, ink_colours, reduced_colour
 from mnist_form import DIGIT_BOX, MIN_CONTRAST
-from printed_lines import LINE_RUN, ink_over_lines, line_thickness, printed_lines
+from printed_lines import LINE_RUN, ink_over_lines, line_thickness, printed_lines, swollen_lines
 
 # Photos: the digit is looked for on a copy at most this size (the grey levels kept come from the full one).
 ANALYSIS_SIDE = 320
@@ -197,9 +197,12 @@ def _digit_marks(
         off_print = across_print(printed[0] | printed[1], ink) >= OFF_PRINT
         printed = _without_pen_colour(printed, off_print)
     any_printed = printed[0] | printed[1]
-    # A stroke darker than the print that crosses a line (its ink on both sides, the line's width apart) is
-    # not cut by it; where a stroke lies along a line, its ink is joined to the digit once it is chosen.
-    on_lines = ink_over_lines(any_printed, strength)
+    # A stroke on a line, darker than the print or swelling the line beyond its weight (counted on clear ink:
+    # a line's faint edges come and go with the light and the noise), that crosses it (its ink on both sides,
+    # the line's width apart) is not cut by it; where a stroke lies along a line, its ink is joined to the
+    # digit once it is chosen.
+    swollen = swollen_lines(printed[0] & clear) | swollen_lines((printed[1] & clear).T).T
+    on_lines = ink_over_lines(any_printed, strength) | swollen
     crossed = _crossed(on_lines, faint & ~any_printed, line_thickness(faint.shape) + 2)
     along_rows, along_columns = (lines & faint & ~crossed for lines in printed)
     lines = along_rows | along_columns

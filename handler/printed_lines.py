@@ -11,7 +11,8 @@ thicker than the box it touches) and running along the page's slant (a stroke a 
 runs too once smeared). A comb's ticks, often shorter than that, are found standing on its baseline: sticks
 of one length at one pitch (comb_teeth). Lines found within the digit's own box are given back to it by the caller
 (digit_finding): a printed line runs on past the digit it frames or touches. Where a stroke darker than the
-print lies on a line or crosses it, ink_over_lines tells its pixels from the line's.
+print lies on a line or crosses it, ink_over_lines tells its pixels from the line's; where one as dark as the
+print lies half on a line, swollen_lines does, by the line's thickness.
 """
 
 import numpy as np
@@ -41,6 +42,7 @@ MAX_TEETH = 64  # ... and no comb where more stand (a texture, not a form: the p
 MIN_TOOTH = 3  # px a stick stands off its line at least
 LOOSE_SHARE = 0.9  # a line with a free end this much shorter than the longest beside it is a pen stroke
 LINE_MEETING = 2  # px from a line's end to a line across it where they meet (ink wider than either at the junction)
+LINE_SWELL = 2  # px a line is thicker than its own weight where a stroke of the print's shade lies along it
 
 
 def line_thickness(shape) -> int:
@@ -195,6 +197,40 @@ def ink_over_lines(lines: np.ndarray, strength: np.ndarray) -> np.ndarray:
     if not lines.any():
         return lines
     return lines & (strength > float(np.quantile(strength[lines], LINE_CORE)) + INK_OVER_LINE)
+
+
+def swollen_lines(lines: np.ndarray) -> np.ndarray:
+    """The pixels of `lines` (printed lines along rows) where a stroke as dark as the print lies half on a
+    line (a 7's bar along a table's rule) or crosses it at a shallow angle: the columns where the line is
+    LINE_SWELL px or more thicker than its own weight, and up to LINE_SWELL columns on from them where it is
+    still thicker (a stroke comes onto a line at a slant; a line's anti-aliased edge comes and goes along it).
+    Print is of one weight along a line: a line's weight is its median thickness over all its columns, those
+    of all its pieces in one level band (_line_band), so a stroke may cover most of one cell's stretch of a
+    table's rule; one lying along most of a line's length is not told from it."""
+    labels, count = connected(lines)
+    if count == 0:
+        return lines
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols].astype(np.int64)
+    level = np.bincount(which, weights=rows, minlength=count + 1) / np.bincount(which, minlength=count + 1).clip(1)
+    band = np.unique(_line_band(level, line_thickness(lines.shape)), return_inverse=True)[1].ravel()
+    # Each piece's thickness in each of its columns; each band's thicknesses in order, the median its weight.
+    columns, column_of_pixel, thickness = np.unique(
+        which * lines.shape[1] + cols, return_inverse=True, return_counts=True
+    )
+    line = band[columns // lines.shape[1]]
+    # The (lower) median from each band's histogram of thicknesses: the least thickness more than half reach.
+    values = int(thickness.max()) + 1
+    histogram = np.bincount(line * values + thickness, minlength=(band.max() + 1) * values).reshape(-1, values)
+    middle = (histogram.sum(axis=1) - 1) // 2
+    weight = (histogram.cumsum(axis=1) <= middle[:, None]).sum(axis=1)
+    swelling = (thickness - weight[line])[column_of_pixel.ravel()]
+    thicker, clearly = np.zeros_like(lines), np.zeros_like(lines)
+    thicker[rows, cols] = swelling >= 1
+    clearly[rows, cols] = swelling >= LINE_SWELL
+    if not clearly.any():
+        return clearly
+    return thicker & max_filter_along(clearly, LINE_SWELL, axis=1)
 
 
 def _loose_strokes(lines: np.ndarray, across: np.ndarray, ink: np.ndarray, slope: float, thickness: int) -> np.ndarray:

@@ -307,6 +307,39 @@ def test_a_one_standing_on_its_cells_rule_or_crossing_it_is_read(model, stroke):
     assert read(model, cells_with([stroke])) == 1
 
 
+def squared_with(strokes, line_grey=40, pen=20) -> Image.Image:
+    """Squared paper (2 px lines every 60 px from 20, in `line_grey`; None: blank) with straight pen strokes
+    (x0, y0, x1, y1, width), as cells_with's."""
+    picture = Image.new("L", (300, 200), 235)
+    draw = ImageDraw.Draw(picture)
+    if line_grey is not None:
+        for at in range(20, 300, 60):
+            draw.rectangle((at, 0, at + 1, 199), fill=line_grey)
+            draw.rectangle((0, at, 299, at + 1), fill=line_grey)
+    for *segment, width in strokes:
+        draw.line(segment, fill=pen, width=width)
+    return picture
+
+
+# Strokes half on a line, as straight segments (x0, y0, x1, y1, width):
+SEVEN_UNDER_ITS_RULE = [(110, 42, 170, 42, 3), (170, 42, 140, 140, 3)]  # the bar along the cell's top rule
+SEVEN_OVER_ITS_RULE = [(110, 39, 170, 39, 3), (170, 39, 140, 140, 3)]
+NINE_DOWN_A_LINE = [(140, 86, 118, 88, 3), (118, 88, 115, 104, 3), (115, 104, 140, 108, 3), (141, 84, 141, 130, 4)]
+
+
+@pytest.mark.parametrize(
+    "paper, digit, strokes",
+    [(cells_with, 7, SEVEN_UNDER_ITS_RULE), (cells_with, 7, SEVEN_OVER_ITS_RULE), (squared_with, 9, NINE_DOWN_A_LINE)],
+)
+def test_a_stroke_of_the_prints_grey_lying_along_a_line_stays_with_the_digit(model, paper, digit, strokes):
+    """A pen as dark as the print, a stroke half on a line: a 7's bar along its cell's top rule (read 1 when
+    the rule took it), a 9's stem down a line of squared paper (read 5). Where the stroke lies, the line is
+    thicker than its own weight."""
+    on_the_form = paper(strokes, pen=40)
+    assert read(model, on_the_form) == digit
+    assert similar(to_mnist_tensor(on_the_form), to_mnist_tensor(paper(strokes, None, pen=40))) > 0.9
+
+
 BLUE_PEN = (30, 45, 140)
 SEVEN_ON_THE_RULE = [(120, 41, 180, 41, 3), (180, 41, 150, 140, 3)]  # its bar lying along the cell's top rule
 ONE_RULE_TO_RULE = [(140, 42, 140, 149, 3)]  # a 1 filling its cell, as straight and long as the cell's walls

@@ -4,7 +4,7 @@ page's slant), and a digit's own straight strokes left alone."""
 import numpy as np
 import pytest
 
-from printed_lines import ink_over_lines, printed_lines, skew_of_lines
+from printed_lines import ink_over_lines, printed_lines, skew_of_lines, swollen_lines
 
 SIDE = 200
 
@@ -141,6 +141,34 @@ def test_ink_darker_than_the_print_is_told_from_the_line_it_lies_on():
     strength[60:140, 90:94] = 0.9  # a pen's stroke across it
     assert np.array_equal(ink_over_lines(lines, strength), lines & (strength == 0.9))
     assert not ink_over_lines(np.zeros_like(lines), strength).any()
+
+
+def test_a_line_is_swollen_where_a_stroke_of_its_shade_lies_along_it():
+    """A 2 px rule with a 3 px stroke lying half on it (4 px together) over columns 60-119, coming onto it at a
+    slant over columns 54-59 (3 px there): the stroke's columns and the last LINE_SWELL of its slant are
+    swollen; the rest of the rule is not, however long the stretch the stroke covers between two walls
+    that cut the rule, nor where its anti-aliased edge makes it 3 px."""
+    lines = blank()
+    lines[100:102, :] = True
+    lines[102, 60:120] = lines[99, 60:120] = True  # the stroke over both edges: 4 px across
+    lines[99, 54:60] = True  # where it comes onto the rule
+    lines[102, 150:170] = True  # an anti-aliased edge
+    lines[98:104, [40, 130]] = False  # walls across cut the rule: 90 px of 200 between them, 60 of it stroke
+    swollen = swollen_lines(lines)
+    assert np.array_equal(np.flatnonzero(swollen.any(axis=0)), np.arange(58, 120))
+    assert not (swollen & ~lines).any()
+
+
+def test_lines_of_even_weight_are_not_swollen_whatever_their_weight_or_anti_aliasing():
+    """A 1 px line, a 4 px one and a 2 px one whose anti-aliased edge comes and goes (2-3 px): print of one
+    weight along each line, the weights of a page's lines differing (a form's frame and its cells)."""
+    lines = blank()
+    lines[30, :] = True
+    lines[80:84, :] = True
+    lines[140:142, :] = True
+    lines[142, ::2] = True
+    assert not swollen_lines(lines).any()
+    assert not swollen_lines(blank()).any()
 
 
 def test_the_slope_is_level_without_lines():
