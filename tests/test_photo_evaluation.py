@@ -272,9 +272,14 @@ def cells_with(strokes, line_grey=40, walls=(20, 100, 180, 260), pen=20) -> Imag
             draw.rectangle((0, y, 299, y + 1), fill=line_grey)
         for x in walls:
             draw.rectangle((x, 40, x + 1, 151), fill=line_grey)
+    draw_strokes(draw, strokes, pen)
+    return picture
+
+
+def draw_strokes(draw: ImageDraw.ImageDraw, strokes, pen) -> None:
+    """Pen strokes in `pen`, straight segments (x0, y0, x1, y1, width)."""
     for *segment, width in strokes:
         draw.line(segment, fill=pen, width=width)
-    return picture
 
 
 def test_a_sevens_bar_under_its_cells_rule_stays_with_the_digit(model):
@@ -316,8 +321,7 @@ def squared_with(strokes, line_grey=40, pen=20) -> Image.Image:
         for at in range(20, 300, 60):
             draw.rectangle((at, 0, at + 1, 199), fill=line_grey)
             draw.rectangle((0, at, 299, at + 1), fill=line_grey)
-    for *segment, width in strokes:
-        draw.line(segment, fill=pen, width=width)
+    draw_strokes(draw, strokes, pen)
     return picture
 
 
