@@ -5,7 +5,8 @@ A line is a straight run of ink much longer than it is thick, horizontal or vert
 the runs are measured on the ink smeared by a pixel or two across the line). Handwriting has such runs too
 (a 1's stem, a 7's bar, a 4's cross), so a run is taken as printed only by what it is part of: a thin run
 across most of the picture (ruled paper), or runs a quarter of the picture long that meet at corners or
-junctions with two of them parallel (a box, cells, a grid, a comb's ticks on its baseline), and only if it is
+junctions with two of them parallel (a box, cells, a grid, a comb's ticks on its baseline; a line that a
+stroke lying on it cuts in two stays one), and only if it is
 of about the weight of the page's longest line (print is of one weight; a marker's straight stroke is
 thicker than the box it touches) and running along the page's slant (a stroke a few degrees off it holds
 runs too once smeared). A comb's ticks, often shorter than that, are found standing on its baseline: sticks
@@ -70,10 +71,13 @@ def printed_lines(ink: np.ndarray) -> tuple:
     horizontal, vertical = _without_pen_strokes(horizontal, vertical, slope)
     ruled_rows &= horizontal
     ruled_columns &= vertical
-    # Runs that touch (a pixel apart) form one structure. It is printed if it has lines both ways, two of them
-    # parallel (a box or three sides of one, cells, a grid, a comb): a 4's or a 7's straight strokes are one
-    # line each way, however their crossing cuts them.
-    structures, found = connected(dilated(horizontal | vertical))
+    # Runs that touch (a pixel apart) form one structure, and so do the pieces of one line that a stroke lying
+    # on it cut apart (_joins_through_ink): a 4's tail along its box's side leaves the box one structure. It is
+    # printed if it has lines both ways, two of them parallel (a box or three sides of one, cells, a grid, a
+    # comb): a 4's or a 7's straight strokes are one line each way, however their crossing cuts them.
+    joins = _joins_through_ink(horizontal, ink, slope, thickness)
+    joins |= _joins_through_ink(vertical.T, ink.T, -slope, thickness).T
+    structures, found = connected(dilated(horizontal | vertical) | joins)
     if found == 0:
         return ruled_rows, ruled_columns
     rows_h = _lines_per_structure(horizontal, structures, found, slope, thickness)
@@ -382,6 +386,50 @@ def _shifted_columns(mask: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     padded = np.pad(mask, ((reach, reach), (0, 0)))
     rows = np.arange(mask.shape[0])[:, None] + shifts[None, :] + reach
     return np.take_along_axis(padded, rows, axis=0)
+
+
+def _joins_through_ink(runs: np.ndarray, ink: np.ndarray, slope: float, thickness: int) -> np.ndarray:
+    """A path along each gap between two pieces of one line (`runs` along rows, slanted by `slope`: pieces in
+    one _line_band, next along it) that `ink` fills from end to end within a pixel of the line's row: where a
+    stroke lying on the line cut its run (the ink is thicker than a line there). Only pieces longer than two
+    line thicknesses are the line's; shorter ones are bits of the stroke between them."""
+    labels, count = connected(runs)
+    joins = np.zeros_like(runs)
+    if count < 2:
+        return joins
+    height, width = runs.shape
+    shifts = np.round((np.arange(width) - width / 2) * slope).astype(np.int64)
+    levelled = _shifted_columns(labels, shifts)
+    rows, cols = np.nonzero(levelled)
+    which = levelled[rows, cols] - 1
+    size = np.bincount(which, minlength=count)
+    level = np.round(np.bincount(which, weights=rows, minlength=count) / np.maximum(size, 1)).astype(np.int64)
+    left, right = np.full(count, width), np.full(count, -1)
+    np.minimum.at(left, which, cols)
+    np.maximum.at(right, which, cols)
+    present = right - left + 1 > 2 * thickness  # False too for a piece sheared off the picture (no pixels)
+    band = _line_band(level, thickness)
+    order = np.flatnonzero(present)[np.lexsort((left[present], band[present]))]
+    before, after = order[:-1], order[1:]
+    gap = (band[before] == band[after]) & (left[after] > right[before] + 1)
+    if not gap.any():
+        return joins
+    row, start, stop = level[before[gap]], right[before[gap]] + 1, left[after[gap]]  # columns start .. stop - 1
+    # The ink within a pixel across each gap's row, counted along the row (only the rows that hold a gap).
+    gap_rows, row_of_gap = np.unique(row, return_inverse=True)
+    level_ink = _shifted_columns(ink, shifts)
+    near = (
+        level_ink[gap_rows] | level_ink[np.maximum(gap_rows - 1, 0)] | level_ink[np.minimum(gap_rows + 1, height - 1)]
+    )
+    counted = np.zeros((len(gap_rows), width + 1), dtype=np.int32)
+    counted[:, 1:] = np.cumsum(near, axis=1)
+    row_of_gap = row_of_gap.ravel()
+    filled = counted[row_of_gap, stop] - counted[row_of_gap, start] == stop - start
+    # Each filled gap's columns, one after another: the path's pixels.
+    length = (stop - start)[filled]
+    path_cols = np.repeat(start[filled] - np.cumsum(length) + length, length) + np.arange(length.sum())
+    joins[np.repeat(row[filled], length), path_cols] = True
+    return _shifted_columns(joins, -shifts)
 
 
 def _line_band(level: np.ndarray, thickness: int) -> np.ndarray:

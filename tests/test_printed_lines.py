@@ -80,6 +80,22 @@ def test_a_digits_own_straight_strokes_are_not_a_frame():
         assert not found(digit).any()
 
 
+def test_a_box_cut_in_two_by_the_strokes_lying_on_it_is_still_one_box():
+    """A 4 whose tail lies along its box's left side and whose stem crosses the top by the right corner: each
+    cuts the box's runs (the ink is thicker there), leaving the top and the side's upper piece an L on their
+    own, which is no frame. The side's two pieces are one line, through the stroke's ink between them."""
+    ink = blank()
+    box(ink, 40, 60, 160, 140)  # narrower than a ruled line: only its structure tells it is print
+    digit = blank()
+    stroke(digit, [(95, 68), (110, 62), (125, 68)])
+    stroke(digit, [(34, 128), (70, 110)])
+    lines = found(ink | digit)
+    top = np.zeros_like(ink)
+    top[40:42, 70:115] = True
+    assert lines[top].all()
+    assert lines[ink & ~digit].mean() > 0.9
+
+
 @pytest.mark.parametrize("weight", [1, 2])
 def test_a_markers_straight_stroke_touching_a_box_is_not_of_the_boxs_weight(weight):
     """A 7 whose bar, straight as a ruler, runs from one side of its box to the other: the bar joins the box's
