@@ -36,6 +36,7 @@ from image_operations import (
     label_marks,
     mask_enlarged,
     max_filter,
+    min_filter,
     otsu_threshold,
 )
 from ink_colour import OFF_PRINT, across_print, ink_colours, reduced_colour
@@ -71,6 +72,8 @@ CANVAS_SAMPLE = 13  # the canvas colour is counted on every 13th pixel (a prime)
 RAMP_LOW = 0.5  # thin strokes: ink weaker than this share of the threshold is left out of their grey levels
 THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
 GROWN_STROKE = 3.0  # ... to about this width (MNIST's are ~2.7; the grown edges are faint)
+FAT_STROKE = 4.5  # strokes wider than this in the 20 px box (a marker, a fat brush) are thinned ...
+THINNED_STROKE = 4.0  # ... to about this width (MNIST has fat digits, few fatter)
 WIDE_STROKE_TOP = 0.9  # other strokes reach full brightness only at this quantile of the marks' strength
 
 
@@ -106,7 +109,9 @@ def find_digit(grey: np.ndarray, rgb: Optional[np.ndarray] = None) -> Optional[n
     # stay whole), their edges graded as in MNIST. Thin strokes saturate from the marks' median strength
     # up, their faint surroundings cut, and are then grown to MNIST's width. Wider strokes keep their whole
     # profile, from the paper up to near their strongest ink, with the fading edge around them: an
-    # out-of-focus digit keeps its shape, and its loops stay open instead of filling into a blob.
+    # out-of-focus digit keeps its shape, and its loops stay open instead of filling into a blob. Fat strokes
+    # (a marker on a whiteboard) are thinned by a grey erosion: the gaps between them widen as in MNIST's
+    # digits, whose strokes are thinner for their size.
     width = _stroke_width_in_box(found)
     thin = width < THIN_STROKE
     keep = dilated(found.mask)
@@ -118,7 +123,7 @@ def find_digit(grey: np.ndarray, rgb: Optional[np.ndarray] = None) -> Optional[n
     # All of this is worked out only around the digit (the rest stays black), the same pixels as over the
     # whole picture: the window reaches an analysis pixel beyond the kept marks (the paper's bilinear
     # enlargement looks that far) and beyond how far thin strokes are grown.
-    growth = _growth_radius(width, found, factor) if thin else 0
+    growth = max(0, _radius_to(GROWN_STROKE, width, found, factor)) if thin else 0
     near = _bounding_window(keep | found.mask, 1 + math.ceil(growth / factor))
     window = tuple(slice(part.start * factor, min(part.stop * factor, side)) for part, side in zip(near, grey.shape))
     ink_side = grey[window] if found.dark_ink else 255.0 - grey[window]
@@ -128,6 +133,8 @@ def find_digit(grey: np.ndarray, rgb: Optional[np.ndarray] = None) -> Optional[n
     top = found.core if thin else max(found.core, float(np.quantile(strength[marks], WIDE_STROKE_TOP)))
     low, high = (RAMP_LOW * found.threshold if thin else 0.0), max(top, found.threshold + 0.05)
     levels = np.where(keep, np.clip((strength - low) / (high - low), 0, 1), 0.0).astype(np.float32)
+    if width > FAT_STROKE:
+        levels = min_filter(levels, max(0, -_radius_to(THINNED_STROKE, width, found, factor)))
     if not levels.any():
         return None
     if growth >= 1:
@@ -360,10 +367,10 @@ def _stroke_width_in_box(found: _Marks) -> float:
     return width * DIGIT_BOX / found.size
 
 
-def _growth_radius(width_in_box: float, found: _Marks, factor: int) -> int:
-    """Working pixels by which thin strokes (a ball-point on a large picture) are grown, by a grey
-    dilation, to be about GROWN_STROKE px wide in the 20 px box."""
-    return max(0, round((GROWN_STROKE - width_in_box) / 2 * found.size / DIGIT_BOX * factor))
+def _radius_to(target: float, width_in_box: float, found: _Marks, factor: int) -> int:
+    """Working pixels by which strokes `width_in_box` wide in the 20 px box are grown (positive: a grey
+    dilation) or thinned (negative: an erosion) on each side to be about `target` wide there."""
+    return round((target - width_in_box) / 2 * found.size / DIGIT_BOX * factor)
 
 
 def _box(mask: np.ndarray) -> tuple:

@@ -561,6 +561,17 @@ def test_thick_digits_drawn_large_on_a_transparent_canvas_are_read(model, mnist_
     assert right >= AT_LEAST_RIGHT_OF_10, f"{right} of 10"
 
 
+@pytest.mark.parametrize("wide, across", [(30, 30), (50, 38)])
+def test_a_fat_markers_strokes_are_thinned_others_left_as_drawn(wide, across):
+    """A 1 drawn with a marker (a bar 120 px tall): 30 px wide, 4 px in the 20 px box, is as fat as MNIST's
+    fatter digits and stays so; 50 px wide, 5.9 px in the box (a marker on a whiteboard, its 8s' loops all
+    but closed), is thinned by a grey erosion towards 4 px."""
+    picture = np.full((220, 200), 235.0)
+    picture[50:170, 100 - wide // 2 : 100 - wide // 2 + wide] = 20
+    digit = digit_finding.find_digit(picture)
+    assert (digit[110] > 128).sum() == across
+
+
 def test_a_digit_drawn_off_the_edge_of_its_canvas_is_still_read(model, mnist_test_set):
     """On a canvas a large mark at the border is the digit, drawn too large, not a table or a page's edge."""
     right = 0
