@@ -371,11 +371,17 @@ def _runs_along_rows(ink: np.ndarray, slope: float, lengths: tuple, thickness: i
     """For each length, the pixels of `ink` in a run along rows slanted by `slope`, at least that long, where
     the ink is at most `thickness` across it: the picture sheared so those rows are level, the runs found,
     and sheared back."""
-    shifts = np.round((np.arange(ink.shape[1]) - ink.shape[1] / 2) * slope).astype(np.int64)
+    shifts = _slant_shifts(ink.shape[1], slope)
     level = _shifted_columns(ink, shifts)
     along = max_filter_along(level, SLANT_TOLERANCE, axis=0)
     thin = level & ~in_runs_of(level, thickness + 1, axis=0)  # at most a line's thickness high
     return tuple(_shifted_columns(thin & in_runs_of(along, length, axis=1), -shifts) for length in lengths)
+
+
+def _slant_shifts(width: int, slope: float) -> np.ndarray:
+    """For each column of a picture `width` wide, how many rows further down a line slanted by `slope` lies
+    there than at the picture's middle: _shifted_columns by these levels such lines."""
+    return np.round((np.arange(width) - width / 2) * slope).astype(np.int64)
 
 
 def _shifted_columns(mask: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -398,10 +404,12 @@ def _joins_through_ink(runs: np.ndarray, ink: np.ndarray, slope: float, thicknes
     if count < 2:
         return joins
     height, width = runs.shape
-    shifts = np.round((np.arange(width) - width / 2) * slope).astype(np.int64)
-    levelled = _shifted_columns(labels, shifts)
-    rows, cols = np.nonzero(levelled)
-    which = levelled[rows, cols] - 1
+    shifts = _slant_shifts(width, slope)
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols] - 1
+    rows -= shifts[cols]  # each pixel's row with the page levelled; those levelled off the picture drop out
+    on_picture = (rows >= 0) & (rows < height)
+    rows, cols, which = rows[on_picture], cols[on_picture], which[on_picture]
     size = np.bincount(which, minlength=count)
     level = np.round(np.bincount(which, weights=rows, minlength=count) / np.maximum(size, 1)).astype(np.int64)
     left, right = np.full(count, width), np.full(count, -1)
