@@ -397,8 +397,10 @@ def _shifted_columns(mask: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 def _joins_through_ink(runs: np.ndarray, ink: np.ndarray, slope: float, thickness: int) -> np.ndarray:
     """A path along each gap between two pieces of one line (`runs` along rows, slanted by `slope`: pieces in
     one _line_band, next along it) that `ink` fills from end to end within a pixel of the line's row: where a
-    stroke lying on the line cut its run (the ink is thicker than a line there). Only pieces longer than two
-    line thicknesses are the line's; shorter ones are bits of the stroke between them."""
+    stroke lying on the line cut its run (the ink is thicker than a line there). One of the two pieces must be
+    longer than two line thicknesses: a digit touching its box's side again and again cuts it into pieces
+    hardly longer, each next to a longer one, while a stroke's own straight bits lie end to end, none of them
+    long (a 9's stem beside a cell's wall). Pieces no longer than a line's thickness are bits of the stroke."""
     labels, count = connected(runs)
     joins = np.zeros_like(runs)
     if count < 2:
@@ -415,11 +417,12 @@ def _joins_through_ink(runs: np.ndarray, ink: np.ndarray, slope: float, thicknes
     left, right = np.full(count, width), np.full(count, -1)
     np.minimum.at(left, which, cols)
     np.maximum.at(right, which, cols)
-    present = right - left + 1 > 2 * thickness  # False too for a piece sheared off the picture (no pixels)
+    length = right - left + 1  # at most 0 for a piece sheared off the picture (no pixels)
+    present, long = length > thickness, length > 2 * thickness
     band = _line_band(level, thickness)
     order = np.flatnonzero(present)[np.lexsort((left[present], band[present]))]
     before, after = order[:-1], order[1:]
-    gap = (band[before] == band[after]) & (left[after] > right[before] + 1)
+    gap = (band[before] == band[after]) & (left[after] > right[before] + 1) & (long[before] | long[after])
     if not gap.any():
         return joins
     row, start, stop = level[before[gap]], right[before[gap]] + 1, left[after[gap]]  # columns start .. stop - 1

@@ -265,3 +265,19 @@ def test_sticks_standing_on_a_line_off_one_pitch_are_no_comb():
     ink = blank()
     comb(ink, tick=15, ticks=(30, 45, 120))
     assert not found(ink)[135:150].any()
+
+
+def test_a_boxs_side_cut_short_by_a_digit_touching_it_again_and_again_is_still_the_boxs():
+    """A 3 whose arcs end on its box's left side, and meet there: its ink, thicker than a line, cuts the side
+    into pieces hardly longer than two line thicknesses. Each is joined to the longer one next to it (the
+    corners' pieces are the box's through its top and bottom); left out, they would stay with the 3 and make
+    it an 8."""
+    ink = blank()
+    box(ink, 60, 60, 118, 140)
+    three = blank()
+    stroke(three, [(72, 61), (64, 90), (78, 100), (90, 61)])
+    stroke(three, [(90, 61), (100, 100), (114, 90), (106, 61)])
+    lines = found(ink | three)
+    side = np.zeros_like(ink)
+    side[62:116, 60:62] = True  # between its top and bottom
+    assert lines[side & ~three].mean() > 0.9
