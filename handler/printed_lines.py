@@ -169,14 +169,21 @@ def _comb(height: np.ndarray, centre: np.ndarray, level: np.ndarray, thickness: 
     pitch = float(np.median(nearest[siblings]))
     if pitch < thickness:  # the feet of one stick, not a comb
         return np.zeros_like(siblings), 0
-    teeth = siblings & (np.abs(np.where(siblings, nearest, pitch) - pitch) <= TOOTH_PITCH_SPREAD * pitch)
+    # A tooth's nearest sibling may stand two pitches off: the tooth between them is hidden or run on by a stroke.
+    teeth = siblings & _at_the_pitch(np.where(siblings, nearest, pitch), pitch, most=2)
     if teeth.sum() < MIN_TEETH:
         return np.zeros_like(teeth), 0
     length = int(height[teeth].max())
     # A longer stick is a tooth run on by a stroke if a tooth stands a whole number of pitches from it.
-    steps = gap / pitch
-    on_the_comb = (same_line & teeth[None, :] & (np.abs(steps - np.round(steps)) <= TOOTH_PITCH_SPREAD)).any(axis=1)
+    on_the_comb = (same_line & teeth[None, :] & _at_the_pitch(gap, pitch)).any(axis=1)
     return teeth | (on_the_comb & (height > length)), length
+
+
+def _at_the_pitch(gap: np.ndarray, pitch: float, most: float = np.inf) -> np.ndarray:
+    """Whether each gap between two sticks is a whole number of pitches, one to `most` (TOOTH_PITCH_SPREAD of a
+    pitch either way)."""
+    steps = np.round(gap / pitch)
+    return (steps >= 1) & (steps <= most) & (np.abs(gap / pitch - steps) <= TOOTH_PITCH_SPREAD)
 
 
 def _heights_above(ink: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

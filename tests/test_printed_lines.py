@@ -281,3 +281,15 @@ def test_a_boxs_side_cut_short_by_a_digit_touching_it_again_and_again_is_still_t
     side = np.zeros_like(ink)
     side[62:116, 60:62] = True  # between its top and bottom
     assert lines[side & ~three].mean() > 0.9
+
+
+def test_a_comb_of_four_teeth_one_of_them_under_a_digit_is_found():
+    """A 0 standing on the second of four teeth: the first tooth's nearest sibling of its length is two
+    pitches off, the tooth between them run on by the 0's ink; it is a tooth all the same."""
+    ink = blank()
+    comb(ink, tick=15, ticks=(10, 55, 100, 145))
+    zero = blank()
+    stroke(zero, [(134, 56), (110, 40), (90, 56), (110, 72), (134, 56)], width=4)
+    lines = found(ink | zero)
+    assert lines[135:150, 10:12].all()
+    assert lines[zero & ~ink].mean() < 0.1
