@@ -41,7 +41,7 @@ TOOTH_PITCH_SPREAD = 0.15  # ... standing at one pitch: each this share of it fr
 MIN_TEETH = 3  # ... at least this many on a line ...
 MAX_TEETH = 64  # ... and no comb where more stand (a texture, not a form: the pairwise comparison stays small)
 MIN_TOOTH = 3  # px a stick stands off its line at least
-LOOSE_SHARE = 0.9  # a line with a free end this much shorter than the longest beside it is a pen stroke
+LOOSE_SHARE = 0.9  # a line with a free end this much shorter than the longest either way is a pen stroke
 LINE_MEETING = 2  # px from a line's end to a line across it where they meet (ink wider than either at the junction)
 LINE_SWELL = 2  # px a line is thicker than its own weight where a stroke of the print's shade lies along it
 
@@ -85,9 +85,14 @@ def printed_lines(ink: np.ndarray) -> tuple:
     frame = ((rows_h >= 2) & (columns_v >= 1)) | ((rows_h >= 1) & (columns_v >= 2))
     in_frame = frame[structures]
     along_rows, along_columns = ruled_rows | (in_frame & horizontal), ruled_columns | (in_frame & vertical)
+    # A pen stroke standing on print is told by its free end and by its length beside the longest line either
+    # way (a 1 on a comb's baseline may be the only upright line).
+    row_pieces = _pieces_on_lines(along_rows, slope, thickness)
+    column_pieces = _pieces_on_lines(along_columns.T, -slope, thickness)
+    longest = max(row_pieces[-1].max(initial=0), column_pieces[-1].max(initial=0))
     along_rows, along_columns = (
-        along_rows & ~_loose_strokes(along_rows, along_columns, ink, slope, thickness),
-        along_columns & ~_loose_strokes(along_columns.T, along_rows.T, ink.T, -slope, thickness).T,
+        along_rows & ~_loose_strokes(row_pieces, longest, along_columns, ink, slope, thickness),
+        along_columns & ~_loose_strokes(column_pieces, longest, along_rows.T, ink.T, -slope, thickness).T,
     )
     # A comb's ticks are often shorter than any run asked of a frame; found on the lines they stand on.
     return (
@@ -244,30 +249,24 @@ def swollen_lines(lines: np.ndarray) -> np.ndarray:
     return thicker & max_filter_along(clearly, LINE_SWELL, axis=1)
 
 
-def _loose_strokes(lines: np.ndarray, across: np.ndarray, ink: np.ndarray, slope: float, thickness: int) -> np.ndarray:
-    """The pieces of `lines` (along rows, slanted by `slope`) that are pen strokes standing on print or
-    crossing it (a 1 in a cell of a table): with an end free (no ink runs on from it, no line `across` meets
-    it, not at the picture's edge), on a line (its pieces in one level band, cut where lines cross) shorter
-    than LOOSE_SHARE of the longest line, and without two other free-ended pieces about as long
-    (TOOTH_LENGTH_SPREAD: a comb's ticks, a page's ruled lines ending at its edge). A printed line ends on
-    another, on the picture's edge, or where a stroke crosses it."""
-    labels, count = connected(lines)
+def _loose_strokes(
+    pieces: tuple, longest: float, across: np.ndarray, ink: np.ndarray, slope: float, thickness: int
+) -> np.ndarray:
+    """The pieces of lines along rows, slanted by `slope` (_pieces_on_lines), that are pen strokes standing on
+    print or crossing it (a 1 in a cell of a table): with an end free (no ink runs on from it, no line `across`
+    meets it, not at the picture's edge), on a line shorter than LOOSE_SHARE of the `longest` line, and
+    without two other free-ended pieces about as long (TOOTH_LENGTH_SPREAD: a comb's ticks, a page's ruled
+    lines ending at its edge). A printed line ends on another, on the picture's edge, or where a stroke
+    crosses it."""
+    labels, left, right, middle_row, middle_column, line_length = pieces
+    count = len(left)
     if count == 0:
-        return lines
+        return np.zeros(labels.shape, dtype=bool)
     height, width = ink.shape
-    rows, cols = np.nonzero(labels)
-    which = labels[rows, cols] - 1
-    left, right = np.full(count, width), np.zeros(count, dtype=np.int64)
-    np.minimum.at(left, which, cols)
-    np.maximum.at(right, which, cols)
     # Lines across near an end (LINE_MEETING along the line, its thickness across it): box sums over the
     # summed-area table, only at the ends.
     sums = np.zeros((height + 1, width + 1), dtype=np.int32)
     sums[1:, 1:] = across.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
-
-    size = np.bincount(which, minlength=count)
-    middle_row = np.bincount(which, weights=rows, minlength=count) / size
-    middle_column = np.bincount(which, weights=cols, minlength=count) / size
 
     def free(end: np.ndarray, step: int) -> np.ndarray:
         row = np.round(middle_row + (end - middle_column) * slope).astype(np.int64)
@@ -283,17 +282,33 @@ def _loose_strokes(lines: np.ndarray, across: np.ndarray, ink: np.ndarray, slope
 
     loose = free(left, -1) | free(right, 1)
     if not loose.any():
-        return np.zeros_like(lines)
+        return np.zeros(labels.shape, dtype=bool)
     length = right - left + 1
-    band = _line_band(middle_row - (middle_column - width / 2) * slope, thickness)
-    band -= band.min()
-    line_length = np.bincount(band, weights=length)
     ordered = np.sort(length[loose].astype(np.float64))
     alike = np.searchsorted(ordered, length * (1 + TOOTH_LENGTH_SPREAD), side="right") - np.searchsorted(
         ordered, length / (1 + TOOTH_LENGTH_SPREAD), side="left"
     )
-    loose &= (line_length[band] < LOOSE_SHARE * line_length.max()) & (alike - 1 < 2)
+    loose &= (line_length < LOOSE_SHARE * longest) & (alike - 1 < 2)
     return np.concatenate(([False], loose))[labels]
+
+
+def _pieces_on_lines(lines: np.ndarray, slope: float, thickness: int) -> tuple:
+    """(labels, and for each piece of `lines` (along rows, slanted by `slope`) its first and last column, its
+    middle row and column, and the length of the line it lies on): a line's length is its pieces' in one
+    _line_band, however strokes or other lines crossing it cut it."""
+    labels, count = connected(lines)
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols] - 1
+    left, right = np.full(count, lines.shape[1]), np.zeros(count, dtype=np.int64)
+    np.minimum.at(left, which, cols)
+    np.maximum.at(right, which, cols)
+    size = np.maximum(np.bincount(which, minlength=count), 1)
+    middle_row = np.bincount(which, weights=rows, minlength=count) / size
+    middle_column = np.bincount(which, weights=cols, minlength=count) / size
+    band = _line_band(middle_row - (middle_column - lines.shape[1] / 2) * slope, thickness)
+    band -= band.min(initial=0)
+    line_length = np.bincount(band, weights=right - left + 1)[band]
+    return labels, left, right, middle_row, middle_column, line_length
 
 
 def _without_pen_strokes(horizontal: np.ndarray, vertical: np.ndarray, slope: float) -> tuple:

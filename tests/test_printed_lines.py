@@ -293,3 +293,16 @@ def test_a_comb_of_four_teeth_one_of_them_under_a_digit_is_found():
     lines = found(ink | zero)
     assert lines[135:150, 10:12].all()
     assert lines[zero & ~ink].mean() < 0.1
+
+
+def test_a_1_standing_on_a_combs_baseline_in_a_low_picture_is_not_print():
+    """The picture is hardly higher than the comb's cells: the 1 runs across half of it, as a ruled line runs
+    across a picture of ruled paper, and is the only upright line. It is a stroke all the same: it ends in the
+    paper, as no ruled line does, and is far shorter than the baseline it stands on."""
+    ink = np.zeros((60, SIDE), dtype=bool)
+    comb(ink, tick=10, ticks=range(10, 191, 45), baseline=45)
+    one = np.zeros_like(ink)
+    one[12:45, 120:123] = True
+    lines = found(ink | one)
+    assert lines[ink & ~one].mean() > 0.9
+    assert not lines[12:40, 120:123].any()
