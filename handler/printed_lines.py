@@ -16,6 +16,8 @@ print lies on a line or crosses it, ink_over_lines tells its pixels from the lin
 print lies half on a line, swollen_lines does, by the line's thickness.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from image_operations import connected, dilated, in_runs_of, max_filter_along
@@ -75,21 +77,22 @@ def printed_lines(ink: np.ndarray) -> tuple:
     # on it cut apart (_joins_through_ink): a 4's tail along its box's side leaves the box one structure. It is
     # printed if it has lines both ways, two of them parallel (a box or three sides of one, cells, a grid, a
     # comb): a 4's or a 7's straight strokes are one line each way, however their crossing cuts them.
-    joins = _joins_through_ink(horizontal, ink, slope, thickness)
-    joins |= _joins_through_ink(vertical.T, ink.T, -slope, thickness).T
+    row_runs, column_runs = _line_pieces(horizontal, slope, thickness), _line_pieces(vertical.T, -slope, thickness)
+    joins = _joins_through_ink(row_runs, ink, slope, thickness)
+    joins |= _joins_through_ink(column_runs, ink.T, -slope, thickness).T
     structures, found = connected(dilated(horizontal | vertical) | joins)
     if found == 0:
         return ruled_rows, ruled_columns
-    rows_h = _lines_per_structure(horizontal, structures, found, slope, thickness)
-    columns_v = _lines_per_structure(vertical.T, structures.T, found, -slope, thickness)
+    rows_h = _lines_per_structure(row_runs, structures, found)
+    columns_v = _lines_per_structure(column_runs, structures.T, found)
     frame = ((rows_h >= 2) & (columns_v >= 1)) | ((rows_h >= 1) & (columns_v >= 2))
     in_frame = frame[structures]
     along_rows, along_columns = ruled_rows | (in_frame & horizontal), ruled_columns | (in_frame & vertical)
     # A pen stroke standing on print is told by its free end and by its length beside the longest line either
     # way (a 1 on a comb's baseline may be the only upright line).
-    row_pieces = _pieces_on_lines(along_rows, slope, thickness)
-    column_pieces = _pieces_on_lines(along_columns.T, -slope, thickness)
-    longest = max(row_pieces[-1].max(initial=0), column_pieces[-1].max(initial=0))
+    row_pieces = _line_pieces(along_rows, slope, thickness)
+    column_pieces = _line_pieces(along_columns.T, -slope, thickness)
+    longest = max(row_pieces.line_length.max(initial=0), column_pieces.line_length.max(initial=0))
     along_rows, along_columns = (
         along_rows & ~_loose_strokes(row_pieces, longest, along_columns, ink, slope, thickness),
         along_columns & ~_loose_strokes(column_pieces, longest, along_rows.T, ink.T, -slope, thickness).T,
@@ -223,17 +226,16 @@ def swollen_lines(lines: np.ndarray) -> np.ndarray:
     Print is of one weight along a line: a line's weight is its median thickness over all its columns, those
     of all its pieces in one level band (_line_band), so a stroke may cover most of one cell's stretch of a
     table's rule; one lying along most of a line's length is not told from it."""
-    labels, count = connected(lines)
-    if count == 0:
+    pieces = _line_pieces(lines, 0.0, line_thickness(lines.shape))
+    if len(pieces.left) == 0:
         return lines
-    rows, cols = np.nonzero(labels)
-    which = labels[rows, cols].astype(np.int64)
-    level = np.bincount(which, weights=rows, minlength=count + 1) / np.bincount(which, minlength=count + 1).clip(1)
-    band = np.unique(_line_band(level, line_thickness(lines.shape)), return_inverse=True)[1].ravel()
+    rows, cols = np.nonzero(pieces.labels)
+    which = pieces.labels[rows, cols].astype(np.int64) - 1
     # Each piece's thickness in each of its columns; each band's thicknesses in order, the median its weight.
     columns, column_of_pixel, thickness = np.unique(
         which * lines.shape[1] + cols, return_inverse=True, return_counts=True
     )
+    band = pieces.band
     line = band[columns // lines.shape[1]]
     # The (lower) median from each band's histogram of thicknesses: the least thickness more than half reach.
     values = int(thickness.max()) + 1
@@ -249,16 +251,50 @@ def swollen_lines(lines: np.ndarray) -> np.ndarray:
     return thicker & max_filter_along(clearly, LINE_SWELL, axis=1)
 
 
+class _LinePieces(NamedTuple):
+    """The connected pieces of printed lines along rows (_line_pieces), each one's figures by its index."""
+
+    labels: np.ndarray  # 1..n on each piece's pixels, 0 elsewhere
+    left: np.ndarray  # its first column ...
+    right: np.ndarray  # ... and its last
+    middle_row: np.ndarray
+    middle_column: np.ndarray
+    level: np.ndarray  # its mean row with the page levelled (_slant_shifts)
+    band: np.ndarray  # the _line_band it lies in, counted from 0: the pieces of one band are one line ...
+    line_length: np.ndarray  # ... as long as they are together
+
+
+def _line_pieces(lines: np.ndarray, slope: float, thickness: int) -> _LinePieces:
+    """The pieces of `lines` (along rows, slanted by `slope`), labelled once for every question of which line a
+    piece is on: joins across a stroke, lines per structure, loose strokes, a line's weight."""
+    labels, count = connected(lines)
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols] - 1
+    left, right = np.full(count, lines.shape[1]), np.zeros(count, dtype=np.int64)
+    np.minimum.at(left, which, cols)
+    np.maximum.at(right, which, cols)
+    size = np.maximum(np.bincount(which, minlength=count), 1)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return np.bincount(which, weights=values, minlength=count) / size
+
+    level = mean(rows - _slant_shifts(lines.shape[1], slope)[cols])
+    band = _line_band(level, thickness)
+    band -= band.min(initial=0)
+    line_length = np.bincount(band, weights=right - left + 1)[band]
+    return _LinePieces(labels, left, right, mean(rows), mean(cols), level, band, line_length)
+
+
 def _loose_strokes(
-    pieces: tuple, longest: float, across: np.ndarray, ink: np.ndarray, slope: float, thickness: int
+    pieces: _LinePieces, longest: float, across: np.ndarray, ink: np.ndarray, slope: float, thickness: int
 ) -> np.ndarray:
-    """The pieces of lines along rows, slanted by `slope` (_pieces_on_lines), that are pen strokes standing on
+    """The pieces of lines along rows, slanted by `slope` (_line_pieces), that are pen strokes standing on
     print or crossing it (a 1 in a cell of a table): with an end free (no ink runs on from it, no line `across`
     meets it, not at the picture's edge), on a line shorter than LOOSE_SHARE of the `longest` line, and
     without two other free-ended pieces about as long (TOOTH_LENGTH_SPREAD: a comb's ticks, a page's ruled
     lines ending at its edge). A printed line ends on another, on the picture's edge, or where a stroke
     crosses it."""
-    labels, left, right, middle_row, middle_column, line_length = pieces
+    labels, left, right = pieces.labels, pieces.left, pieces.right
     count = len(left)
     if count == 0:
         return np.zeros(labels.shape, dtype=bool)
@@ -269,7 +305,7 @@ def _loose_strokes(
     sums[1:, 1:] = across.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
 
     def free(end: np.ndarray, step: int) -> np.ndarray:
-        row = np.round(middle_row + (end - middle_column) * slope).astype(np.int64)
+        row = np.round(pieces.middle_row + (end - pieces.middle_column) * slope).astype(np.int64)
         runs_on = np.zeros(count, dtype=bool)
         for beyond in (end + step, end + 2 * step):
             for near in (row - 1, row, row + 1):
@@ -288,27 +324,8 @@ def _loose_strokes(
     alike = np.searchsorted(ordered, length * (1 + TOOTH_LENGTH_SPREAD), side="right") - np.searchsorted(
         ordered, length / (1 + TOOTH_LENGTH_SPREAD), side="left"
     )
-    loose &= (line_length < LOOSE_SHARE * longest) & (alike - 1 < 2)
+    loose &= (pieces.line_length < LOOSE_SHARE * longest) & (alike - 1 < 2)
     return np.concatenate(([False], loose))[labels]
-
-
-def _pieces_on_lines(lines: np.ndarray, slope: float, thickness: int) -> tuple:
-    """(labels, and for each piece of `lines` (along rows, slanted by `slope`) its first and last column, its
-    middle row and column, and the length of the line it lies on): a line's length is its pieces' in one
-    _line_band, however strokes or other lines crossing it cut it."""
-    labels, count = connected(lines)
-    rows, cols = np.nonzero(labels)
-    which = labels[rows, cols] - 1
-    left, right = np.full(count, lines.shape[1]), np.zeros(count, dtype=np.int64)
-    np.minimum.at(left, which, cols)
-    np.maximum.at(right, which, cols)
-    size = np.maximum(np.bincount(which, minlength=count), 1)
-    middle_row = np.bincount(which, weights=rows, minlength=count) / size
-    middle_column = np.bincount(which, weights=cols, minlength=count) / size
-    band = _line_band(middle_row - (middle_column - lines.shape[1] / 2) * slope, thickness)
-    band -= band.min(initial=0)
-    line_length = np.bincount(band, weights=right - left + 1)[band]
-    return labels, left, right, middle_row, middle_column, line_length
 
 
 def _without_pen_strokes(horizontal: np.ndarray, vertical: np.ndarray, slope: float) -> tuple:
@@ -416,32 +433,22 @@ def _shifted_columns(mask: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     return np.take_along_axis(padded, rows, axis=0)
 
 
-def _joins_through_ink(runs: np.ndarray, ink: np.ndarray, slope: float, thickness: int) -> np.ndarray:
-    """A path along each gap between two pieces of one line (`runs` along rows, slanted by `slope`: pieces in
+def _joins_through_ink(pieces: _LinePieces, ink: np.ndarray, slope: float, thickness: int) -> np.ndarray:
+    """A path along each gap between two pieces of one line (`pieces` along rows, slanted by `slope`: pieces in
     one _line_band, next along it) that `ink` fills from end to end within a pixel of the line's row: where a
     stroke lying on the line cut its run (the ink is thicker than a line there). One of the two pieces must be
     longer than two line thicknesses: a digit touching its box's side again and again cuts it into pieces
     hardly longer, each next to a longer one, while a stroke's own straight bits lie end to end, none of them
     long (a 9's stem beside a cell's wall). Pieces no longer than a line's thickness are bits of the stroke."""
-    labels, count = connected(runs)
-    joins = np.zeros_like(runs)
-    if count < 2:
+    joins = np.zeros(ink.shape, dtype=bool)
+    if len(pieces.left) < 2:
         return joins
-    height, width = runs.shape
+    height, width = ink.shape
     shifts = _slant_shifts(width, slope)
-    rows, cols = np.nonzero(labels)
-    which = labels[rows, cols] - 1
-    rows -= shifts[cols]  # each pixel's row with the page levelled; those levelled off the picture drop out
-    on_picture = (rows >= 0) & (rows < height)
-    rows, cols, which = rows[on_picture], cols[on_picture], which[on_picture]
-    size = np.bincount(which, minlength=count)
-    level = np.round(np.bincount(which, weights=rows, minlength=count) / np.maximum(size, 1)).astype(np.int64)
-    left, right = np.full(count, width), np.full(count, -1)
-    np.minimum.at(left, which, cols)
-    np.maximum.at(right, which, cols)
-    length = right - left + 1  # at most 0 for a piece sheared off the picture (no pixels)
+    level = np.clip(np.round(pieces.level), 0, height - 1).astype(np.int64)
+    left, right, band = pieces.left, pieces.right, pieces.band
+    length = right - left + 1
     present, long = length > thickness, length > 2 * thickness
-    band = _line_band(level, thickness)
     order = np.flatnonzero(present)[np.lexsort((left[present], band[present]))]
     before, after = order[:-1], order[1:]
     gap = (band[before] == band[after]) & (left[after] > right[before] + 1) & (long[before] | long[after])
@@ -471,21 +478,15 @@ def _line_band(level: np.ndarray, thickness: int) -> np.ndarray:
     return np.round(level / (2 * thickness)).astype(np.int64)
 
 
-def _lines_per_structure(runs: np.ndarray, structures: np.ndarray, count: int, slope: float, thickness: int):
-    """How many lines along rows each structure (1..count) holds (index 0: none): its pieces of `runs`
-    counted once per level row band twice a line's thickness high, so a line cut in two where a stroke
-    crosses it (or where another line does) is one line."""
-    pieces, piece_count = connected(runs)
-    if piece_count == 0:
+def _lines_per_structure(pieces: _LinePieces, structures: np.ndarray, count: int) -> np.ndarray:
+    """How many lines along rows each structure (1..count) holds (index 0: none): its `pieces` counted once
+    per _line_band, so a line cut in two where a stroke crosses it (or where another line does) is one line."""
+    if len(pieces.left) == 0:
         return np.zeros(count + 1, dtype=np.int64)
-    rows, cols = np.nonzero(runs)
-    which = pieces[rows, cols]
-    size = np.bincount(which, minlength=piece_count + 1)[1:]
-    level_rows = rows - (cols - runs.shape[1] / 2) * slope  # the row each pixel has with the page levelled
-    band = _line_band(np.bincount(which, weights=level_rows, minlength=piece_count + 1)[1:] / size, thickness)
-    structure_of_piece = np.zeros(piece_count + 1, dtype=np.int64)
-    structure_of_piece[which] = structures[rows, cols]
-    distinct = np.unique(np.stack([structure_of_piece[1:], band]), axis=1)
+    rows, cols = np.nonzero(pieces.labels)
+    structure_of_piece = np.zeros(len(pieces.left), dtype=np.int64)
+    structure_of_piece[pieces.labels[rows, cols] - 1] = structures[rows, cols]
+    distinct = np.unique(np.stack([structure_of_piece, pieces.band]), axis=1)
     held = np.bincount(distinct[0], minlength=count + 1)
     held[0] = 0
     return held
