@@ -41,7 +41,15 @@ from image_operations import (
 )
 from ink_colour import OFF_PRINT, across_print, ink_colours, reduced_colour
 from mnist_form import DIGIT_BOX, MIN_CONTRAST
-from printed_lines import LINE_RUN, ink_over_lines, line_thickness, printed_lines, swollen_lines
+from printed_lines import (
+    LINE_MEETING,
+    LINE_RUN,
+    TOOTH_LENGTH_SPREAD,
+    ink_over_lines,
+    line_thickness,
+    printed_lines,
+    swollen_lines,
+)
 
 # Photos: the digit is looked for on a copy at most this size (the grey levels kept come from the full one).
 ANALYSIS_SIDE = 320
@@ -253,8 +261,9 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     its box, or sticking out of it along their direction by up to OWN_STROKE_REACH of its size with a free
     end there; not continued by another printed line beyond the box in their rows (a box's side or a comb's
     baseline the digit crosses runs on past it; the pieces between the digit's strokes are that line's); not
-    meeting a `crossing` line that runs on past the box (a cell's wall the digit fills, rule to rule); and not
-    meeting one clear of the digit outside its extent (the side of a box the digit fills, ending on its corners)."""
+    meeting a `crossing` line that runs on past the box (a cell's wall the digit fills, rule to rule) unless
+    they run from it into the digit (_from_one_rail: a 7's bar from its cell's wall); and not meeting one
+    clear of the digit outside its extent (the side of a box the digit fills, ending on its corners)."""
     top, bottom, left, right = digit = _box(mask)
     size = max(bottom - top, right - left)
     grow, reach = round(OWN_LINE_MARGIN * size) + 1, round(OWN_STROKE_REACH * size)
@@ -281,17 +290,55 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     continued = per_row[stats[:, 1]] - per_row[stats[:, 0]] > own_beyond
     touching = _meeting(near, len(stats), mask)
     runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
-    on_rail = _meeting(near, len(stats), np.isin(crossing_labels, np.flatnonzero(runs_on) + 1))
-    own = inside & touching & ~continued & ~on_rail
+    rails = np.isin(crossing_labels, np.flatnonzero(runs_on) + 1)
+    on_rail = _meeting(near, len(stats), rails)
+    candidates = np.flatnonzero(inside & touching & ~continued & on_rail)
+    from_wall = np.zeros(len(stats), dtype=bool)
+    from_wall[candidates[_from_one_rail(stats, candidates, rails, (left, right))]] = True
+    own = inside & touching & ~continued & (~on_rail | from_wall)
     if own.any():
         # A box's top or bottom beyond the digit: clear of its marks (a 0's flat bottom, given back too, is
-        # not), a pixel or two from the side's end (at a corner the ink is wider than a line both ways).
+        # not), a pixel or two from the side's end (at a corner the ink is wider than a line both ways). A bar
+        # from a wall meets the wall as a box's side meets its corner, and is told from it above.
         clear = np.bincount(crossing_labels[dilated(mask)], minlength=len(crossing_stats) + 1) == 0
         clear[0] = False
         beside_the_digit = np.ones_like(mask)
         beside_the_digit[digit[0] : digit[1], digit[2] : digit[3]] = False
-        own &= ~_meeting(near, len(stats), dilated(clear[crossing_labels] & beside_the_digit))
+        own &= from_wall | ~_meeting(near, len(stats), dilated(clear[crossing_labels] & beside_the_digit))
     return np.isin(labels, np.flatnonzero(own) + 1)
+
+
+def _from_one_rail(stats: np.ndarray, which: np.ndarray, rails: np.ndarray, span: tuple) -> np.ndarray:
+    """Which of the pieces `which` (label_marks stats of lines along rows) run from a `rails` line at one end
+    into the digit at the other, with no piece of their row band beyond that end within `span` (the digit's
+    columns), and no other piece standing on a rail by one end about as long or longer (TOOTH_LENGTH_SPREAD):
+    a 7's bar or a 4's cross reaching a cell's wall. A rule between two walls meets one at each end, and so
+    does a wall the digit crosses, counted with its piece beyond the crossing; a comb's teeth stand alike."""
+    if len(which) == 0:
+        return np.zeros(0, dtype=bool)
+    height, width = rails.shape
+    sums = np.zeros((height + 1, width + 1), dtype=np.int32)
+    sums[1:, 1:] = rails.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
+    top, bottom, left, right = (stats[:, k] for k in range(4))
+    rows = np.clip(top - 1, 0, height), np.clip(bottom + 1, 0, height)
+
+    def meets(end: np.ndarray) -> np.ndarray:
+        first, last = np.clip(end - LINE_MEETING - 1, 0, width), np.clip(end + LINE_MEETING + 1, 0, width)
+        return sums[rows[1], last] - sums[rows[0], last] - sums[rows[1], first] + sums[rows[0], first] > 0
+
+    on_left, on_right = meets(left), meets(right - 1)
+    # Others standing on a rail by one end (a line running off the picture is none) at least about as long:
+    # a comb's teeth, one of them shortened by the digit's ink over it.
+    length = (right - left).astype(np.float64)
+    standing = np.sort(length[(on_left != on_right) & (left > 0) & (right < width)])
+    alike = len(standing) - np.searchsorted(standing, length[which] / (1 + TOOTH_LENGTH_SPREAD), side="left")
+    # Pieces of each one's band (rows overlapping) that lie wholly to its left or right within the span.
+    band = (top[None, :] <= bottom[which, None]) & (bottom[None, :] >= top[which, None])
+    to_left = band & (right[None, :] <= left[which, None]) & (right[None, :] > span[0])
+    to_right = band & (left[None, :] >= right[which, None]) & (left[None, :] < span[1])
+    from_left = on_left[which] & ~on_right[which] & ~to_right.any(axis=1)
+    from_right = on_right[which] & ~on_left[which] & ~to_left.any(axis=1)
+    return (from_left | from_right) & (alike <= 1)
 
 
 def _without_pen_colour(printed: tuple, off_print: np.ndarray) -> tuple:

@@ -305,6 +305,17 @@ def test_a_sevens_bar_darker_than_the_print_keeps_what_lies_on_a_wall(model, lin
     )
 
 
+@pytest.mark.parametrize("length", [52, 60])
+def test_a_sevens_bar_from_its_cells_wall_in_the_prints_shade_stays_with_the_digit(model, length):
+    """On squared paper, a 7 as dark as the print whose bar starts on its cell's wall: the bar stood on a line
+    running on past the digit (taken as a rule between walls, the 7 read as 1); it meets a wall at one end
+    only and runs into the digit at the other."""
+    seven = [(22, 32, 22 + length, 32, 3), (22 + length, 32, 30, 96, 3)]
+    squared = squared_with(seven, pen=30, pitch=80)
+    assert read(model, squared) == 7
+    assert similar(to_mnist_tensor(squared), to_mnist_tensor(squared_with(seven, None, pen=30, pitch=80))) > 0.9
+
+
 @pytest.mark.parametrize("stroke", [(140, 70, 138, 160, 4), (140, 60, 138, 150, 4), (140, 90, 139, 158, 3)])
 def test_a_one_standing_on_its_cells_rule_or_crossing_it_is_read(model, stroke):
     """A 1 drawn down onto its cell's bottom rule or through it (it was refused: taken as a wall of the
@@ -312,13 +323,13 @@ def test_a_one_standing_on_its_cells_rule_or_crossing_it_is_read(model, stroke):
     assert read(model, cells_with([stroke])) == 1
 
 
-def squared_with(strokes, line_grey=40, pen=20) -> Image.Image:
-    """Squared paper (2 px lines every 60 px from 20, in `line_grey`; None: blank) with straight pen strokes
-    (x0, y0, x1, y1, width), as cells_with's."""
+def squared_with(strokes, line_grey=40, pen=20, pitch=60) -> Image.Image:
+    """Squared paper (2 px lines every `pitch` px from 20, in `line_grey`; None: blank) with straight pen
+    strokes (x0, y0, x1, y1, width), as cells_with's."""
     picture = Image.new("L", (300, 200), 235)
     draw = ImageDraw.Draw(picture)
     if line_grey is not None:
-        for at in range(20, 300, 60):
+        for at in range(20, 300, pitch):
             draw.rectangle((at, 0, at + 1, 199), fill=line_grey)
             draw.rectangle((0, at, 299, at + 1), fill=line_grey)
     draw_strokes(draw, strokes, pen)
