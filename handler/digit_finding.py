@@ -25,6 +25,7 @@ from scipy import ndimage
 
 from image_operations import (
     box_blur,
+    box_counter,
     box_reduced,
     closed_along,
     connected,
@@ -292,10 +293,11 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
     rails = np.isin(crossing_labels, np.flatnonzero(runs_on) + 1)
     on_rail = _meeting(near, len(stats), rails)
-    candidates = np.flatnonzero(inside & touching & ~continued & on_rail)
+    own = inside & touching & ~continued
+    candidates = np.flatnonzero(own & on_rail)
     from_wall = np.zeros(len(stats), dtype=bool)
     from_wall[candidates[_from_one_rail(stats, candidates, rails, (left, right))]] = True
-    own = inside & touching & ~continued & (~on_rail | from_wall)
+    own &= ~on_rail | from_wall
     if own.any():
         # A box's top or bottom beyond the digit: clear of its marks (a 0's flat bottom, given back too, is
         # not), a pixel or two from the side's end (at a corner the ink is wider than a line both ways). A bar
@@ -316,17 +318,14 @@ def _from_one_rail(stats: np.ndarray, which: np.ndarray, rails: np.ndarray, span
     does a wall the digit crosses, counted with its piece beyond the crossing; a comb's teeth stand alike."""
     if len(which) == 0:
         return np.zeros(0, dtype=bool)
-    height, width = rails.shape
-    sums = np.zeros((height + 1, width + 1), dtype=np.int32)
-    sums[1:, 1:] = rails.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
+    rails_in = box_counter(rails)
     top, bottom, left, right = (stats[:, k] for k in range(4))
-    rows = np.clip(top - 1, 0, height), np.clip(bottom + 1, 0, height)
 
     def meets(end: np.ndarray) -> np.ndarray:
-        first, last = np.clip(end - LINE_MEETING - 1, 0, width), np.clip(end + LINE_MEETING + 1, 0, width)
-        return sums[rows[1], last] - sums[rows[0], last] - sums[rows[1], first] + sums[rows[0], first] > 0
+        return rails_in(top - 1, bottom + 1, end - LINE_MEETING - 1, end + LINE_MEETING + 1) > 0
 
     on_left, on_right = meets(left), meets(right - 1)
+    width = rails.shape[1]
     # Others standing on a rail by one end (a line running off the picture is none) at least about as long:
     # a comb's teeth, one of them shortened by the digit's ink over it.
     length = (right - left).astype(np.float64)

@@ -7,7 +7,7 @@ pass, and every figure of the marks is a vectorised reduction over the labelled 
 over marks or runs (a checkerboard has tens of thousands of marks).
 """
 
-from typing import Tuple
+from typing import Callable, Tuple
 
 import numpy as np
 from PIL import Image
@@ -57,6 +57,22 @@ def dilated(mask: np.ndarray, radius: int = 1) -> np.ndarray:
 def max_filter_along(mask: np.ndarray, radius: int, axis: int) -> np.ndarray:
     """A boolean mask grown by `radius` pixels along one axis only (0: up and down, 1: left and right)."""
     return ndimage.maximum_filter1d(mask, size=2 * radius + 1, axis=axis, mode="constant", cval=False)
+
+
+def box_counter(mask: np.ndarray) -> Callable[..., np.ndarray]:
+    """counts(top, bottom, left, right): how many pixels of `mask` lie in each box [top, bottom) x [left,
+    right) (arrays of bounds, top <= bottom and left <= right, clipped to the picture). A summed-area table,
+    built once and read at four corners a box: what a box costs does not depend on its size."""
+    height, width = mask.shape
+    sums = np.zeros((height + 1, width + 1), dtype=np.int32)
+    sums[1:, 1:] = mask.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
+
+    def counts(top, bottom, left, right) -> np.ndarray:
+        top, bottom = np.clip(top, 0, height), np.clip(bottom, 0, height)
+        left, right = np.clip(left, 0, width), np.clip(right, 0, width)
+        return sums[bottom, right] - sums[top, right] - sums[bottom, left] + sums[top, left]
+
+    return counts
 
 
 def in_runs_of(mask: np.ndarray, length: int, axis: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from image_operations import connected, dilated, in_runs_of, max_filter_along
+from image_operations import box_counter, connected, dilated, in_runs_of, max_filter_along
 
 LINE_RUN = 0.45  # a run this share of the picture's width (height) is a ruled line on its own ...
 FRAME_RUN = 0.25  # runs this share of the side that meet at angles make a frame ...
@@ -235,11 +235,10 @@ def swollen_lines(lines: np.ndarray) -> np.ndarray:
     columns, column_of_pixel, thickness = np.unique(
         which * lines.shape[1] + cols, return_inverse=True, return_counts=True
     )
-    band = pieces.band
-    line = band[columns // lines.shape[1]]
+    line = pieces.band[columns // lines.shape[1]]
     # The (lower) median from each band's histogram of thicknesses: the least thickness more than half reach.
     values = int(thickness.max()) + 1
-    histogram = np.bincount(line * values + thickness, minlength=(band.max() + 1) * values).reshape(-1, values)
+    histogram = np.bincount(line * values + thickness, minlength=(pieces.band.max() + 1) * values).reshape(-1, values)
     middle = (histogram.sum(axis=1) - 1) // 2
     weight = (histogram.cumsum(axis=1) <= middle[:, None]).sum(axis=1)
     swelling = (thickness - weight[line])[column_of_pixel.ravel()]
@@ -299,10 +298,8 @@ def _loose_strokes(
     if count == 0:
         return np.zeros(labels.shape, dtype=bool)
     height, width = ink.shape
-    # Lines across near an end (LINE_MEETING along the line, its thickness across it): box sums over the
-    # summed-area table, only at the ends.
-    sums = np.zeros((height + 1, width + 1), dtype=np.int32)
-    sums[1:, 1:] = across.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
+    # Lines across near an end (LINE_MEETING along the line, its thickness across it), counted only at the ends.
+    across_in = box_counter(across)
 
     def free(end: np.ndarray, step: int) -> np.ndarray:
         row = np.round(pieces.middle_row + (end - pieces.middle_column) * slope).astype(np.int64)
@@ -310,9 +307,7 @@ def _loose_strokes(
         for beyond in (end + step, end + 2 * step):
             for near in (row - 1, row, row + 1):
                 runs_on |= ink[np.clip(near, 0, height - 1), np.clip(beyond, 0, width - 1)]
-        top, bottom = np.clip(row - thickness, 0, height), np.clip(row + thickness + 1, 0, height)
-        first, last = np.clip(end - LINE_MEETING, 0, width), np.clip(end + LINE_MEETING + 1, 0, width)
-        meets = sums[bottom, last] - sums[top, last] - sums[bottom, first] + sums[top, first]
+        meets = across_in(row - thickness, row + thickness + 1, end - LINE_MEETING, end + LINE_MEETING + 1)
         inside = (end + 2 * step >= 0) & (end + 2 * step < width)
         return inside & ~runs_on & (meets == 0)
 

@@ -1,7 +1,7 @@
 """handler/image_operations.py against brute-force references, on arrays hypothesis draws: each filter
 against its sliding window, the labelling against a flood fill, openings by a line against the run lengths
-of a walk along each row, Otsu's threshold against an exhaustive search, the block reductions against
-their definitions."""
+of a walk along each row, the box counts against slicing, Otsu's threshold against an exhaustive search,
+the block reductions against their definitions."""
 
 from collections import deque
 
@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from image_operations import (
     box_blur,
+    box_counter,
     box_reduced,
     closed_along,
     darkest_reduced,
@@ -144,6 +145,15 @@ def horizontal_run_lengths(mask: np.ndarray) -> np.ndarray:
             lengths[row, col:end] = end - col
             col = end
     return lengths
+
+
+@CASES
+@given(masks, st.lists(st.tuples(*[st.integers(-3, 15)] * 4), min_size=1, max_size=6))
+def test_box_counter_counts_the_mask_in_each_box_cut_at_the_pictures_edges(mask, corners):
+    boxes = [(min(a, b), max(a, b), min(c, d), max(c, d)) for a, b, c, d in corners]
+    top, bottom, left, right = (np.array(bounds) for bounds in zip(*boxes))
+    expected = [int(mask[max(0, t) : max(0, b), max(0, lo) : max(0, hi)].sum()) for t, b, lo, hi in boxes]
+    assert box_counter(mask)(top, bottom, left, right).tolist() == expected
 
 
 @CASES
