@@ -260,11 +260,13 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     """The `pieces` of printed line (label_marks of lines along rows; _transposed for columns) that are the
     digit's own straight strokes (a 0's straight sides, a 4's cross, a 7's bar): touching its marks; within
     its box, or sticking out of it along their direction by up to OWN_STROKE_REACH of its size with a free
-    end there; not continued by another printed line beyond the box in their rows (a box's side or a comb's
-    baseline the digit crosses runs on past it; the pieces between the digit's strokes are that line's); not
-    meeting a `crossing` line that runs on past the box (a cell's wall the digit fills, rule to rule) unless
-    they run from it into the digit (_from_one_rail: a 7's bar from its cell's wall); and not meeting one
-    clear of the digit outside its extent (the side of a box the digit fills, ending on its corners)."""
+    end there (a stroke's piece); not continued by another printed line beyond the box in their rows (a box's
+    side or a comb's baseline the digit crosses runs on past it; the pieces between the digit's strokes are
+    that line's), where a stroke's piece or a speck shorter than the box's margin is no such line (a bent
+    stem is found as two pieces); not meeting a `crossing` line that runs on past the box (a cell's wall the
+    digit fills, rule to rule) unless they run from it into the digit (_from_one_rail: a 7's bar from its
+    cell's wall); and not meeting one clear of the digit outside its extent (the side of a box the digit fills,
+    ending on its corners)."""
     top, bottom, left, right = digit = _box(mask)
     size = max(bottom - top, right - left)
     grow, reach = round(OWN_LINE_MARGIN * size) + 1, round(OWN_STROKE_REACH * size)
@@ -280,11 +282,10 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     outside[max(0, top) : bottom, max(0, left) : right] = False
     near = max_filter(labels, 1)  # the piece within a pixel of each pixel (one of them, where two are)
     free = ~_meeting(near, len(stats), (crossing_labels > 0) & outside)
-    inside = across & (
-        ((stats[:, 2] >= left) & (stats[:, 3] <= right))
-        | ((stats[:, 2] >= left - reach) & (stats[:, 3] <= right + reach) & free)
-    )
-    beyond = labels > 0
+    within = (stats[:, 2] >= left) & (stats[:, 3] <= right)
+    reachable = (stats[:, 2] >= left - reach) & (stats[:, 3] <= right + reach)
+    stroke = reachable & free
+    beyond = np.concatenate([[False], (stats[:, 3] - stats[:, 2] >= grow) & ~stroke])[labels]
     beyond[:, max(0, left) : right] = False
     per_row = np.concatenate([[0], np.cumsum(beyond.sum(axis=1))])
     own_beyond = np.bincount(labels[beyond], minlength=len(stats) + 1)[1:]
@@ -293,10 +294,11 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
     rails = np.isin(crossing_labels, np.flatnonzero(runs_on) + 1)
     on_rail = _meeting(near, len(stats), rails)
-    own = inside & touching & ~continued
+    rails_in = box_counter(rails)
+    own = across & (within | stroke) & touching & ~continued
     candidates = np.flatnonzero(own & on_rail)
     from_wall = np.zeros(len(stats), dtype=bool)
-    from_wall[candidates[_from_one_rail(stats, candidates, rails, (left, right))]] = True
+    from_wall[candidates[_from_one_rail(stats, candidates, rails_in, mask.shape[1], (left, right))]] = True
     own &= ~on_rail | from_wall
     if own.any():
         # A box's top or bottom beyond the digit: clear of its marks (a 0's flat bottom, given back too, is
@@ -310,22 +312,21 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     return np.isin(labels, np.flatnonzero(own) + 1)
 
 
-def _from_one_rail(stats: np.ndarray, which: np.ndarray, rails: np.ndarray, span: tuple) -> np.ndarray:
-    """Which of the pieces `which` (label_marks stats of lines along rows) run from a `rails` line at one end
-    into the digit at the other, with no piece of their row band beyond that end within `span` (the digit's
-    columns), and no other piece standing on a rail by one end about as long or longer (TOOTH_LENGTH_SPREAD):
-    a 7's bar or a 4's cross reaching a cell's wall. A rule between two walls meets one at each end, and so
-    does a wall the digit crosses, counted with its piece beyond the crossing; a comb's teeth stand alike."""
+def _from_one_rail(stats: np.ndarray, which: np.ndarray, rails_in: Callable, width: int, span: tuple) -> np.ndarray:
+    """Which of the pieces `which` (label_marks stats of lines along rows, in a picture `width` wide) run from
+    a rail (`rails_in`: the rails' box_counter) at one end into the digit at the other, with no piece of their
+    row band beyond that end within `span` (the digit's columns), and no other piece standing on a rail by one
+    end about as long or longer (TOOTH_LENGTH_SPREAD): a 7's bar or a 4's cross reaching a cell's wall. A rule
+    between two walls meets one at each end, and so does a wall the digit crosses, counted with its piece
+    beyond the crossing; a comb's teeth stand alike."""
     if len(which) == 0:
         return np.zeros(0, dtype=bool)
-    rails_in = box_counter(rails)
     top, bottom, left, right = (stats[:, k] for k in range(4))
 
     def meets(end: np.ndarray) -> np.ndarray:
         return rails_in(top - 1, bottom + 1, end - LINE_MEETING - 1, end + LINE_MEETING + 1) > 0
 
     on_left, on_right = meets(left), meets(right - 1)
-    width = rails.shape[1]
     # Others standing on a rail by one end (a line running off the picture is none) at least about as long:
     # a comb's teeth, one of them shortened by the digit's ink over it.
     length = (right - left).astype(np.float64)

@@ -323,6 +323,29 @@ def test_a_one_standing_on_its_cells_rule_or_crossing_it_is_read(model, stroke):
     assert read(model, cells_with([stroke])) == 1
 
 
+@pytest.fixture(scope="module")
+def held_out_digits():
+    """The training digits the recipe experiments hold out (training.train --val-size 6000)."""
+    return evaluate_photos.held_out_digits(6000)
+
+
+@pytest.mark.parametrize(
+    "index, what",
+    [
+        (8444, "a 4 in a row of cells, its stem found as pieces that continue each other past the digit's box"),
+        (10860, "a 4 on a comb, its stem found as pieces that continue each other past the digit's box"),
+        (11112, "a 6 in a squared cell, its bent stem found as two pieces, the upper one past the loop's box"),
+        (16274, "a 2 whose stroke on a rule ends in a speck of line beyond the digit"),
+    ],
+)
+def test_a_straight_stroke_continued_only_by_its_own_piece_or_a_speck_is_the_digit(model, held_out_digits, index, what):
+    """Clean-form pictures of training digits (issue #23's held-out misses): a straight piece of stroke continued
+    beyond the digit's box only by its own stroke's other piece (free-ended, within reach) or by a speck is the
+    digit's; a printed line running on past the digit is long and ends on the print."""
+    photo = picture("clean_form", index, held_out_digits)
+    assert read(model, Image.open(io.BytesIO(photo.data))) == photo.label, what
+
+
 def squared_with(strokes, line_grey=40, pen=20, pitch=60) -> Image.Image:
     """Squared paper (2 px lines every `pitch` px from 20, in `line_grey`; None: blank) with straight pen
     strokes (x0, y0, x1, y1, width), as cells_with's."""
