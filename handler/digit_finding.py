@@ -35,6 +35,7 @@ from image_operations import (
     eroded,
     grey_closing,
     label_marks,
+    longest_runs,
     mask_enlarged,
     max_filter,
     min_filter,
@@ -73,6 +74,7 @@ LETTER_SPACING, LETTER_OVERLAP = 0.8, 0.2  # ... at most this far apart, overlap
 TEXT_NEIGHBOURS = 48  # candidates nearest the digit compared pairwise (bounded cost)
 OWN_LINE_MARGIN = 0.1  # straight strokes within this share of the digit's size around its box are its own ...
 OWN_STROKE_REACH = 0.5  # ... or sticking out along their direction up to this share of it (a 7's bar)
+RAIL_CHECKS = 256  # pieces checked for running rail to rail at a time (bounded memory, whatever the picture)
 MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
 CANVAS_SHARE = 0.55  # share of the picture in exactly one colour: a canvas (a fat digit drawn large covers
@@ -265,8 +267,9 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     that line's), where a stroke's piece or a speck shorter than the box's margin is no such line (a bent
     stem is found as two pieces); not meeting a `crossing` line that runs on past the box (a cell's wall the
     digit fills, rule to rule) unless they run from it into the digit (_from_one_rail: a 7's bar from its
-    cell's wall); and not meeting one clear of the digit outside its extent (the side of a box the digit fills,
-    ending on its corners)."""
+    cell's wall); not on a line that runs through the digit from one such line to another (_rail_to_rail: a
+    wall the digit is written over); and not meeting one clear of the digit outside its extent (the side of a
+    box the digit fills, ending on its corners)."""
     top, bottom, left, right = digit = _box(mask)
     size = max(bottom - top, right - left)
     grow, reach = round(OWN_LINE_MARGIN * size) + 1, round(OWN_STROKE_REACH * size)
@@ -300,6 +303,12 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     from_wall = np.zeros(len(stats), dtype=bool)
     from_wall[candidates[_from_one_rail(stats, candidates, rails_in, mask.shape[1], (left, right))]] = True
     own &= ~on_rail | from_wall
+    # Only a piece with a rail on both sides in its band can lie on a line from one to the other. A stroke
+    # crossing a wall covers it for about the stroke's width, under two margins.
+    band = stats[:, 0] - LINE_MEETING - 1, stats[:, 1] + LINE_MEETING + 1
+    between = (rails_in(*band, 0, stats[:, 2]) > 0) & (rails_in(*band, stats[:, 3], mask.shape[1]) > 0)
+    kept = np.flatnonzero(own & between)
+    own[kept[_rail_to_rail(stats, kept, labels > 0, mask, rails_in, 2 * grow)]] = False
     if own.any():
         # A box's top or bottom beyond the digit: clear of its marks (a 0's flat bottom, given back too, is
         # not), a pixel or two from the side's end (at a corner the ink is wider than a line both ways). A bar
@@ -339,6 +348,36 @@ def _from_one_rail(stats: np.ndarray, which: np.ndarray, rails_in: Callable, wid
     from_left = on_left[which] & ~on_right[which] & ~to_right.any(axis=1)
     from_right = on_right[which] & ~on_left[which] & ~to_left.any(axis=1)
     return (from_left | from_right) & (alike <= 1)
+
+
+def _rail_to_rail(
+    stats: np.ndarray, which: np.ndarray, lines: np.ndarray, mask: np.ndarray, rails_in: Callable, crossing: int
+) -> np.ndarray:
+    """Which of the pieces `which` (label_marks stats of lines along rows) lie on a line that runs from one
+    rail (`rails_in`: the rails' box_counter) to another, unbroken along their band through `lines` and the
+    digit's `mask`, where the digit only crosses it (its ink covers no more than `crossing` px along the band
+    at a time): a cell's wall the digit is written over, cut into pieces where its strokes cross it. A digit's
+    own straight stroke ends in its ink or on the paper before it reaches a rail on both sides; one lying
+    along the wall is the digit's. Worked out RAIL_CHECKS pieces at a time: a band a piece, the picture wide."""
+    if len(which) == 0:
+        return np.zeros(0, dtype=bool)
+    lines_in, ink_in = box_counter(lines), box_counter(mask)
+    width = lines.shape[1]
+    columns = np.arange(width)
+    walls = np.zeros(len(which), dtype=bool)
+    for first in range(0, len(which), RAIL_CHECKS):
+        top, bottom, left, right = (stats[which[first : first + RAIL_CHECKS], k, None] for k in range(4))
+        # Each band's columns: on a line, under the digit's ink, or neither (a gap).
+        on_line = lines_in(top, bottom, columns, columns + 1) > 0
+        inked = ink_in(top, bottom, columns, columns + 1) > 0
+        gap = ~(on_line | inked)
+        start = np.where(gap & (columns < left), columns, -1).max(axis=1) + 1
+        stop = np.where(gap & (columns >= right), columns, width).min(axis=1)
+        ends = np.stack([start, stop - 1], axis=1)
+        met = (rails_in(top - 1, bottom + 1, ends - LINE_MEETING - 1, ends + LINE_MEETING + 2) > 0).all(axis=1)
+        along = inked & ~on_line & (columns >= start[:, None]) & (columns < stop[:, None])
+        walls[first : first + RAIL_CHECKS] = met & (longest_runs(along) <= crossing)
+    return walls
 
 
 def _without_pen_colour(printed: tuple, off_print: np.ndarray) -> tuple:

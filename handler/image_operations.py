@@ -178,3 +178,11 @@ def enlarged(values: np.ndarray, factor: int, shape) -> np.ndarray:
 def mask_enlarged(mask: np.ndarray, factor: int, shape) -> np.ndarray:
     """A mask of a block-reduced copy back at `shape`, each of its pixels a factor x factor block."""
     return np.repeat(np.repeat(mask, factor, axis=0), factor, axis=1)[: shape[0], : shape[1]]
+
+
+def longest_runs(mask: np.ndarray) -> np.ndarray:
+    """The length of the longest run of True in each row of a 2-D boolean array (0 where a row holds none)."""
+    counts = mask.cumsum(axis=1, dtype=np.int32)
+    # At each pixel, the count where the run through it began: the count at the last False before it.
+    began = np.maximum.accumulate(np.where(mask, 0, counts), axis=1)
+    return (counts - began).max(axis=1, initial=0)

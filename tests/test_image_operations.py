@@ -1,7 +1,7 @@
 """handler/image_operations.py against brute-force references, on arrays hypothesis draws: each filter
 against its sliding window, the labelling against a flood fill, openings by a line against the run lengths
-of a walk along each row, the box counts against slicing, Otsu's threshold against an exhaustive search,
-the block reductions against their definitions."""
+of a walk along each row, the box counts against slicing, the longest run against splitting a string,
+Otsu's threshold against an exhaustive search, the block reductions against their definitions."""
 
 from collections import deque
 
@@ -21,6 +21,7 @@ from image_operations import (
     grey_closing,
     in_runs_of,
     label_marks,
+    longest_runs,
     max_filter,
     max_filter_along,
     min_filter,
@@ -145,6 +146,13 @@ def horizontal_run_lengths(mask: np.ndarray) -> np.ndarray:
             lengths[row, col:end] = end - col
             col = end
     return lengths
+
+
+@CASES
+@given(masks)
+def test_longest_runs_are_each_rows_longest_stretch_of_true(mask):
+    rows = ["".join("1" if value else "0" for value in row).split("0") for row in mask]
+    assert longest_runs(mask).tolist() == [max(len(stretch) for stretch in row) for row in rows]
 
 
 @CASES

@@ -323,6 +323,18 @@ def test_a_one_standing_on_its_cells_rule_or_crossing_it_is_read(model, stroke):
     assert read(model, cells_with([stroke])) == 1
 
 
+@pytest.mark.parametrize("pen", [20, 40])
+def test_a_cells_wall_a_digit_is_written_over_stays_out_of_it(model, pen):
+    """A 3 written over its cell's wall, its strokes cutting the wall into pieces within its box: the pieces
+    were given back as the digit's straight strokes (a "B"). Through the 3's ink the wall runs from rule to
+    rule, as no stroke of a digit in the cell does."""
+    three = [(80, 50, 118, 50, 6), (118, 50, 120, 70, 6), (120, 70, 94, 94, 6), (94, 94, 122, 116, 6)]
+    three += [(122, 116, 116, 140, 6), (116, 140, 78, 142, 6)]
+    over_the_wall = cells_with(three, pen=pen)
+    assert read(model, over_the_wall) == 3
+    assert similar(to_mnist_tensor(over_the_wall), to_mnist_tensor(cells_with(three, None, pen=pen))) > 0.99
+
+
 @pytest.fixture(scope="module")
 def held_out_digits():
     """The training digits the recipe experiments hold out (training.train --val-size 6000)."""
