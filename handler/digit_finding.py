@@ -331,11 +331,7 @@ def _from_one_rail(stats: np.ndarray, which: np.ndarray, rails_in: Callable, wid
     if len(which) == 0:
         return np.zeros(0, dtype=bool)
     top, bottom, left, right = (stats[:, k] for k in range(4))
-
-    def meets(end: np.ndarray) -> np.ndarray:
-        return rails_in(top - 1, bottom + 1, end - LINE_MEETING - 1, end + LINE_MEETING + 1) > 0
-
-    on_left, on_right = meets(left), meets(right - 1)
+    on_left, on_right = _at_rail(rails_in, top, bottom, left), _at_rail(rails_in, top, bottom, right - 1)
     # Others standing on a rail by one end (a line running off the picture is none) at least about as long:
     # a comb's teeth, one of them shortened by the digit's ink over it.
     length = (right - left).astype(np.float64)
@@ -373,11 +369,17 @@ def _rail_to_rail(
         gap = ~(on_line | inked)
         start = np.where(gap & (columns < left), columns, -1).max(axis=1) + 1
         stop = np.where(gap & (columns >= right), columns, width).min(axis=1)
-        ends = np.stack([start, stop - 1], axis=1)
-        met = (rails_in(top - 1, bottom + 1, ends - LINE_MEETING - 1, ends + LINE_MEETING + 2) > 0).all(axis=1)
+        rows = top[:, 0], bottom[:, 0]
+        met = _at_rail(rails_in, *rows, start) & _at_rail(rails_in, *rows, stop - 1)
         along = inked & ~on_line & (columns >= start[:, None]) & (columns < stop[:, None])
         walls[first : first + RAIL_CHECKS] = met & (longest_runs(along) <= crossing)
     return walls
+
+
+def _at_rail(rails_in: Callable, top: np.ndarray, bottom: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Whether a rail (`rails_in`: the rails' box_counter) meets the end at column `end` of each piece of line
+    along rows [top, bottom): within LINE_MEETING px of it along the line, a pixel beyond it across."""
+    return rails_in(top - 1, bottom + 1, end - LINE_MEETING - 1, end + LINE_MEETING + 1) > 0
 
 
 def _without_pen_colour(printed: tuple, off_print: np.ndarray) -> tuple:
