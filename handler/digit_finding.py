@@ -3,7 +3,8 @@
 The paper's brightness is estimated locally (a morphological closing on a thumbnail, smoothed) and divided
 out, so shadows and light falling off across the page disappear (a drawing on a flat canvas has the canvas
 colour as its paper); ink is what is clearly darker than the paper around it (a threshold relative to the
-local paper, set per picture by Otsu's method); printed lines (ruled and squared paper, a form's boxes) are
+local paper, set per picture by Otsu's method; faint stretches of the digit's strokes, ridges above the split
+between paper and ink, join it once it is chosen); printed lines (ruled and squared paper, a form's boxes) are
 taken out, but for where a stroke darker than the print crosses them or lies on them, where one as dark
 as the print makes a line thicker than its own weight, and, in a picture with colour, for ink in another
 colour than the print's (ink_colour; a ruled line stays print whatever its colour, as a red margin does);
@@ -40,6 +41,7 @@ from image_operations import (
     max_filter,
     min_filter,
     otsu_threshold,
+    white_top_hat,
 )
 from ink_colour import OFF_PRINT, across_print, ink_colours, reduced_colour
 from mnist_form import DIGIT_BOX, MIN_CONTRAST
@@ -74,6 +76,7 @@ LETTER_SPACING, LETTER_OVERLAP = 0.8, 0.2  # ... at most this far apart, overlap
 TEXT_NEIGHBOURS = 48  # candidates nearest the digit compared pairwise (bounded cost)
 OWN_LINE_MARGIN = 0.1  # straight strokes within this share of the digit's size around its box are its own ...
 OWN_STROKE_REACH = 0.5  # ... or sticking out along their direction up to this share of it (a 7's bar)
+FAINT_WIDTH = 3  # a faint stroke is a ridge narrower than a square of 2x this + 1 analysis px; a shadow is wider
 RAIL_CHECKS = 256  # pieces checked for running rail to rail at a time (bounded memory, whatever the picture)
 MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
@@ -249,6 +252,7 @@ def _digit_marks(
             _own_lines(mask, row_pieces, column_pieces) | _own_lines(mask.T, *_transposed(column_pieces, row_pieces)).T
         )
     mask |= _joined(mask, on_lines)
+    mask |= _faint_stretches(mask, strength, (contrast > MIN_CONTRAST / 2) & ~dilated(any_printed), threshold)
     box = _box(mask)
     around = np.zeros_like(mask)
     around[_around(box, mask.shape)] = True
@@ -256,6 +260,20 @@ def _digit_marks(
     margin = float(np.median(ink_side[around]) - np.median(ink_side[mask])) if around.any() else 0.0
     stray = any_printed & ~mask
     return _Marks(dark_ink, mask, box, paper, threshold, float(np.median(strength[mask])), margin, stray)
+
+
+def _faint_stretches(mask: np.ndarray, strength: np.ndarray, visible: np.ndarray, threshold: float) -> np.ndarray:
+    """Stretches of the digit's strokes fainter than its ink threshold (pencil pressed lightly, a ball-point
+    fading), connected to its marks. The threshold is set among the ink, and on clean paper the ink is all
+    there is to set it on: it splits the strokes into strong and faint. How faint a stretch may be is set
+    by the split between the paper and the ink (Otsu's on the `visible` ink with the paper around it), as
+    the hysteresis share of it; only ridges count, ink standing out from what is within FAINT_WIDTH around
+    it (a white top-hat): what is left of a shadow the paper's estimate missed is wide and does not."""
+    split = max(otsu_threshold(strength[dilated(visible, 2)]), INK_STRENGTH_RANGE[0])
+    if split >= threshold:
+        return np.zeros_like(mask)
+    ridges = white_top_hat(strength, FAINT_WIDTH)
+    return _joined(mask, (ridges > HYSTERESIS * split) & visible & ~mask)
 
 
 def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:

@@ -42,6 +42,12 @@ def grey_closing(values: np.ndarray, radius: int) -> np.ndarray:
     return closed[margin : margin + values.shape[0], margin : margin + values.shape[1]]
 
 
+def white_top_hat(values: np.ndarray, radius: int) -> np.ndarray:
+    """The picture less its grey opening (min, then max, over (2 radius + 1)^2 squares, the picture continued
+    at its edges): what is narrower than the square stands out as it did, what is wider is gone."""
+    return values - max_filter(min_filter(values, radius), radius)
+
+
 def box_blur(values: np.ndarray, radius: int) -> np.ndarray:
     """The mean over a (2 radius + 1)^2 square around each pixel, the picture continued at its edges."""
     return ndimage.uniform_filter(values.astype(np.float32, copy=False), size=2 * radius + 1, mode="nearest")

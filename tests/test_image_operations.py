@@ -1,7 +1,8 @@
 """handler/image_operations.py against brute-force references, on arrays hypothesis draws: each filter
-against its sliding window, the labelling against a flood fill, openings by a line against the run lengths
-of a walk along each row, the box counts against slicing, the longest run against splitting a string,
-Otsu's threshold against an exhaustive search, the block reductions against their definitions."""
+against its sliding window, the top-hat against its windows, the labelling against a flood fill,
+openings by a line against the run lengths of a walk along each row, the box counts against slicing, the
+longest run against splitting a string, Otsu's threshold against an exhaustive search, the block
+reductions against their definitions."""
 
 from collections import deque
 
@@ -26,6 +27,7 @@ from image_operations import (
     max_filter_along,
     min_filter,
     otsu_threshold,
+    white_top_hat,
 )
 
 CASES = settings(max_examples=60, deadline=None)
@@ -65,6 +67,14 @@ def test_grey_closing_is_a_max_then_min_of_the_picture_continued_beyond_its_edge
         2 * radius : padded.shape[0] - 2 * radius, 2 * radius : padded.shape[1] - 2 * radius
     ]
     assert np.array_equal(grey_closing(values, radius), expected)
+
+
+@CASES
+@given(greys, radii)
+def test_a_white_top_hat_is_the_picture_less_the_max_of_the_min_of_its_windows(values, radius):
+    opening = sliding(sliding(values, radius, np.min).astype(np.float32), radius, np.max)
+    assert np.allclose(white_top_hat(values, radius), values - opening)
+    assert (white_top_hat(values, radius) >= 0).all()
 
 
 @CASES
