@@ -82,6 +82,7 @@ MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area ar
 PAPER_STEP = 0.04  # marks where the paper changes by this share per pixel lie on a page's edge
 CANVAS_SHARE = 0.55  # share of the picture in exactly one colour: a canvas (a fat digit drawn large covers
 # up to ~40 % of its canvas; an app's window around it, a fifth)
+CANVAS_REGION = 0.05  # stretches of the canvas's colour this share of the picture are the canvas
 CANVAS_SAMPLE = 13  # the canvas colour is counted on every 13th pixel (a prime)
 RAMP_LOW = 0.5  # thin strokes: ink weaker than this share of the threshold is left out of their grey levels
 THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
@@ -240,7 +241,11 @@ def _digit_marks(
     steepness = np.hypot(step_y, step_x) / np.maximum(closed, 1.0)
     on_step = np.bincount(labels.ravel(), weights=steepness.ravel(), minlength=len(stats) + 1)[1:] / np.maximum(area, 1)
     beside_line = _meeting(labels, len(stats), dilated(lines))
-    chosen = _choose(stats, on_step, beside_line, faint.shape, on_canvas=canvas is not None)
+    # A page's edge is no digit, nor, on a canvas, what an app draws around it.
+    on_canvas = canvas is not None
+    beyond_canvas = _beyond_canvas(stats, ink_side == closed) if on_canvas else np.zeros(len(stats), dtype=bool)
+    elsewhere = (on_step > PAPER_STEP) | beyond_canvas
+    chosen = _choose(stats, elsewhere, beside_line, faint.shape, on_canvas)
     if not chosen:
         return None
     mask = np.isin(labels, np.asarray(chosen) + 1)
@@ -544,9 +549,24 @@ def _paper_is_light(region: np.ndarray) -> bool:
     return bool(np.median(region) >= middle)
 
 
-def _choose(stats: np.ndarray, on_step: np.ndarray, beside_line: np.ndarray, shape, on_canvas: bool) -> list:
-    """Indices of the components that make the digit: the largest, most central mark that is not a line, a
-    page edge, the table or a speck, with the marks close to it (a 5's detached bar, a broken stroke)."""
+def _beyond_canvas(stats: np.ndarray, canvas_pixels: np.ndarray) -> np.ndarray:
+    """Which marks lie beyond the canvas, their centre outside the box of the stretches of its colour at least
+    CANVAS_REGION of the picture: an app's title, toolbar and scroll bar around the canvas a digit is drawn on
+    (a digit drawn across the canvas may cut it in two stretches). Only where one stretch holds at least half
+    of the canvas's colour, as an app's canvas does: a table's cells, each a stretch of the paper's colour,
+    are no canvas with something beyond it."""
+    regions = label_marks(canvas_pixels, min_area=math.ceil(CANVAS_REGION * canvas_pixels.size))[1]
+    if len(regions) == 0 or regions[:, 4].max() < 0.5 * np.count_nonzero(canvas_pixels):
+        return np.zeros(len(stats), dtype=bool)
+    top, bottom, left, right = regions[:, 0].min(), regions[:, 1].max(), regions[:, 2].min(), regions[:, 3].max()
+    middle_y, middle_x = (stats[:, 0] + stats[:, 1]) / 2, (stats[:, 2] + stats[:, 3]) / 2
+    return (middle_y < top) | (middle_y >= bottom) | (middle_x < left) | (middle_x >= right)
+
+
+def _choose(stats: np.ndarray, elsewhere: np.ndarray, beside_line: np.ndarray, shape, on_canvas: bool) -> list:
+    """Indices of the components that make the digit: the largest, most central mark that is not a line,
+    `elsewhere` (on a page's edge, beyond an app's canvas), the table or a speck, with the marks close to it
+    (a 5's detached bar, a broken stroke)."""
     height, width = shape
     top, bottom, left, right, area = (stats[:, i] for i in range(5))
     box_h, box_w = bottom - top, right - left
@@ -558,12 +578,11 @@ def _choose(stats: np.ndarray, on_step: np.ndarray, beside_line: np.ndarray, sha
     edge = touches & ((box_w >= 0.4 * width) | (box_h >= 0.4 * height)) & (not on_canvas)
     huge = (box_w >= 0.9 * width) & (box_h >= 0.9 * height)
     speck = area < MIN_MARK_AREA * height * width
-    page_edge = on_step > PAPER_STEP
     stick = np.maximum(box_h, box_w) >= STICK * np.minimum(box_h, box_w)
     remnant = beside_line & (
         (area < LINE_REMNANT * height * width) | (stick & _with_siblings(np.maximum(box_h, box_w), stick & beside_line))
     )
-    good = ~(line | edge | huge | speck | page_edge | remnant)
+    good = ~(line | edge | huge | speck | elsewhere | remnant)
     if not good.any():
         return []
     centre_y, centre_x = (top + bottom) / 2 / height - 0.5, (left + right) / 2 / width - 0.5

@@ -341,6 +341,12 @@ def held_out_digits():
     return evaluate_photos.held_out_digits(6000)
 
 
+def reads_right(model, held_out_digits, condition: str, index: int) -> bool:
+    """Whether picture `index` of `condition`, made from a held-out training digit, is read as that digit."""
+    photo = picture(condition, index, held_out_digits)
+    return read(model, Image.open(io.BytesIO(photo.data))) == photo.label
+
+
 @pytest.mark.parametrize(
     "index, what",
     [
@@ -354,8 +360,7 @@ def test_a_straight_stroke_continued_only_by_its_own_piece_or_a_speck_is_the_dig
     """Clean-form pictures of training digits (issue #23's held-out misses): a straight piece of stroke continued
     beyond the digit's box only by its own stroke's other piece (free-ended, within reach) or by a speck is the
     digit's; a printed line running on past the digit is long and ends on the print."""
-    photo = picture("clean_form", index, held_out_digits)
-    assert read(model, Image.open(io.BytesIO(photo.data))) == photo.label, what
+    assert reads_right(model, held_out_digits, "clean_form", index), what
 
 
 @pytest.mark.parametrize(
@@ -371,8 +376,26 @@ def test_a_faint_stretch_of_a_stroke_stays_with_the_digit(model, held_out_digits
     """Pictures of training digits on clean paper (issue #23's held-out misses): the ink threshold is set among
     the ink, and with no print or shadow to set it against it splits the strokes into strong and faint; the
     faint stretches connected to the digit are its own."""
-    photo = picture(condition, index, held_out_digits)
-    assert read(model, Image.open(io.BytesIO(photo.data))) == photo.label, what
+    assert reads_right(model, held_out_digits, condition, index), what
+
+
+@pytest.mark.parametrize(
+    "condition, index, what",
+    [
+        (
+            "app_screenshot",
+            6074,
+            "a 0 just under the toolbar, which a swatch and the title's text joined (read 5)",
+        ),
+        ("app_screenshot", 6009, "a 4 on a dark canvas, which two swatches of the toolbar above joined (read 9)"),
+        ("clean_form", 6180, "a 2 in a table's last column: the paper in the table's cells is no app's canvas"),
+    ],
+)
+def test_what_an_app_draws_around_its_canvas_is_no_part_of_the_digit(model, held_out_digits, condition, index, what):
+    """Pictures of training digits (issue #23's held-out misses): on a canvas, marks whose middle lies outside
+    the canvas (the title, the toolbar's swatches) are not taken with a digit drawn near them; a table's cells,
+    each a stretch of the paper's colour, hold a digit and have nothing beyond them."""
+    assert reads_right(model, held_out_digits, condition, index), what
 
 
 def squared_with(strokes, line_grey=40, pen=20, pitch=60) -> Image.Image:
