@@ -114,6 +114,17 @@ def connected(mask: np.ndarray) -> Tuple[np.ndarray, int]:
     return ndimage.label(mask, structure=_EIGHT_NEIGHBOURS)
 
 
+def holes(mask: np.ndarray, min_area: int = 1) -> np.ndarray:
+    """The pixels off a boolean mask that it encloses: 4-connected stretches of them (what 8-connected marks
+    close off) of at least `min_area` pixels that do not reach the array's edge, such as a loop's inside."""
+    labels, count = ndimage.label(~mask)
+    area = np.bincount(labels.ravel(), minlength=count + 1)
+    enclosed = area >= max(min_area, 1)
+    enclosed[0] = False
+    enclosed[border(labels)] = False
+    return enclosed[labels]
+
+
 def label_marks(mask: np.ndarray, min_area: int = 1) -> Tuple[np.ndarray, np.ndarray]:
     """The 8-connected components ("marks") of a boolean mask with at least `min_area` pixels:
     (labels: int32, 0 off the kept marks, 1..n on them in the order their first pixel is met row by row;

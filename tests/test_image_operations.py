@@ -1,5 +1,5 @@
 """handler/image_operations.py against brute-force references, on arrays hypothesis draws: each filter
-against its sliding window, the top-hat against its windows, the labelling against a flood fill,
+against its sliding window, the top-hat against its windows, the labelling and the holes against a flood fill,
 openings by a line against the run lengths of a walk along each row, the box counts against slicing, the
 longest run against splitting a string, Otsu's threshold against an exhaustive search, the block
 reductions against their definitions."""
@@ -20,6 +20,7 @@ from image_operations import (
     dilated,
     eroded,
     grey_closing,
+    holes,
     in_runs_of,
     label_marks,
     longest_runs,
@@ -97,8 +98,12 @@ def test_erosion_keeps_what_is_mask_around_and_counts_the_outside_as_mask(mask):
     assert np.array_equal(eroded(mask), sliding(mask, 1, np.all).astype(bool))
 
 
-def flood_fill_marks(mask: np.ndarray) -> list:
-    """8-connected components as sets of pixels, by breadth-first search."""
+EIGHT_STEPS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+FOUR_STEPS = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+
+
+def flood_fill_marks(mask: np.ndarray, steps=EIGHT_STEPS) -> list:
+    """Connected components (8-connected unless told the steps) as sets of pixels, by breadth-first search."""
     seen = np.zeros(mask.shape, dtype=bool)
     marks = []
     for start in zip(*np.nonzero(mask)):
@@ -109,12 +114,11 @@ def flood_fill_marks(mask: np.ndarray) -> list:
         while queue:
             row, col = queue.popleft()
             pixels.add((row, col))
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    near = (row + dy, col + dx)
-                    if 0 <= near[0] < mask.shape[0] and 0 <= near[1] < mask.shape[1] and mask[near] and not seen[near]:
-                        seen[near] = True
-                        queue.append(near)
+            for dy, dx in steps:
+                near = (row + dy, col + dx)
+                if 0 <= near[0] < mask.shape[0] and 0 <= near[1] < mask.shape[1] and mask[near] and not seen[near]:
+                    seen[near] = True
+                    queue.append(near)
         marks.append(pixels)
     return marks
 
@@ -130,6 +134,28 @@ def test_marks_are_the_flood_fills_of_at_least_the_minimum_area(mask, min_area):
     for label, (top, bottom, left, right, area) in enumerate(stats, start=1):
         rows, cols = np.nonzero(labels == label)
         assert (top, bottom, left, right, area) == (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1, len(rows))
+
+
+@CASES
+@given(masks, st.integers(1, 5))
+def test_holes_are_the_stretches_off_the_mask_that_do_not_reach_the_edge_of_at_least_the_minimum_area(mask, min_area):
+    expected = np.zeros(mask.shape, dtype=bool)
+    last_row, last_col = mask.shape[0] - 1, mask.shape[1] - 1
+    for pixels in flood_fill_marks(~mask, FOUR_STEPS):
+        if len(pixels) >= min_area and not any(row in (0, last_row) or col in (0, last_col) for row, col in pixels):
+            expected[tuple(np.array(sorted(pixels)).T)] = True
+    assert (holes(mask, min_area) == expected).all()
+
+
+def test_a_ring_has_its_inside_as_its_hole_and_a_cut_ring_none():
+    ring, inside = np.zeros((7, 7), dtype=bool), np.zeros((7, 7), dtype=bool)
+    ring[1:6, 1:6] = True
+    ring[2:5, 2:5] = False
+    inside[2:5, 2:5] = True
+    assert (holes(ring) == inside).all()
+    assert not holes(ring, min_area=10).any()  # the inside is 9 pixels
+    ring[3, 1] = False  # cut: the inside reaches the edge through it
+    assert not holes(ring).any()
 
 
 def test_a_checkerboard_of_single_pixels_is_one_mark_in_eight_connectivity_and_costs_one_pass():

@@ -398,6 +398,21 @@ def test_what_an_app_draws_around_its_canvas_is_no_part_of_the_digit(model, held
     assert reads_right(model, held_out_digits, condition, index), what
 
 
+@pytest.mark.parametrize(
+    "condition, index, what",
+    [
+        ("clean_form", 7697, "a small 9 in a fine pen over a comb, its loop a few pixels across (read 1)"),
+        ("pencil", 6211, "a slim 8 in pencil, its upper loop small (read 1)"),
+    ],
+)
+def test_growing_a_fine_stroke_to_mnists_width_leaves_the_digits_loops_open(
+    model, held_out_digits, condition, index, what
+):
+    """Pictures of training digits (issue #23's held-out misses): strokes thinner than MNIST's in the 20 px
+    box are grown to its width, but not into the holes the digit encloses, which would fill."""
+    assert reads_right(model, held_out_digits, condition, index), what
+
+
 def squared_with(strokes, line_grey=40, pen=20, pitch=60) -> Image.Image:
     """Squared paper (2 px lines every `pitch` px from 20, in `line_grey`; None: blank) with straight pen
     strokes (x0, y0, x1, y1, width), as cells_with's."""
