@@ -88,8 +88,11 @@ CANVAS_SAMPLE = 13  # the canvas colour is counted on every 13th pixel (a prime)
 RAMP_LOW = 0.5  # thin strokes: ink weaker than this share of the threshold is left out of their grey levels
 THIN_STROKE = 1.8  # strokes thinner than this in the 20 px box are grown (a ball-point on a big picture) ...
 GROWN_STROKE = 3.0  # ... to about this width (MNIST's are ~2.7; the grown edges are faint)
-FAT_STROKE = 4.5  # strokes wider than this in the 20 px box (a marker, a fat brush) are thinned ...
-THINNED_STROKE = 4.0  # ... to about this width (MNIST has fat digits, few fatter)
+THINNED_STROKE = 3.5  # a pen's fat strokes in the 20 px box (a marker, a fat brush) are thinned to about
+# this width (MNIST has fat digits, few fatter) ...
+THINNED_BLUR = 4.0  # ... blurred ones, as wide for the blur as for the pen, to about this ...
+FAT_MARGIN = 0.5  # ... when they are wider than that by more than this
+SHARP_STROKE = 0.25  # strokes at full strength over at least this share of their ink have a pen's sharp edges
 WIDE_STROKE_TOP = 0.9  # other strokes reach full brightness only at this quantile of the marks' strength
 
 
@@ -127,7 +130,8 @@ def find_digit(grey: np.ndarray, rgb: Optional[np.ndarray] = None) -> Optional[n
     # profile, from the paper up to near their strongest ink, with the fading edge around them: an
     # out-of-focus digit keeps its shape, and its loops stay open instead of filling into a blob. Fat strokes
     # (a marker on a whiteboard) are thinned by a grey erosion: the gaps between them widen as in MNIST's
-    # digits, whose strokes are thinner for their size.
+    # digits, whose strokes are thinner for their size. A blurred digit's are thinned less: the blur, not
+    # the pen, made them wide, and eroding its fading edges takes its shape.
     width = _stroke_width_in_box(found)
     thin = width < THIN_STROKE
     keep = dilated(found.mask)
@@ -149,8 +153,10 @@ def find_digit(grey: np.ndarray, rgb: Optional[np.ndarray] = None) -> Optional[n
     top = found.core if thin else max(found.core, float(np.quantile(strength[marks], WIDE_STROKE_TOP)))
     low, high = (RAMP_LOW * found.threshold if thin else 0.0), max(top, found.threshold + 0.05)
     levels = np.where(keep, np.clip((strength - low) / (high - low), 0, 1), 0.0).astype(np.float32)
-    if width > FAT_STROKE:
-        levels = min_filter(levels, max(0, -_radius_to(THINNED_STROKE, width, found, factor)))
+    if width > THINNED_STROKE + FAT_MARGIN:
+        target = THINNED_STROKE if _full_strength_share(levels) >= SHARP_STROKE else THINNED_BLUR
+        if width > target + FAT_MARGIN:
+            levels = min_filter(levels, max(0, -_radius_to(target, width, found, factor)))
     if not levels.any():
         return None
     if growth >= 1:
@@ -472,6 +478,12 @@ def _transposed(*pieces: tuple) -> list:
 def _meeting(labels: np.ndarray, count: int, region: np.ndarray) -> np.ndarray:
     """Which of the pieces 1..count of `labels` have a pixel in `region`."""
     return np.bincount(labels[region], minlength=count + 1)[1:] > 0
+
+
+def _full_strength_share(levels: np.ndarray) -> float:
+    """The share of a digit's ink (grey levels above a tenth) at full strength (nine tenths and up): about
+    half for a pen's stroke, under a fifth for a blurred one, whose edges fade over much of its width."""
+    return float(np.count_nonzero(levels >= 0.9)) / max(1, np.count_nonzero(levels > 0.1))
 
 
 def _stroke_width_in_box(found: _Marks) -> float:
