@@ -160,8 +160,8 @@ def find_digit(grey: np.ndarray, rgb: Optional[np.ndarray] = None) -> Optional[n
     if not levels.any():
         return None
     if growth >= 1:
-        # Not into the digit's loops, which would fill (a small 9 in a fine pen reads 1); gaps narrower than
-        # the growth's square are the grain of a stroke, and close.
+        # Not into the digit's loops, which would fill (a small 9 in a fine pen reads 1); gaps of fewer pixels
+        # than the growth's square are the grain of a stroke, and close.
         loops = holes(levels > 0, min_area=growth * growth)
         levels = np.where(loops, 0.0, max_filter(levels, growth))
     digit = np.zeros(grey.shape, dtype=np.float32)
