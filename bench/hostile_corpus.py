@@ -1,7 +1,7 @@
 """An adversarial corpus: pictures a client holding the token could send to make reading one expensive.
 
 Every payload is made here, deterministically, by a generator of our own (nothing is committed or
-downloaded); each is a request body the service accepts in size (under 8 MiB). Five families:
+downloaded); each is a request body the service accepts in size (under 8 MiB). Six families:
 
 - patterns: what makes finding the digit costly: 1-px checkerboards of two greys (one of them inset so
   that the preprocessing takes it for a digit and reads all of it), salt noise, grids of
@@ -9,14 +9,16 @@ downloaded); each is a request body the service accepts in size (under 8 MiB). F
 - modes: every pixel layout the formats can carry at the 4096x4096 cap (grey, grey+alpha, palette, RGB,
   RGBA, 16-bit grey and RGBA, Adam7-interlaced, 32-bit integer, float with inf/NaN, CMYK, CIELab);
 - formats: each accepted format at the cap in its costliest ordinary form (progressive and CMYK JPEGs,
-  a JPEG with the most scans accepted, WebP lossless RGBA, TIFF compressions and layouts, BMP);
+  a JPEG with the most scans accepted, JPEGs of the finest detail, WebP lossless RGBA, TIFF compressions and
+  layouts, BMP);
 - largest accepted: the same kinds at the largest size each is accepted at (the bounds of
   handler/image_decoding.py and image_structure.py): what an accepted picture can cost;
 - structures: files whose structure, not their pixels, makes a decoder work: a TIFF listing a million
   strips for two pixels, TIFF tiles that all point at one 99-scan JPEG, a PNG of 600,000 chunks, a JPEG
   of a million comment markers, a GIF of a million extension blocks, a TIFF directory of 60,000 tags,
-  a run-length BMP of one-pixel runs;
-- batches: 64 pictures in one `instances` request.
+  a run-length BMP of one-pixel runs; request bodies that make a parser work: JSON of millions of tiny
+  values, a multipart body of boundary look-alikes;
+- batches: 64 pictures in one `instances` request (refused at the first, or each accepted and costly).
 
     from bench.hostile_corpus import corpus
     for payload in corpus():           # Payload(name, family, body, images)
@@ -285,6 +287,26 @@ def float_tiff(values: np.ndarray) -> bytes:
     return encode(Image.fromarray(values.astype(np.float32), "F"), "TIFF")
 
 
+def fine_detail(side: int, seed: int = 0) -> np.ndarray:
+    """A grey level of its own in every 8x8 block, with noise over it: what a JPEG codes in the most bytes
+    for its size (its entropy-coded data is decoded whole at any reduced scale)."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, (side // 8, side // 8)).astype(np.int16)
+    pixels = np.kron(blocks, np.ones((8, 8), dtype=np.int16)) + rng.integers(-20, 20, (side, side))
+    return pixels.clip(0, 255).astype(np.uint8)
+
+
+def json_of_many(value: bytes, count: int) -> bytes:
+    """An `instances` request listing `value` `count` times: what parsing JSON builds, per byte of body."""
+    return b'{"instances":[' + (value + b",") * count + b"0]}"
+
+
+def multipart_of_look_alikes(count: int) -> bytes:
+    """A multipart body of one field whose data repeats its boundary's delimiter without the line break that
+    would end the field: a parser checks each one."""
+    return b"--a\r\nContent-Disposition: form-data; name=data\r\n\r\n" + b"\r\n--a-" * count + b"\r\n--a--\r\n"
+
+
 def instances(pictures: List[bytes]) -> bytes:
     return json.dumps({"instances": [base64.b64encode(picture).decode() for picture in pictures]}).encode()
 
@@ -508,6 +530,18 @@ def _generators(quick: bool) -> Iterator[tuple]:
         yield "formats", "jpeg-32-full-scans-4096", lambda: progressive_jpeg_with_scans(cap, 26), 1
         yield (
             "formats",
+            "jpeg-fine-detail-4096",
+            lambda: encode(Image.fromarray(fine_detail(cap)), "JPEG", quality=85),
+            1,
+        )
+        yield (
+            "formats",
+            "jpeg-fine-detail-progressive-4096",
+            lambda: encode(Image.fromarray(fine_detail(cap)), "JPEG", quality=90, progressive=True),
+            1,
+        )
+        yield (
+            "formats",
             "webp-lossless-RGBA-4096",
             lambda: encode(Image.new("RGBA", (cap, cap), (9, 9, 9, 255)), "WEBP", lossless=True, method=0),
             1,
@@ -583,6 +617,9 @@ def _generators(quick: bool) -> Iterator[tuple]:
         1,
     )
     yield "structures", "bmp-rle8-one-pixel-runs", lambda: rle8_bmp(4096, 1000 if not quick else 200), 1
+    yield "structures", "json-1.6M-nested-lists", lambda: json_of_many(b"[[]]", 1_600_000), 1
+    yield "structures", "json-1.6M-short-strings", lambda: json_of_many(b'"ab"', 1_600_000), 1
+    yield "structures", "multipart-1.4M-delimiter-look-alikes", lambda: multipart_of_look_alikes(1_398_000), 1
     yield (
         "batches",
         "64-instances-checkerboard-read-as-a-digit-320",
@@ -591,6 +628,12 @@ def _generators(quick: bool) -> Iterator[tuple]:
     )
     yield "batches", "64-instances-checkerboard-512", lambda: instances([palette_png(checkerboard(512), 2)] * 64), 64
     yield "batches", "64-instances-salt-512", lambda: instances([encode(Image.fromarray(salt(512, 0.3)))] * 64), 64
+    yield (
+        "batches",
+        "64-instances-salt-50%-320-bilevel",
+        lambda: instances([encode(Image.fromarray(salt(320, 0.5)).convert("1"))] * 64),
+        64,
+    )
 
 
 def corpus(quick: bool = False, families=None) -> Iterator[Payload]:

@@ -13,6 +13,9 @@ image_decoding turns encoded pictures into images (bounding what they may cost f
 turns one image into MNIST's form and knows nothing of requests; input_errors holds every answer that is
 not a prediction.
 
+A request's pictures are read within REQUEST_CPU_SECONDS of its worker's CPU: past it, the request is refused
+before its next picture, whatever made its pictures costly.
+
 prepare_request never raises: a refusal (InputError, 4xx) or anything else raised while reading the
 request (a fault: InternalError, 500, logged with its traceback) answers this request alone, and the other
 requests of its batch go on. The handler (mnist_handler) logs and counts the errors, and answers each
@@ -20,11 +23,12 @@ request with its own status.
 """
 
 import logging
+import time
 
 import torch
 
 from image_decoding import OpenedRequest, Picture, open_pictures
-from input_errors import InputError, InternalError
+from input_errors import InputError, InternalError, PayloadTooLarge
 from mnist_preprocessing import to_mnist_tensor
 from mnist_request import MnistRequest
 from wire_common import Message
@@ -34,10 +38,18 @@ __all__ = ["MnistRequest", "prepare_request"]
 
 logger = logging.getLogger(__name__)
 
+# What reading one request may cost, in CPU seconds of its worker's thread, checked before each picture after
+# the first. A worker reads up to batchSize (8) requests in a row, and TorchServe restarts it, failing all of
+# them, once a batch runs past responseTimeout (30 s, config/config.properties): 8 x (1 s + the last picture's
+# at most ~0.3 s) is ~10 CPU-s, ~21 s on the pod's one CPU shared by two workers. Before, 64 of the costliest
+# pictures (~0.1 CPU-s each) took 6 s a request, 50 s a batch. About ten phone photos fit; 64 MNIST images, ~15 ms.
+REQUEST_CPU_SECONDS = 1.0
+
 
 def prepare_request(request: dict) -> MnistRequest:
     """One TorchServe request (its payload dict) -> its pictures as MNIST tensors, or the error that answers
     it, in the form its wire format answers."""
+    started = time.thread_time()
     form = SINGLE  # how a refusal is worded until the payload shows its own wire format
     try:
         document = document_of(request)
@@ -45,7 +57,7 @@ def prepare_request(request: dict) -> MnistRequest:
         message = form.read(document)
         del document  # its base64 text: each picture's bytes are released as the picture is decoded
         form = message.form  # with what the answer echoes (an Open Inference request's id and outputs)
-        tensors = message.tensors if message.tensors is not None else _decoded(message)
+        tensors = message.tensors if message.tensors is not None else _decoded(message, started)
     except InputError as error:
         # Without its traceback: the frames it holds would keep the request's pictures, and their
         # decoders' buffers, alive until the batch is answered.
@@ -56,12 +68,20 @@ def prepare_request(request: dict) -> MnistRequest:
     return MnistRequest(form, tensors)
 
 
-def _decoded(message: Message) -> torch.Tensor:
-    """The message's pictures, each decoded into MNIST's form in turn; the message lets go of them."""
+def _decoded(message: Message, started: float) -> torch.Tensor:
+    """The message's pictures, each decoded into MNIST's form in turn; the message lets go of them. Refused
+    once the request has cost REQUEST_CPU_SECONDS since `started` (time.thread_time) and pictures remain."""
     opened = open_pictures(message.pictures)
     message.pictures = []  # from here on, only the opened pictures hold their bytes
+    count = len(opened.pictures)
     tensors = []
     while opened.pictures:  # each picture leaves the request as it is read: nothing holds it after
+        if tensors and time.thread_time() - started > REQUEST_CPU_SECONDS:
+            raise PayloadTooLarge(
+                f"reading this request's pictures took over {REQUEST_CPU_SECONDS:g} CPU-s after {len(tensors)} "
+                f"of its {count}; send the others in further requests (a 12-megapixel phone photo costs about 0.1 "
+                "CPU-s, so about ten fit in one; MNIST 28x28 images cost next to nothing)"
+            )
         tensors.append(_prepared(opened, opened.pictures.pop(0)))
     return torch.stack(tensors)
 

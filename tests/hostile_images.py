@@ -46,7 +46,7 @@ BOMBS = {
         "pixels are accepted",
     ),
     "png-header-claiming-2^31-squared": (lambda: png_header_claiming(2**31 - 1, 2**31 - 1), 413, "pixels are accepted"),
-    "json-nested-50000-deep": (lambda: b'{"instances": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400, "JSON"),
+    "json-nested-50000-deep": (lambda: b'{"instances": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 413, "brackets"),
 }
 
 # name: bytes maker; each holds a seven

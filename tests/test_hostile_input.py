@@ -7,6 +7,7 @@ were (same PIDs, peak memory flat) and other clients' requests sent at the same 
 import base64
 import json
 import logging
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from bench.hostile_corpus import payload as corpus_payload
 from bench.hostile_cost import CPU_SECONDS_PER_IMAGE, PEAK_GROWTH_MIB
 from client.images import encode
 from input_errors import MAX_MESSAGE_CHARS, InternalError
-from request_pipeline import prepare_request
+from request_pipeline import REQUEST_CPU_SECONDS, prepare_request
 from tests.conftest import SEVEN_PNG, assert_healthy
 from tests.hostile_images import (
     BOMBS,
@@ -396,3 +397,79 @@ def test_through_http_refused_pictures_do_not_stay_in_the_workers(torchserve, ke
     growth = {pid: (psutil.Process(pid).memory_info().rss - rss) / 2**20 for pid, rss in before.items()}
     print(f"\n48 x {name}: workers' resident memory growth {growth} MiB")
     assert all(mib < PEAK_GROWTH_MIB for mib in growth.values()), growth
+
+
+# --- The third review: what a request costs in all, and what parsing its body builds ----------------------------
+
+# name: (payload of bench/hostile_corpus.py, HTTP status, words the message must contain).
+THIRD_REVIEW = {
+    "1-64-costly-pictures-in-one-request": ("64-instances-salt-50%-320-bilevel", 413, "CPU-s after"),
+    "2-multipart-of-delimiter-look-alikes": ("multipart-1.4M-delimiter-look-alikes", 400, "more than 64 fields"),
+    "3-json-of-millions-of-lists": ("json-1.6M-nested-lists", 413, "opening brackets"),
+    "3-json-of-millions-of-strings": ("json-1.6M-short-strings", 413, "commas"),
+}
+
+
+@pytest.mark.parametrize("name", THIRD_REVIEW)
+def test_third_review_payloads_are_refused(name):
+    payload_name, status, words = THIRD_REVIEW[name]
+    prepared = prepare_request({"body": corpus_payload(payload_name, quick=True).body})
+    assert prepared.error is not None and prepared.error.status == status and words in str(prepared.error), (
+        prepared.error
+    )
+
+
+def test_a_request_is_refused_before_its_next_picture_once_it_has_cost_its_cpu_budget():
+    """Sixty-four pictures of ~0.1 CPU-s each, every one accepted, once cost 6 CPU-s in one request."""
+    prepared = prepare_request({"body": corpus_payload("64-instances-salt-50%-320-bilevel", quick=True).body})
+    read = int(re.search(r"after (\d+) of its 64", str(prepared.error))[1])
+    assert 1 <= read < 64
+
+
+def test_64_mnist_images_are_read_within_a_requests_budget():
+    body = json.dumps({"instances": [base64.b64encode(SEVEN_PNG).decode()] * 64}).encode()
+    prepared = prepare_request({"body": body})
+    assert prepared.error is None and prepared.tensors.shape == (64, 1, 28, 28)
+
+
+def test_the_largest_valid_json_body_is_parsed():
+    """The JSON bounds leave room for an Open Inference FP32 tensor of 64 images, written nested."""
+    data = np.zeros((64, 1, 28, 28)).tolist()
+    tensor = {"name": "input-0", "shape": [64, 1, 28, 28], "datatype": "FP32", "data": data}
+    prepared = prepare_request({"body": json.dumps({"inputs": [tensor]}).encode()})
+    assert prepared.error is None and prepared.tensors.shape == (64, 1, 28, 28)
+
+
+@pytest.mark.parametrize("name", THIRD_REVIEW)
+def test_through_http_third_review_payloads_cost_at_most_a_requests_budget(torchserve, keys, predict, name):
+    """Before: 6.4 CPU-s and more for the 64 pictures; 3.6 CPU-s for the multipart body; 2.5 CPU-s and
+    +284 MiB (lists), +94 MiB (strings) for the JSON. Now: its status, within the request's CPU budget and
+    one picture, the workers unchanged, every other client answered, the peak within a few MiB."""
+    payload_name, status, words = THIRD_REVIEW[name]
+    body = corpus_payload(payload_name, quick=True).body
+    answer, cpu = workers_cpu_of(torchserve, lambda: predict(data=body))
+    assert answer.status_code == status and words in answer.json()["message"], answer.text[:500]
+    print(f"\n{name}: {len(body):,} bytes, workers' CPU {cpu:.2f} s")
+    assert cpu <= REQUEST_CPU_SECONDS + CPU_SECONDS_PER_IMAGE + 0.5, cpu
+    attack = under_attack(torchserve, keys, lambda: predict(data=body))
+    assert attack.result.status_code == status
+    attack.assert_contained(max_growth_mib=32)
+
+
+def test_through_http_a_batch_of_costly_requests_ends_before_the_response_timeout(torchserve, keys):
+    """The third review's main finding: eight requests of 64 costly pictures at once make one batch, which took
+    about 50 CPU-s, past responseTimeout (30 s): TorchServe restarted the worker, and every request of the batch,
+    the other clients' too, got 500 "Worker died". Now each is refused within its budget, the batch ends in time."""
+    body = corpus_payload("64-instances-salt-50%-320-bilevel", quick=True).body
+    url = f"{torchserve.inference_url}/predictions/mnist"
+
+    def hostile() -> list:
+        def send(_):
+            return authorised_session(keys).post(url, data=body, timeout=120).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(send, range(8)))
+
+    attack = under_attack(torchserve, keys, hostile)
+    assert attack.result == [413] * 8
+    attack.assert_contained(max_growth_mib=PEAK_GROWTH_MIB)

@@ -124,7 +124,8 @@ BAD_REQUESTS = [
     (json_body({"instances": [{"base64": SEVEN_B64}, {"nope": 1}]}), InvalidInput, "instances[1]"),
     (json_body({"instances": [SEVEN_B64] * (MAX_INSTANCES + 1)}), PayloadTooLarge, f"at most {MAX_INSTANCES}"),
     ({"body": b'{"base64": '}, InvalidInput, "does not parse"),
-    ({"body": b"[" * 100_000 + b"]" * 100_000}, InvalidInput, "does not parse"),
+    ({"body": b"[" * 4_000 + b"]" * 4_000}, InvalidInput, "does not parse"),  # deeper than Python recurses
+    ({"body": b"[" * 100_000 + b"]" * 100_000}, PayloadTooLarge, "opening brackets"),  # counted before parsing
     ({"body": b"\x00\x01\x02 hello"}, UnsupportedImage, "not an image"),
     ({"body": SEVEN_PNG[: len(SEVEN_PNG) // 2]}, InvalidInput, "truncated or corrupt"),
     ({"body": SEVEN_PNG[:40]}, UnsupportedImage, "not an image"),
