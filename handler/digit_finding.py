@@ -295,14 +295,15 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     """The `pieces` of printed line (label_marks of lines along rows; _transposed for columns) that are the
     digit's own straight strokes (a 0's straight sides, a 4's cross, a 7's bar): touching its marks; within
     its box, or sticking out of it along their direction by up to OWN_STROKE_REACH of its size with a free
-    end there (a stroke's piece); not continued by another printed line beyond the box in their rows (a box's
-    side or a comb's baseline the digit crosses runs on past it; the pieces between the digit's strokes are
-    that line's), where a stroke's piece or a speck shorter than the box's margin is no such line (a bent
-    stem is found as two pieces); not meeting a `crossing` line that runs on past the box (a cell's wall the
-    digit fills, rule to rule) unless they run from it into the digit (_from_one_rail: a 7's bar from its
-    cell's wall); not on a line that runs through the digit from one such line to another (_rail_to_rail: a
-    wall the digit is written over); and not meeting one clear of the digit outside its extent (the side of a
-    box the digit fills, ending on its corners)."""
+    end there (a stroke's piece) or a rail (a 6's stem hanging from a rule, told below); not continued by
+    another printed line beyond the box in their rows (a box's side or a comb's baseline the digit crosses
+    runs on past it; the pieces between the digit's strokes are that line's), where a stroke's piece or a
+    speck shorter than the box's margin is no such line (a bent stem is found as two pieces); not meeting a
+    `crossing` line that runs on past the box (a cell's wall the digit fills, rule to rule) unless they run
+    from it into the digit (_from_one_rail: a 7's bar from its cell's wall, a 6's stem from the rule above);
+    not on a line that runs through the digit from one such line to another (_rail_to_rail: a wall the digit
+    is written over); and not meeting one clear of the digit outside its extent (the side of a box the digit
+    fills, ending on its corners)."""
     top, bottom, left, right = digit = _box(mask)
     size = max(bottom - top, right - left)
     grow, reach = round(OWN_LINE_MARGIN * size) + 1, round(OWN_STROKE_REACH * size)
@@ -331,7 +332,7 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     rails = np.isin(crossing_labels, np.flatnonzero(runs_on) + 1)
     on_rail = _meeting(near, len(stats), rails)
     rails_in = box_counter(rails)
-    own = across & (within | stroke) & touching & ~continued
+    own = across & (within | stroke | (reachable & on_rail)) & touching & ~continued
     candidates = np.flatnonzero(own & on_rail)
     from_wall = np.zeros(len(stats), dtype=bool)
     from_wall[candidates[_from_one_rail(stats, candidates, rails_in, mask.shape[1], (left, right))]] = True

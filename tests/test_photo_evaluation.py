@@ -363,6 +363,13 @@ def test_a_straight_stroke_continued_only_by_its_own_piece_or_a_speck_is_the_dig
     assert reads_right(model, held_out_digits, "clean_form", index), what
 
 
+def test_a_stem_hanging_from_a_rule_into_the_digit_is_the_digits(model, held_out_digits):
+    """Clean form 9088, a 6 on squared paper whose stem runs from the rule above into its loop: sticking out of
+    the loop's box to a rule, it was taken for print and the loop read 0. A stroke from one rail into the digit
+    is its own, as a 7's bar from its cell's wall is."""
+    assert reads_right(model, held_out_digits, "clean_form", 9088)
+
+
 @pytest.mark.parametrize(
     "condition, index, what",
     [
