@@ -443,7 +443,7 @@ def test_the_largest_valid_json_body_is_parsed():
 @pytest.mark.parametrize("name", THIRD_REVIEW)
 def test_through_http_third_review_payloads_cost_at_most_a_requests_budget(torchserve, keys, predict, name):
     """Before: 6.4 CPU-s and more for the 64 pictures; 3.6 CPU-s for the multipart body; 2.5 CPU-s and
-    +284 MiB (lists), +94 MiB (strings) for the JSON. Now: its status, within the request's CPU budget and
+    +284 MiB (lists), +108 MiB (strings) for the JSON. Now: its status, within the request's CPU budget and
     one picture, the workers unchanged, every other client answered, the peak within a few MiB."""
     payload_name, status, words = THIRD_REVIEW[name]
     body = corpus_payload(payload_name, quick=True).body
