@@ -406,7 +406,7 @@ THIRD_REVIEW = {
     "1-64-costly-pictures-in-one-request": ("64-instances-salt-50%-320-bilevel", 413, "CPU-s after"),
     "2-multipart-of-delimiter-look-alikes": ("multipart-1.4M-delimiter-look-alikes", 400, "more than 64 fields"),
     "3-json-of-millions-of-lists": ("json-1.6M-nested-lists", 413, "opening brackets"),
-    "3-json-of-millions-of-strings": ("json-1.6M-short-strings", 413, "commas"),
+    "3-json-of-millions-of-strings": ("json-1.6M-short-strings", 413, "quotes"),
 }
 
 
