@@ -40,11 +40,11 @@ logger = logging.getLogger(__name__)
 
 # What reading one request may cost, in CPU seconds of its worker's thread, checked before each picture after
 # the first. A worker reads up to batchSize (8) requests in a row, and TorchServe restarts it, failing all of
-# them, once a batch runs past responseTimeout (30 s, config/config.properties): 8 x (0.5 s + the last
-# picture's at most ~0.35 s, a 4096-px progressive JPEG of fine detail) is ~7 CPU-s, ~14 s on the pod's one CPU
-# shared by two workers, within the timeout on a node twice as slow. Before, 64 of the costliest pictures
-# (~0.1 CPU-s each) took 6 s a request, 50 s a batch. 5-50 photos fit, by their size; 64 MNIST images, ~20 ms.
-REQUEST_CPU_SECONDS = 0.5
+# them, once a batch runs past responseTimeout (30 s, config/config.properties): 8 x (1 s + the last picture's
+# at most ~0.35 s, a 4096-px progressive JPEG of fine detail) is ~11 CPU-s, ~22 s on the pod's one CPU shared
+# by two workers. Less would refuse honest requests on a busy machine: 32 pictures just within the metadata
+# bound took 0.55 CPU-s there. Before, 64 of the costliest pictures (~0.1 CPU-s each) took 6 s a request.
+REQUEST_CPU_SECONDS = 1.0
 
 
 def prepare_request(request: dict) -> MnistRequest:
@@ -81,7 +81,7 @@ def _decoded(message: Message, started: float) -> torch.Tensor:
             raise PayloadTooLarge(
                 f"reading this request's pictures took over {REQUEST_CPU_SECONDS:g} CPU-s after {len(tensors)} "
                 f"of its {count}; send the others in further requests (a photo of a digit costs 0.01-0.1 CPU-s, "
-                "by its size, so 5-50 fit in one; MNIST 28x28 images cost next to nothing)"
+                "by its size, so 10-100 fit in one; MNIST 28x28 images cost next to nothing)"
             )
         tensors.append(_prepared(opened, opened.pictures.pop(0)))
     return torch.stack(tensors)
