@@ -1,7 +1,8 @@
 """Bring any picture of one digit into MNIST's form (mnist_form): the entry point, image -> tensor.
 
 A digit photographed or drawn on a white canvas reaches the model in the form it was trained on: a large
-picture is reduced first, turned into grey, its digit found (digit_finding) and fitted as MNIST's were.
+picture is reduced first, turned upright as its EXIF tells viewers to show it (image_orientation), turned
+into grey, its digit found (digit_finding) and fitted as MNIST's were.
 An image that is already 28x28 is taken to be in MNIST form and only has its polarity fixed: re-cropping an
 MNIST digit would change it, and the model's accuracy through the handler must equal its own.
 """
@@ -14,6 +15,7 @@ import torch
 from PIL import Image
 
 from digit_finding import find_digit
+from image_orientation import orientation_of, upright
 from ink_colour import colour_of
 from input_errors import InvalidInput, NoDigitFound
 
@@ -37,7 +39,7 @@ def to_mnist_tensor(image: Image.Image, size: Optional[Tuple[int, int]] = None) 
     """One PIL image of any size and mode -> a normalised float tensor of shape (1, 28, 28); NoDigitFound
     if nothing on it stands out from the background. `size` is the picture's size as sent, when it was
     decoded at a reduced scale (image_decoding decodes a large JPEG so): the refusal names it."""
-    working = reduced(image)
+    working = upright(reduced(image), orientation_of(image))  # turned after reducing: a smaller copy
     grey = to_grey(working)
     if grey.shape == (MNIST_SIDE, MNIST_SIDE):
         grey = bright_on_dark(grey)

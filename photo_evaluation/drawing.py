@@ -110,8 +110,31 @@ def to_image(page: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(page, 0, 255).round().astype(np.uint8), "RGB")
 
 
-def jpeg(image: Image.Image, quality: int) -> tuple:
-    return encode(image, "JPEG", quality=int(quality)), "JPEG"
+def jpeg(image: Image.Image, quality: int, **options) -> tuple:
+    return encode(image, "JPEG", quality=int(quality), **options), "JPEG"
+
+
+# How a camera stores its pixels for each EXIF Orientation (1-8): the turn or mirror that undoes what a viewer
+# does to show them upright.
+CAMERA_STORES = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+ORIENTATION_TAG = 0x0112
+
+
+def as_a_camera_stores(image: Image.Image, orientation: int) -> tuple:
+    """(pixels, EXIF bytes) of an upright picture as a camera stores it for this orientation."""
+    turn = CAMERA_STORES[orientation]
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = orientation
+    return (image if turn is None else image.transpose(turn)), exif.tobytes()
 
 
 # --- the page: a digit written on paper --------------------------------------------------------------------
@@ -143,11 +166,25 @@ def written_page(
     return page
 
 
-def phone(page: np.ndarray, rng: np.random.Generator, *, light=0.12, blur=(0.3, 0.9), sigma=3.0, quality=(80, 93)):
-    """The ordinary defects of a phone picture, mild: some uneven light, slight blur, sensor noise, JPEG."""
+def phone(
+    page: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    light=0.12,
+    blur=(0.3, 0.9),
+    sigma=3.0,
+    quality=(80, 93),
+    orientation: Optional[int] = None,
+):
+    """The ordinary defects of a phone picture, mild: some uneven light, slight blur, sensor noise, JPEG; with
+    an `orientation`, stored as a camera stores it for that EXIF Orientation, and tagged so."""
     page = light_falloff(page, rng, rng.uniform(0, light))
     image = to_image(noise(page, rng, sigma)).filter(ImageFilter.GaussianBlur(rng.uniform(*blur)))
-    return jpeg(image, rng.integers(quality[0], quality[1] + 1))
+    quality = rng.integers(quality[0], quality[1] + 1)
+    if orientation is None:
+        return jpeg(image, quality)
+    pixels, exif = as_a_camera_stores(image, orientation)
+    return jpeg(pixels, quality, exif=exif)
 
 
 # --- printed matter, light and lenses ----------------------------------------------------------------------
