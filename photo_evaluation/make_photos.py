@@ -60,6 +60,7 @@ PHOTO = {
     "rotated": papers.rotated,
     "small_digit": papers.small_digit,
     "coloured": papers.coloured,
+    "phone_orientation": papers.phone_orientation,
     "form_photo": documents.form_photo,
     "dim_angle": documents.dim_angle,
     "whiteboard": documents.whiteboard,
@@ -77,10 +78,8 @@ STREAMS = (
     *("squared_paper", "page_on_table", "thin_pen", "thick_marker", "rotated", "small_digit", "coloured"),
     "canvas_fat_brush",
     *("clean_form", "form_photo", "dim_angle", "whiteboard", "pencil", "motion_blur", "printed_label"),
-    *("app_screenshot", "squared_shadow"),
+    *("app_screenshot", "squared_shadow", "phone_orientation"),
 )
-# The kinds issue #23 added (document_conditions), which docs/photos.md compares before and after it.
-DOCUMENT_KINDS = STREAMS[STREAMS.index("clean_form") :]
 
 
 def phone_photo(digit: Image.Image, width: int = 4000, height: int = 3000, seed: int = 0) -> bytes:

@@ -1,7 +1,8 @@
 """The conditions of issue #11: a digit written on paper as people photograph it (shadows, blur, JPEG, ruled
 and squared paper, a page on a table, pens and markers, rotation, small digits, colours) and as programs draw
-it (clean canvases, a chalkboard, MNIST itself, a fat brush on a transparent canvas). Each condition is a
-function (digit, rng) -> (file bytes, format).
+it (clean canvases, a chalkboard, MNIST itself, a fat brush on a transparent canvas); and a phone's photo
+of a page stored the way its camera stores it, turned, with the EXIF tag that says which way up it is. Each
+condition is a function (digit, rng) -> (file bytes, format).
 """
 
 import numpy as np
@@ -135,3 +136,15 @@ def canvas_fat_brush(digit, rng):
     rgba = np.zeros((side, side, 4), np.uint8)
     rgba[top : top + alpha.shape[0], left : left + alpha.shape[1], 3] = np.round(alpha * 255).astype(np.uint8)
     return encode(Image.fromarray(rgba, "RGBA"), "PNG"), "PNG"
+
+
+# What phones write in EXIF's Orientation when the page is upright in the picture they show: 6 held upright
+# for a portrait (the most common), 8 turned the other way, 3 upside down.
+PHONE_ORIENTATIONS = (6, 6, 8, 3)
+
+
+def phone_orientation(digit, rng):
+    """A phone held upright or turned: its sensor's pixels stored as they lie, a quarter or half turn from the
+    page as the viewer sees it, and the EXIF Orientation that tells viewers how to turn them (phone defects)."""
+    page = written_page(digit, rng)
+    return phone(page, rng, orientation=choice(rng, PHONE_ORIENTATIONS))

@@ -37,6 +37,7 @@ def test_every_condition_the_issue_names_is_in_the_set():
         assert name in PHOTO
     for name in ("form_photo", "dim_angle", "whiteboard", "pencil", "motion_blur", "printed_label", "squared_shadow"):
         assert name in PHOTO
+    assert "phone_orientation" in PHOTO
     assert set(CLEAN) == {"clean_canvas", "clean_chalkboard", "clean_mnist28", "clean_form"}
     assert set(DRAWN) == {"canvas_fat_brush", "app_screenshot"}
     assert sorted(STREAMS) == sorted(CONDITIONS)
