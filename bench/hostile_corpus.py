@@ -12,13 +12,16 @@ downloaded); each is a request body the service accepts in size (under 8 MiB). S
   a JPEG with the most scans accepted, JPEGs of the finest detail, WebP lossless RGBA, TIFF compressions and
   layouts, BMP);
 - largest accepted: the same kinds at the largest size each is accepted at (the bounds of
-  handler/image_decoding.py and image_structure.py): what an accepted picture can cost;
+  handler/image_decoding.py and image_structure.py), also turned by their EXIF Orientation: what an
+  accepted picture can cost;
 - structures: files whose structure, not their pixels, makes a decoder work: a TIFF listing a million
   strips for two pixels, TIFF tiles that all point at one 99-scan JPEG, a PNG of 600,000 chunks, a JPEG
   of a million comment markers, a GIF of a million extension blocks, a TIFF directory of 60,000 tags,
-  a run-length BMP of one-pixel runs; request bodies that make a parser work: JSON of millions of tiny
+  a run-length BMP of one-pixel runs, EXIF directories of thousands of entries (read for the
+  Orientation); request bodies that make a parser work: JSON of millions of tiny
   values, a multipart body of boundary look-alikes;
-- batches: 64 pictures in one `instances` request (refused at the first, or each accepted and costly).
+- batches: up to 64 pictures in one `instances` request (refused at the first, or each accepted and
+  costly).
 
     from bench.hostile_corpus import corpus
     for payload in corpus():           # Payload(name, family, body, images)
@@ -296,6 +299,25 @@ def fine_detail(side: int, seed: int = 0) -> np.ndarray:
     return pixels.clip(0, 255).astype(np.uint8)
 
 
+def exif_directory(entries: int, data_bytes: int = 0, orientation: int = 6) -> bytes:
+    """EXIF (a little-endian TIFF header and its first directory) of the Orientation and entries - 1 other
+    tags: short values held in their entries, or with data_bytes, each pointing at that many bytes of the
+    directory itself (what makes Pillow's EXIF reader work hardest per byte)."""
+    directory = struct.pack("<H", entries) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0)
+    for index in range(1, entries):
+        tag = 0x9000 + index % 0x6000
+        entry = struct.pack("<HHII", tag, 7, data_bytes, 8) if data_bytes else struct.pack("<HHIHH", tag, 3, 1, 1, 0)
+        directory += entry
+    return b"II*\x00" + struct.pack("<I", 8) + directory + struct.pack("<I", 0)
+
+
+def a_one(side: int = 64) -> Image.Image:
+    """A white square with a black upright bar: a picture the service reads as a digit (a 1), to the end."""
+    pixels = np.full((side, side), 255, np.uint8)
+    pixels[side // 8 : -side // 8, side // 2 - side // 16 : side // 2 + side // 16] = 0
+    return Image.fromarray(pixels)
+
+
 def json_of_many(value: bytes, count: int) -> bytes:
     """An `instances` request listing `value` `count` times: what parsing JSON builds, per byte of body."""
     return b'{"instances":[' + (value + b",") * count + b"0]}"
@@ -472,6 +494,25 @@ def _generators(quick: bool) -> Iterator[tuple]:
             ),
             1,
         )
+        # Turned by their EXIF: Pillow turns a TIFF as it decodes it (a second copy), the handler the others
+        # once reduced.
+        yield (
+            "largest accepted",
+            "tiff-RGB-largest-turned",
+            lambda: encode(
+                Image.fromarray(_largest(24)).convert("RGB"),
+                "TIFF",
+                compression="tiff_adobe_deflate",
+                tiffinfo={0x0112: 6},
+            ),
+            1,
+        )
+        yield (
+            "largest accepted",
+            "png-RGBA-largest-turned",
+            lambda: encode(Image.fromarray(_largest(32)).convert("RGBA"), exif=exif_directory(1)),
+            1,
+        )
         yield (
             "largest accepted",
             "webp-lossless-RGBA-largest",
@@ -617,6 +658,19 @@ def _generators(quick: bool) -> Iterator[tuple]:
         1,
     )
     yield "structures", "bmp-rle8-one-pixel-runs", lambda: rle8_bmp(4096, 1000 if not quick else 200), 1
+    # EXIF, read for its Orientation: the most entries within what is read, and a directory of 65,535 past it.
+    yield (
+        "structures",
+        "png-exif-5.4k-entries-of-60KB-each",
+        lambda: encode(Image.new("L", (64, 64), 255), exif=exif_directory(5_459, 60_000)),
+        1,
+    )
+    yield (
+        "structures",
+        "webp-exif-65k-entries-of-700KB-each",
+        lambda: encode(Image.new("L", (64, 64), 255), "WEBP", lossless=True, exif=exif_directory(65_535, 700_000)),
+        1,
+    )
     yield "structures", "json-1.6M-nested-lists", lambda: json_of_many(b"[[]]", 1_600_000), 1
     yield "structures", "json-1.6M-short-strings", lambda: json_of_many(b'"ab"', 1_600_000), 1
     yield "structures", "multipart-1.4M-delimiter-look-alikes", lambda: multipart_of_look_alikes(1_398_000), 1
@@ -628,6 +682,12 @@ def _generators(quick: bool) -> Iterator[tuple]:
     )
     yield "batches", "64-instances-checkerboard-512", lambda: instances([palette_png(checkerboard(512), 2)] * 64), 64
     yield "batches", "64-instances-salt-512", lambda: instances([encode(Image.fromarray(salt(512, 0.3)))] * 64), 64
+    yield (
+        "batches",
+        "30-instances-png-exif-5.4k-entries-of-60KB-each",  # as many as the request's 2 MiB of metadata hold
+        lambda: instances([encode(a_one(), exif=exif_directory(5_459, 60_000))] * 30),
+        30,
+    )
     yield (
         "batches",
         "64-instances-salt-50%-320-bilevel",

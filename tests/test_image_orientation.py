@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
+from bench.hostile_corpus import exif_directory
 from client.images import encode
 from image_decoding import open_image
 from image_orientation import MAX_EXIF_BYTES, ORIENTATION_TAG, orientation_of, upright
@@ -44,13 +45,6 @@ def opened_camera_file(picture: Image.Image, orientation: int, format: str = "PN
     return image
 
 
-def exif_with_a_large_directory(entries: int, orientation: int = 6) -> bytes:
-    """Little-endian EXIF whose first directory holds the orientation and entries - 1 other tags."""
-    directory = struct.pack("<H", entries) + struct.pack("<HHIHH", ORIENTATION_TAG, 3, 1, orientation, 0)
-    directory += b"".join(struct.pack("<HHIHH", 0x9000 + index, 3, 1, 1, 0) for index in range(1, entries))
-    return b"II*\x00" + struct.pack("<I", 8) + directory + struct.pack("<I", 0)
-
-
 @pytest.mark.parametrize("format", ["PNG", "WEBP", "TIFF", "JPEG"])
 @pytest.mark.parametrize("orientation", ORIENTATIONS)
 def test_a_picture_is_read_upright_as_viewers_show_it(orientation, format):
@@ -81,9 +75,9 @@ def test_xmp_orientation_counts_where_there_is_no_exif():
     [
         b"not EXIF at all",
         b"II*\x00" + struct.pack("<I", 1_000_000),  # its directory past the end
-        exif_with_a_large_directory(3, orientation=0),
-        exif_with_a_large_directory(3, orientation=9),
-        exif_with_a_large_directory(3, orientation=300),
+        exif_directory(3, orientation=0),
+        exif_directory(3, orientation=9),
+        exif_directory(3, orientation=300),
     ],
     ids=["garbage", "directory-past-the-end", "zero", "nine", "300"],
 )
@@ -98,7 +92,7 @@ def test_exif_larger_than_a_jpeg_can_carry_is_not_read():
     (no camera writes more) is taken as stored, unread, however it is tagged."""
     entries_within = (MAX_EXIF_BYTES - len(b"Exif\0\0II*\0") - 4 - 2 - 4) // 12
     for entries, orientation in ((entries_within, 6), (entries_within + 1, 1)):
-        image = Image.open(io.BytesIO(encode(asymmetric(), "PNG", exif=exif_with_a_large_directory(entries))))
+        image = Image.open(io.BytesIO(encode(asymmetric(), "PNG", exif=exif_directory(entries))))
         image.load()
         assert (len(image.info["exif"]) <= MAX_EXIF_BYTES) == (orientation == 6)
         assert orientation_of(image) == orientation
