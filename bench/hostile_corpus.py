@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Iterator, List
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image
 
 from client.images import encode
 from torchserve_runner.handler_modules import put_handler_modules_on_path
@@ -303,11 +303,12 @@ def exif_directory(entries: int, data_bytes: int = 0, orientation: int = 6) -> b
     """EXIF (a little-endian TIFF header and its first directory) of the Orientation and entries - 1 other
     tags: short values held in their entries, or with data_bytes, each pointing at that many bytes of the
     directory itself (what makes Pillow's EXIF reader work hardest per byte)."""
-    directory = struct.pack("<H", entries) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0)
-    for index in range(1, entries):
-        tag = 0x9000 + index % 0x6000
-        entry = struct.pack("<HHII", tag, 7, data_bytes, 8) if data_bytes else struct.pack("<HHIHH", tag, 3, 1, 1, 0)
-        directory += entry
+    orientation_entry = struct.pack("<HHIHH", ExifTags.Base.Orientation, 3, 1, orientation, 0)
+    others = (
+        struct.pack("<HHII", tag, 7, data_bytes, 8) if data_bytes else struct.pack("<HHIHH", tag, 3, 1, 1, 0)
+        for tag in (0x9000 + index % 0x6000 for index in range(1, entries))
+    )
+    directory = struct.pack("<H", entries) + orientation_entry + b"".join(others)
     return b"II*\x00" + struct.pack("<I", 8) + directory + struct.pack("<I", 0)
 
 
@@ -503,7 +504,7 @@ def _generators(quick: bool) -> Iterator[tuple]:
                 Image.fromarray(_largest(24)).convert("RGB"),
                 "TIFF",
                 compression="tiff_adobe_deflate",
-                tiffinfo={0x0112: 6},
+                tiffinfo={ExifTags.Base.Orientation: 6},
             ),
             1,
         )

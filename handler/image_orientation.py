@@ -6,9 +6,9 @@ its sender saw, and the digit they mean.
 
 import warnings
 
-from PIL import Image
+from PIL import ExifTags, Image
 
-ORIENTATION_TAG = 0x0112  # EXIF and TIFF tag 274: 1-8, 1 meaning the pixels are upright as stored
+ORIENTATION_TAG = ExifTags.Base.Orientation  # EXIF and TIFF tag 274: 1-8, 1 meaning upright as stored
 # What a viewer does to the stored pixels for each value of the tag (EXIF 2.32, 4.6.4 A, "Orientation").
 _TO_UPRIGHT = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,

@@ -6,7 +6,7 @@ generator, so a picture made of them is the same on every machine.
 from typing import Optional, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import ExifTags, Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
 from client.images import encode
@@ -126,14 +126,13 @@ CAMERA_STORES = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_270,
 }
-ORIENTATION_TAG = 0x0112
 
 
 def as_a_camera_stores(image: Image.Image, orientation: int) -> tuple:
     """(pixels, EXIF bytes) of an upright picture as a camera stores it for this orientation."""
     turn = CAMERA_STORES[orientation]
     exif = Image.Exif()
-    exif[ORIENTATION_TAG] = orientation
+    exif[ExifTags.Base.Orientation] = orientation
     return (image if turn is None else image.transpose(turn)), exif.tobytes()
 
 
