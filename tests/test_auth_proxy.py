@@ -15,6 +15,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
@@ -56,13 +57,15 @@ def url(proxy: AuthProxy, path: str = "/predictions/mnist") -> str:
     return f"{proxy.url}{path}"
 
 
-def post(proxy, token=TOKEN, data=SEVEN_PNG, path="/predictions/mnist", headers=None) -> requests.Response:
+def post(
+    proxy, token=TOKEN, data=SEVEN_PNG, path="/predictions/mnist", headers=None, timeout: float = 30
+) -> requests.Response:
     headers = {
         "Content-Type": "image/png",
         **({"Authorization": f"Bearer {token}"} if token else {}),
         **(headers or {}),
     }
-    return requests.post(url(proxy, path), data=data, headers=headers, timeout=30)
+    return requests.post(url(proxy, path), data=data, headers=headers, timeout=timeout)
 
 
 def raw_request(proxy, method: str, path: str, headers: dict = None, body: bytes = SEVEN_PNG):
@@ -456,22 +459,41 @@ def answered(request: concurrent.futures.Future):
     return request.exception() or request.result().status_code
 
 
+def stopped_for_sure(process: psutil.Process) -> None:
+    """SIGSTOP the process and return once every thread of it has stopped. kill() returns before that: a
+    thread still running then (a busy machine may run it late) could read a request sent after it."""
+    process.suspend()
+    eventually(
+        lambda: all(psutil.Process(thread.id).status() == psutil.STATUS_STOPPED for thread in process.threads()),
+        f"every thread of {process.pid} stopped",
+        10,
+    )
+
+
 def test_requests_in_torchserve_are_limited_to_32(proxy, torchserve_of_proxy):
     """With TorchServe's frontend stopped (SIGSTOP), 32 whole requests wait in it; the 33rd is not queued
     by the proxy but answered 503 at once; once the frontend runs again the 32 are answered."""
     frontend = torchserve_of_proxy.frontend()
-    frontend.suspend()
+    torchserve_port = torchserve_of_proxy.ports["inference"]
+    counts_seen = set()
+
+    def thirty_two_wait_in_torchserve() -> bool:
+        counts_seen.add(unread_requests_at(torchserve_port))
+        return 32 in counts_seen
+
+    stopped_for_sure(frontend)
     try:
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
-            waiting = [pool.submit(post, proxy) for _ in range(32)]
-            torchserve_port = torchserve_of_proxy.ports["inference"]
+            # The clients wait longer than the test does: a failure reports the requests still waiting.
+            waiting = [pool.submit(post, proxy, timeout=90) for _ in range(32)]
             eventually(
-                lambda: unread_requests_at(torchserve_port) == 32,
+                thirty_two_wait_in_torchserve,
                 lambda: (
-                    f"32 requests sent on to TorchServe ({unread_requests_at(torchserve_port)} are there; "
+                    f"32 requests sent on to TorchServe (counts of those there seen: {sorted(counts_seen)}; "
+                    f"nginx's: {proxy.connections()}; "
                     f"answered meanwhile: {[answered(request) for request in waiting if request.done()]})"
                 ),
-                30,
+                60,
             )
             refused = post(proxy)
             assert (
