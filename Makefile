@@ -28,8 +28,11 @@ test: setup
 test-fast: setup
 	$(PYTHON) -m pytest -m "not server and not slow and not container"
 
+# Two stages, each a fixed schedule: MNIST alone (model/mnist_only/), then MNIST with pictures as people send
+# them, prepared by the handler (model/, the served weights). Each writes its test report.
 train: setup
 	$(PYTHON) -m training.train
+	$(PYTHON) -m training.picture_tuning
 
 evaluate: setup
 	$(PYTHON) -m training.evaluate

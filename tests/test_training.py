@@ -1,11 +1,18 @@
 """The training recipe's pieces that other code relies on: the held-out split and the photo augmentation."""
 
+import hashlib
+import json
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
+from torchserve_runner import REPO
 from training.data import DEFAULT_DATA_ROOT, PenAndFocus
-from training.train import held_out_indices, make_deterministic, split_training_set
+from training.train import MNIST_ONLY_DIR, held_out_indices, make_deterministic, split_training_set
 
 
 def test_held_out_indices_are_the_images_an_experiment_holds_out():
@@ -46,3 +53,22 @@ def test_most_digits_are_left_as_they_are_and_draws_follow_the_seed(mnist_test_s
     first = changed(0)
     assert 0.25 < np.mean(first) < 0.55  # thick 0.15 + blur 0.25
     assert changed(0) == first
+
+
+@pytest.mark.slow  # a short training run
+def test_the_picture_stage_runs_and_an_experiment_never_reads_the_test_set(tmp_path):
+    """`make train`'s second stage as an experiment runs it (a validation split held out, here all but 1,000
+    of the training images; one epoch, 2 pictures a condition): its weights and record, no test report."""
+    base = MNIST_ONLY_DIR / "mnist_cnn.pt"
+    subprocess.run(
+        [sys.executable, "-m", "training.picture_tuning", "--val-size", "59000", "--epochs", "1"]
+        + ["--per-condition", "2", "--base", str(base), "--out-dir", str(tmp_path)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    run = json.loads((tmp_path / "picture_tuning_run.json").read_text())
+    assert (tmp_path / "mnist_cnn.pt").exists() and "val_accuracy" in run["history"][-1]
+    assert not (tmp_path / "test_report.json").exists()
+    assert run["base_weights"]["sha256"] == hashlib.sha256(base.read_bytes()).hexdigest()
+    assert sum(run["pictures"]["refused"].values()) + run["pictures"]["prepared"] == 2 * 24

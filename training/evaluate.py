@@ -65,7 +65,8 @@ def markdown(report: dict) -> str:
 
 Weights: `{report["weights"]}`. Test accuracy on the 10,000 MNIST test images:
 **{report["accuracy"]:.2%}** ({report["errors"]} errors). The test set was used only for this report,
-never to choose a model (see `training_run.json` for the fixed schedule that produced the weights).
+never to choose a model (the run record beside this report gives the fixed schedule that produced the
+weights: `training_run.json` for MNIST training, `picture_tuning_run.json` for tuning on pictures).
 
 | digit | images | accuracy | confusion row (predicted 0..9) |
 |---|---:|---:|---|
@@ -73,7 +74,7 @@ never to choose a model (see `training_run.json` for the fixed schedule that pro
 
 ![confusion matrix](confusion_matrix.png)
 
-Regenerate with `python -m training.evaluate --data-root ../shared/mnist` from the repo root.
+Regenerate with `python -m training.evaluate --weights <these weights> --out-dir <this folder>` from the repo root.
 """
 
 

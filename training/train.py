@@ -1,12 +1,13 @@
-"""Train the MNIST CNN on the 60,000 training images with a fixed schedule, then evaluate it once.
+"""Train the MNIST CNN on the 60,000 training images with a fixed schedule, then evaluate it once: the first
+stage of `make train` (training/picture_tuning.py is the second).
 
-The shipped weights are those of the last epoch: no model selection happens, so the test accuracy that
+The weights are those of the last epoch: no model selection happens, so the test accuracy that
 evaluate.py reports afterwards is an honest estimate.
 Recipe changes are judged with --val-size, which holds out part of the *training* images and reports
 accuracy on them after every epoch. Usage (from the repo root):
 
-    python -m training.train                  # the shipped run: all 60,000 images, then the test report
-    python -m training.train --val-size 6000  # a recipe experiment: no test images are read
+    python -m training.train                  # the shipped run (model/mnist_only/): all 60,000 images, the report
+    python -m training.train --val-size 6000 --out-dir /tmp/experiment   # an experiment: no test images read
 """
 
 import argparse
@@ -26,6 +27,12 @@ from model.mnist_cnn import MnistCNN
 from training import evaluate
 from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, TRAIN_TRANSFORM, mnist, train_transform
 
+# The shipped recipe's photo augmentation (PenAndFocus): shares of digits given a marker's width or blurred,
+# and the largest blur in 28 px pixels.
+THICK_PEN, BLUR, MAX_BLUR_SIGMA = 0.05, 0.10, 2.0
+# This stage's weights and report; the served ones in model/ are tuned from them (training/picture_tuning.py).
+MNIST_ONLY_DIR = MODEL_DIR / "mnist_only"
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,15 +46,15 @@ def parse_args() -> argparse.Namespace:
     # Photos (issue #11): a few digits drawn with a marker or out of focus, as the handler passes them on
     # (training/EXPERIMENTS.md, experiment 5f); 0 and 0 train on MNIST's own pen only.
     parser.add_argument(
-        "--thick-pen", type=float, default=0.05, help="share of digits given a marker's width (PenAndFocus)"
+        "--thick-pen", type=float, default=THICK_PEN, help="share of digits given a marker's width (PenAndFocus)"
     )
     parser.add_argument(
-        "--blur", type=float, default=0.10, help="share of digits blurred as out of focus (PenAndFocus)"
+        "--blur", type=float, default=BLUR, help="share of digits blurred as out of focus (PenAndFocus)"
     )
-    parser.add_argument("--max-blur-sigma", type=float, default=2.0, help="largest blur, in 28 px pixels")
+    parser.add_argument("--max-blur-sigma", type=float, default=MAX_BLUR_SIGMA, help="largest blur, in 28 px pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--out-dir", type=Path, default=MODEL_DIR)
+    parser.add_argument("--out-dir", type=Path, default=MNIST_ONLY_DIR)
     return parser.parse_args()
 
 
@@ -100,6 +107,46 @@ def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, description: s
     return {"loss": loss_sum / seen, "train_accuracy": correct / seen}
 
 
+def train_on_schedule(model, loader, args, val_set, pct_start: float = 0.3) -> list:
+    """The fixed schedule both stages follow: args.epochs of one-cycle SGD (Nesterov momentum, peak
+    args.max_lr) with label smoothing; each epoch's figures, with accuracy on val_set when one is held out."""
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=args.max_lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.max_lr, epochs=args.epochs, steps_per_epoch=len(loader), pct_start=pct_start
+    )
+    history = []
+    for epoch in range(1, args.epochs + 1):
+        epoch_started = time.perf_counter()
+        stats = train_one_epoch(model, loader, loss_fn, optimizer, scheduler, f"epoch {epoch}/{args.epochs}")
+        stats.update(epoch=epoch, seconds=round(time.perf_counter() - epoch_started, 1))
+        if val_set is not None:
+            stats.update(val_accuracy=accuracy(model, val_set))
+        history.append(stats)
+        print(json.dumps(stats))
+    return history
+
+
+def save_run(model, args, val_set, record: str, facts: dict) -> None:
+    """Into args.out_dir: the last epoch's weights, the run's record (`facts`, the arguments, the machine and
+    the versions) and, unless a validation split was held out, the test report."""
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    weights_path = args.out_dir / "mnist_cnn.pt"
+    torch.save(model.state_dict(), weights_path)
+    run = {
+        "hyperparameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        **facts,
+        "machine": {"cpu_threads": args.threads, "platform": platform.platform()},
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+    }
+    (args.out_dir / record).write_text(json.dumps(run, indent=2) + "\n")
+    print(f"wrote {weights_path} and {record}")
+    if val_set is None:  # experiments on a validation split never look at the test set
+        evaluate.write_report(weights_path, args.data_root, args.out_dir)
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -113,42 +160,12 @@ def main() -> None:
         drop_last=True,
         generator=generator,
     )
-    model = MnistCNN()
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=args.max_lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.max_lr, epochs=args.epochs, steps_per_epoch=len(loader)
-    )
-
-    history = []
     started = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        epoch_started = time.perf_counter()
-        stats = train_one_epoch(model, loader, loss_fn, optimizer, scheduler, f"epoch {epoch}/{args.epochs}")
-        stats.update(epoch=epoch, seconds=round(time.perf_counter() - epoch_started, 1))
-        if val_set is not None:
-            stats.update(val_accuracy=accuracy(model, val_set))
-        history.append(stats)
-        print(json.dumps(stats))
+    model = MnistCNN()
+    history = train_on_schedule(model, loader, args, val_set)
     training_seconds = time.perf_counter() - started
-
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    weights_path = args.out_dir / "mnist_cnn.pt"
-    torch.save(model.state_dict(), weights_path)
-    run = {
-        "hyperparameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "training_seconds": round(training_seconds),
-        "machine": {"cpu_threads": args.threads, "platform": platform.platform()},
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
-        "history": history,
-    }
-    (args.out_dir / "training_run.json").write_text(json.dumps(run, indent=2) + "\n")
-    print(f"wrote {weights_path} after {training_seconds / 60:.1f} min")
-    if val_set is None:  # experiments on a validation split never look at the test set
-        evaluate.write_report(weights_path, args.data_root, args.out_dir)
+    facts = {"parameters": sum(p.numel() for p in model.parameters()), "training_seconds": round(training_seconds)}
+    save_run(model, args, val_set, "training_run.json", {**facts, "history": history})
 
 
 if __name__ == "__main__":
