@@ -28,7 +28,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Subset  # noqa: E402
 from model.loading import MODEL_DIR, load_model  # noqa: E402
 from photo_evaluation.make_photos import CONDITIONS, picture  # noqa: E402
 from request_pipeline import prepare_request  # noqa: E402
-from training.data import DEFAULT_DATA_ROOT, mnist, train_transform  # noqa: E402
+from training.data import mnist, train_transform  # noqa: E402
 from training.train import (  # noqa: E402
     BLUR,
     MAX_BLUR_SIGMA,
@@ -36,6 +36,7 @@ from training.train import (  # noqa: E402
     THICK_PEN,
     make_deterministic,
     save_run,
+    schedule_parser,
     split_training_set,
     train_on_schedule,
 )
@@ -45,20 +46,11 @@ TUNING_CONDITIONS = [condition for condition in CONDITIONS if condition != "clea
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = schedule_parser(__doc__, epochs=3, max_lr=0.02, out_dir=MODEL_DIR)
     parser.add_argument("--base", type=Path, default=MNIST_ONLY_DIR / "mnist_cnn.pt", help="the weights to tune")
-    parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="torchvision MNIST root (env MNIST_DATA_ROOT)")
     parser.add_argument("--per-condition", type=int, default=1000, help="pictures drawn for each condition")
     parser.add_argument("--seed", type=int, default=7, help="the pictures' random stream (the evaluation's is 2026)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--max-lr", type=float, default=0.02, help="peak of the one-cycle learning rate")
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
-    parser.add_argument("--label-smoothing", type=float, default=0.1)
-    parser.add_argument("--val-size", type=int, default=0, help="hold out as train.py --val-size did (experiments)")
     parser.add_argument("--processes", type=int, default=2, help="processes preparing the pictures")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--out-dir", type=Path, default=MODEL_DIR)
     return parser.parse_args()
 
 

@@ -34,15 +34,23 @@ THICK_PEN, BLUR, MAX_BLUR_SIGMA = 0.05, 0.10, 2.0
 MNIST_ONLY_DIR = MODEL_DIR / "mnist_only"
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def schedule_parser(description: str, epochs: int, max_lr: float, out_dir: Path) -> argparse.ArgumentParser:
+    """The arguments of a stage's schedule (train_on_schedule) and run (save_run), with its defaults."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="torchvision MNIST root (env MNIST_DATA_ROOT)")
-    parser.add_argument("--epochs", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--max-lr", type=float, default=0.1, help="peak of the one-cycle learning rate")
+    parser.add_argument("--max-lr", type=float, default=max_lr, help="peak of the one-cycle learning rate")
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--val-size", type=int, default=0, help="hold out this many training images (experiments)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--out-dir", type=Path, default=out_dir)
+    return parser
+
+
+def parse_args() -> argparse.Namespace:
+    parser = schedule_parser(__doc__, epochs=32, max_lr=0.1, out_dir=MNIST_ONLY_DIR)
     # Photos (issue #11): a few digits drawn with a marker or out of focus, as the handler passes them on
     # (training/EXPERIMENTS.md, experiment 5f); 0 and 0 train on MNIST's own pen only.
     parser.add_argument(
@@ -53,8 +61,6 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--max-blur-sigma", type=float, default=MAX_BLUR_SIGMA, help="largest blur, in 28 px pixels")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--out-dir", type=Path, default=MNIST_ONLY_DIR)
     return parser.parse_args()
 
 
