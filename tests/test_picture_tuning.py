@@ -1,13 +1,16 @@
 """The second training stage's pictures (training/picture_tuning.py): made from the digits it is given, prepared
 as the handler prepares a request, refusals left out and counted."""
 
+import json
+
+import pytest
 import torch
 from PIL import Image
 
 from model.loading import load_model
 from photo_evaluation.make_photos import CONDITIONS, picture
 from request_pipeline import prepare_request
-from training.picture_tuning import TUNING_CONDITIONS, prepared_pictures
+from training.picture_tuning import TUNING_CONDITIONS, base_split, prepared_pictures
 from training.train import MNIST_ONLY_DIR
 
 
@@ -31,3 +34,15 @@ def test_a_picture_the_handler_refuses_is_left_out_and_counted():
     blank = [(Image.new("L", (28, 28)), 3)]
     tensors, labels, refused = prepared_pictures("clean_canvas", 4, blank, seed=7)
     assert refused == 4 and tensors.shape == (0, 1, 28, 28) and labels.shape == (0,)
+
+
+def test_the_split_is_the_base_runs_own():
+    assert base_split(MNIST_ONLY_DIR / "mnist_cnn.pt") == (0, 0)  # the shipped base trained on all 60,000
+
+
+def test_a_base_without_its_run_record_is_refused_with_the_reason(tmp_path):
+    (tmp_path / "mnist_cnn.pt").write_bytes(b"")
+    with pytest.raises(SystemExit, match="training_run.json not found"):
+        base_split(tmp_path / "mnist_cnn.pt")
+    (tmp_path / "training_run.json").write_text(json.dumps({"hyperparameters": {"val_size": 6000, "seed": 1}}))
+    assert base_split(tmp_path / "mnist_cnn.pt") == (6000, 1)

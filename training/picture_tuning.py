@@ -4,16 +4,18 @@ stage of `make train` (training/EXPERIMENTS.md 7 chose the recipe on held-out di
 Every condition of photo_evaluation.make_photos but the plain 28x28 one draws `--per-condition` pictures
 of *training* digits from a random stream of its own (`--seed`, not the evaluation's), each is prepared by
 request_pipeline.prepare_request as a request's body would be, and the model trains a few epochs on those
-tensors beside the augmented training images. The fixed schedule's last epoch is what ships: no test image
-is read before evaluate.py reports on it.
+tensors beside the augmented training images. The training images are split as the base's own run split
+them (its training_run.json beside the weights), so an experiment's held-out digits stay unseen here too.
+The fixed schedule's last epoch is what ships: no test image is read before evaluate.py reports on it.
 
     python -m training.picture_tuning             # model/mnist_only/mnist_cnn.pt tuned: the served weights
-    python -m training.picture_tuning --base /tmp/heldout/mnist_cnn.pt --val-size 6000 --out-dir /tmp/tuned
+    python -m training.picture_tuning --base /tmp/heldout/mnist_cnn.pt --out-dir /tmp/tuned
 """
 
 import argparse
 import concurrent.futures
 import hashlib
+import json
 import multiprocessing
 import time
 from pathlib import Path
@@ -70,25 +72,46 @@ def prepared_pictures(condition: str, count: int, digits, seed: int) -> tuple:
     return (torch.stack(tensors) if tensors else empty), torch.tensor(labels, dtype=torch.long), refused
 
 
-def _prepared_for(job: tuple) -> tuple:
-    condition, count, data_root, indices, seed = job
+_worker_digits = None  # each preparing process's training digits, loaded once by _load_digits
+
+
+def _load_digits(data_root: str, indices: list) -> None:
+    global _worker_digits
     torch.set_num_threads(1)
-    digits = Subset(mnist(data_root, train=True), indices)
-    return prepared_pictures(condition, count, digits, seed)
+    _worker_digits = Subset(mnist(data_root, train=True), indices)
+
+
+def _prepared_for(job: tuple) -> tuple:
+    condition, count, seed = job
+    return prepared_pictures(condition, count, _worker_digits, seed)
 
 
 def tuning_pictures(data_root: str, indices: list, per_condition: int, seed: int, processes: int) -> tuple:
     """([(tensor 1 x 28 x 28, label)] of every condition's prepared pictures, {condition: refused}) from the
     training images at `indices`, the conditions prepared in `processes` processes. Labels are ints, as
     torchvision's MNIST gives them, so the two datasets batch together."""
-    jobs = [(condition, per_condition, data_root, indices, seed) for condition in TUNING_CONDITIONS]
-    # spawn, not fork: this process already runs torch's thread pool
-    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+    jobs = [(condition, per_condition, seed) for condition in TUNING_CONDITIONS]
+    with concurrent.futures.ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("spawn"),  # not fork: this process already runs torch's threads
+        initializer=_load_digits,
+        initargs=(data_root, indices),
+    ) as pool:
         results = list(pool.map(_prepared_for, jobs))
     tensors = torch.cat([result[0] for result in results])
     labels = torch.cat([result[1] for result in results])
     refused = {condition: result[2] for condition, result in zip(TUNING_CONDITIONS, results)}
     return list(zip(tensors, labels.tolist())), refused
+
+
+def base_split(base: Path) -> tuple:
+    """(val_size, seed) of the run that trained `base`, read from its training_run.json beside it: the
+    split this stage must keep, or it would tune on digits that run held out."""
+    record = base.parent / "training_run.json"
+    if not record.exists():
+        raise SystemExit(f"{record} not found: the base weights' run record gives the training images' split")
+    hyperparameters = json.loads(record.read_text())["hyperparameters"]
+    return hyperparameters["val_size"], hyperparameters["seed"]
 
 
 def sha256(path: Path) -> str:
@@ -98,7 +121,8 @@ def sha256(path: Path) -> str:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    generator = make_deterministic(0)  # the training images' split and order, as train.py draws them
+    args.val_size, args.split_seed = base_split(args.base)
+    generator = make_deterministic(args.split_seed)  # the split and order, as the base's run drew them
     augmentation = train_transform(THICK_PEN, BLUR, MAX_BLUR_SIGMA)  # as the base weights were trained
     train_set, val_set = split_training_set(args.data_root, args.val_size, generator, augmentation)
     indices = train_set.indices if isinstance(train_set, Subset) else list(range(len(train_set)))

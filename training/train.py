@@ -43,7 +43,6 @@ def schedule_parser(description: str, epochs: int, max_lr: float, out_dir: Path)
     parser.add_argument("--max-lr", type=float, default=max_lr, help="peak of the one-cycle learning rate")
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
-    parser.add_argument("--val-size", type=int, default=0, help="hold out this many training images (experiments)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out-dir", type=Path, default=out_dir)
     return parser
@@ -51,6 +50,7 @@ def schedule_parser(description: str, epochs: int, max_lr: float, out_dir: Path)
 
 def parse_args() -> argparse.Namespace:
     parser = schedule_parser(__doc__, epochs=32, max_lr=0.1, out_dir=MNIST_ONLY_DIR)
+    parser.add_argument("--val-size", type=int, default=0, help="hold out this many training images (experiments)")
     # Photos (issue #11): a few digits drawn with a marker or out of focus, as the handler passes them on
     # (training/EXPERIMENTS.md, experiment 5f); 0 and 0 train on MNIST's own pen only.
     parser.add_argument(
