@@ -35,6 +35,7 @@ from training.train import (  # noqa: E402
     BLUR,
     MAX_BLUR_SIGMA,
     MNIST_ONLY_DIR,
+    RUN_RECORD,
     THICK_PEN,
     make_deterministic,
     save_run,
@@ -107,7 +108,7 @@ def tuning_pictures(data_root: str, indices: list, per_condition: int, seed: int
 def base_split(base: Path) -> tuple:
     """(val_size, seed) of the run that trained `base`, read from its training_run.json beside it: the
     split this stage must keep, or it would tune on digits that run held out."""
-    record = base.parent / "training_run.json"
+    record = base.parent / RUN_RECORD
     if not record.exists():
         raise SystemExit(f"{record} not found: the base weights' run record gives the training images' split")
     hyperparameters = json.loads(record.read_text())["hyperparameters"]

@@ -32,6 +32,8 @@ from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, TRAIN_TRANSFORM, mn
 THICK_PEN, BLUR, MAX_BLUR_SIGMA = 0.05, 0.10, 2.0
 # This stage's weights and report; the served ones in model/ are tuned from them (training/picture_tuning.py).
 MNIST_ONLY_DIR = MODEL_DIR / "mnist_only"
+# This stage's run record beside its weights; the picture stage reads a base's split from it.
+RUN_RECORD = "training_run.json"
 
 
 def schedule_parser(description: str, epochs: int, max_lr: float, out_dir: Path) -> argparse.ArgumentParser:
@@ -171,7 +173,7 @@ def main() -> None:
     history = train_on_schedule(model, loader, args, val_set)
     training_seconds = time.perf_counter() - started
     facts = {"parameters": sum(p.numel() for p in model.parameters()), "training_seconds": round(training_seconds)}
-    save_run(model, args, val_set, "training_run.json", {**facts, "history": history})
+    save_run(model, args, val_set, RUN_RECORD, {**facts, "history": history})
 
 
 if __name__ == "__main__":
