@@ -8,7 +8,8 @@ import torch
 from client.images import encode
 from image_decoding import open_image
 from mnist_preprocessing import to_mnist_tensor
-from model.loading import MODEL_DIR, load_model
+from model.loading import MODEL_DIR, load_model, width_of
+from model.mnist_cnn import WIDTH, MnistCNN
 from training.data import EVAL_TRANSFORM
 from training.evaluate import confusion_matrix
 
@@ -21,6 +22,23 @@ WEIGHTS = MODEL_DIR / "mnist_cnn.pt"
 def test_weights_are_a_plain_state_dict():
     state = torch.load(WEIGHTS, map_location="cpu", weights_only=True)  # no pickled code allowed
     assert all(isinstance(value, torch.Tensor) for value in state.values())
+
+
+def test_the_served_weights_have_the_models_default_width():
+    """The handler builds MnistCNN() with its defaults (TorchServe's base handler) before loading the weights."""
+    assert width_of(torch.load(WEIGHTS, map_location="cpu", weights_only=True)) == WIDTH
+
+
+def test_weights_of_another_width_load_at_their_own(tmp_path):
+    """An experiment's weights (training/train.py --width) load as trained: the same logits, not a size error."""
+    torch.manual_seed(0)
+    trained = MnistCNN(width=8).eval()
+    torch.save(trained.state_dict(), tmp_path / "narrow.pt")
+    images = torch.randn(3, 1, 28, 28)
+    loaded = load_model(tmp_path / "narrow.pt")
+    assert loaded.features[0][0].out_channels == 8
+    with torch.no_grad():
+        assert torch.equal(loaded(images), trained(images))
 
 
 @pytest.mark.slow  # all 10,000 test images

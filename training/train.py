@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from model.loading import MODEL_DIR
-from model.mnist_cnn import MnistCNN
+from model.mnist_cnn import WIDTH, MnistCNN
 from training import evaluate
 from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, TRAIN_TRANSFORM, mnist, train_transform
 
@@ -53,6 +53,7 @@ def schedule_parser(description: str, epochs: int, max_lr: float, out_dir: Path)
 def parse_args() -> argparse.Namespace:
     parser = schedule_parser(__doc__, epochs=32, max_lr=0.1, out_dir=MNIST_ONLY_DIR)
     parser.add_argument("--val-size", type=int, default=0, help="hold out this many training images (experiments)")
+    parser.add_argument("--width", type=int, default=WIDTH, help="the first block's channels (MnistCNN's width)")
     # Photos (issue #11): a few digits drawn with a marker or out of focus, as the handler passes them on
     # (training/EXPERIMENTS.md, experiment 5f); 0 and 0 train on MNIST's own pen only.
     parser.add_argument(
@@ -169,7 +170,7 @@ def main() -> None:
         generator=generator,
     )
     started = time.perf_counter()
-    model = MnistCNN()
+    model = MnistCNN(width=args.width)
     history = train_on_schedule(model, loader, args, val_set)
     training_seconds = time.perf_counter() - started
     facts = {"parameters": sum(p.numel() for p in model.parameters()), "training_seconds": round(training_seconds)}
