@@ -32,9 +32,11 @@ class FrontDoor:
         return self
 
     def wait_until_ready(self, timeout: float = 120) -> None:
-        """TorchServe's workers READY; then nginx, pointed at the port TorchServe ended up on."""
+        """TorchServe's workers READY; then nginx, pointed at the port TorchServe ended up on (once: the door is
+        shared by several measurements)."""
         self.torchserve.wait_until_ready(timeout, min_workers=SERVING.workers)
-        self.proxy = AuthProxy(self.workdir / "nginx", self.torchserve.ports, self.token).start()
+        if self.proxy is None:
+            self.proxy = AuthProxy(self.workdir / "nginx", self.torchserve.ports, self.token).start()
 
     @property
     def prediction_url(self) -> str:

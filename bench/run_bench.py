@@ -188,11 +188,12 @@ def eager_answer(body: Path) -> dict:
     return answer
 
 
-def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected_digit: int) -> dict:
-    """The project and each peer (bench/peers/) on the same body, at each concurrency, in alternating rounds
-    (project, FastAPI, LitServe, project, ...) with all of them started once and idle between their turns;
-    medians over the rounds. Each is asked once first and must answer the test digit; the peers, which run the
-    eager model, with its answer as the handler words it, computed here in process."""
+def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected_digit: int, door: FrontDoor) -> dict:
+    """The project, the pod's setup (`door`, straight and through its proxy) and each peer (bench/peers/) on the
+    same body, at each concurrency, in alternating rounds (project, FastAPI, LitServe, project, ...) with all of
+    them started once and idle between their turns; medians over the rounds. Each is asked once first and must
+    answer the test digit; the peers, which run the eager model, with its answer as the handler words it,
+    computed here in process. The door is the caller's to stop."""
     body = bodies["mnist_28"]
     peers = {**rounds_record(args), "answers": {}}
     eager = eager_answer(body)
@@ -200,7 +201,6 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
     try:
         project, _ = started_torchserve(workdir / "peers-project", model_store)
         setups.append(("project", PROJECT_LABEL, project))
-        door = FrontDoor(workdir / "front-door", model_store).start()
         setups.append(("pod-direct", POD_DIRECT_LABEL, door.direct()))
         setups.append(("front-door", FRONT_DOOR_LABEL, door))
         for spec in PEERS.values():
@@ -236,8 +236,9 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
                         flush=True,
                     )
     finally:
-        for _, _, server in setups:
-            peers.setdefault("left_running", []).extend(server.stop())
+        for name, _, server in setups:
+            if name != "front-door":
+                peers.setdefault("left_running", []).extend(server.stop())
     peers["idle_after"] = machine_load()
     peers["rows"] = round_medians(peers["raw"])
     return peers
@@ -260,32 +261,28 @@ def photo_load(server, torchserve: TorchServe, body: Path, concurrency: int, sec
     return {"concurrency": concurrency, **vars(result), "worker_cpu_ms_per_photo": per_photo}
 
 
-def measure_photos(args, model_store: Path, workdir: Path) -> dict:
+def measure_photos(args, workdir: Path, door: FrontDoor) -> dict:
     """Phone photos (bench/payloads.py PHONE_PHOTOS, JPEGs as base64 JSON) at each PHOTO_CONCURRENCIES,
-    straight at a TorchServe configured as in the pod and through its front door, in alternating rounds;
-    medians over the rounds, with what the workers spent per photo (their CPU time over the photos answered)."""
+    straight at the pod's setup (`door`) and through its front door, in alternating rounds; medians over the
+    rounds, with what the workers spent per photo (their CPU time over the photos answered)."""
     bodies = write_phone_bodies(workdir)
     photos = rounds_record(args)
-    door = FrontDoor(workdir / "photo-front-door", model_store).start()
-    try:
-        door.wait_until_ready()
-        setups = [("pod-direct", POD_DIRECT_LABEL, door.direct()), ("front-door", FRONT_DOOR_LABEL, door)]
-        for round_ in range(args.rounds):
-            for photo, body in bodies.items():
-                for concurrency in PHOTO_CONCURRENCIES:
-                    for name, label, server in setups:
-                        row = photo_load(server, door.torchserve, body, concurrency, args.seconds)
-                        row.update(round=round_ + 1, name=f"{name} {photo}", setup=f"{label}: {photo}")
-                        photos["raw"].append(row)
-                        print(
-                            f"round {round_ + 1} {name:<10} {photo:<10} c={concurrency:<2} "
-                            f"{row['requests_per_second']:>6.1f} photos/s p50 {row['p50_ms']:6.1f} ms "
-                            f"p99 {row['p99_ms']:6.1f} ms worker CPU {row['worker_cpu_ms_per_photo']:.1f} ms/photo "
-                            f"errors {row['errors']}",
-                            flush=True,
-                        )
-    finally:
-        photos["left_running"] = door.stop()
+    door.wait_until_ready()
+    setups = [("pod-direct", POD_DIRECT_LABEL, door.direct()), ("front-door", FRONT_DOOR_LABEL, door)]
+    for round_ in range(args.rounds):
+        for photo, body in bodies.items():
+            for concurrency in PHOTO_CONCURRENCIES:
+                for name, label, server in setups:
+                    row = photo_load(server, door.torchserve, body, concurrency, args.seconds)
+                    row.update(round=round_ + 1, name=f"{name} {photo}", setup=f"{label}: {photo}")
+                    photos["raw"].append(row)
+                    print(
+                        f"round {round_ + 1} {name:<10} {photo:<10} c={concurrency:<2} "
+                        f"{row['requests_per_second']:>6.1f} photos/s p50 {row['p50_ms']:6.1f} ms "
+                        f"p99 {row['p99_ms']:6.1f} ms worker CPU {row['worker_cpu_ms_per_photo']:.1f} ms/photo "
+                        f"errors {row['errors']}",
+                        flush=True,
+                    )
     photos["idle_after"] = machine_load()
     photos["rows"] = round_medians(photos["raw"])
     return photos
@@ -594,11 +591,16 @@ def main() -> None:
         bodies = write_bodies(workdir)
         if not (args.peers_only or args.photos_only):
             results = measure(args, store, workdir, bodies)
-        if not (args.no_peers or args.photos_only):
-            _, label = sample_digit()
-            results["peers"] = measure_peers(args, store, workdir, bodies, int(label))
-        if not args.peers_only:
-            results["photos"] = measure_photos(args, store, workdir)
+        # The pod's setup, TorchServe behind its front door, started once for the peers' rows and the photos'.
+        door = FrontDoor(workdir / "front-door", store).start()
+        try:
+            if not (args.no_peers or args.photos_only):
+                _, label = sample_digit()
+                results["peers"] = measure_peers(args, store, workdir, bodies, int(label), door)
+            if not args.peers_only:
+                results["photos"] = measure_photos(args, workdir, door)
+        finally:
+            results["front_door_left_running"] = door.stop()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     chart(results, args.out_dir / "chart.png")
