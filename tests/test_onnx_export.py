@@ -21,8 +21,8 @@ from training.data import DEFAULT_DATA_ROOT, EVAL_TRANSFORM, mnist
 # The test images the int8 graph reads otherwise than the float model, index -> (label, float's digit, int8's
 # digit). Retrained weights may add a digit the float model itself is unsure of; it is then looked at and
 # listed here, and any other image changing its digit fails the test. The committed weights have one, a near
-# tie in the float model too (7 at 0.405, 2 at 0.401: docs/model.md).
-INT8_DIFFERENCES = {9505: (7, 7, 2)}
+# tie in the float model too (7 at 0.377, 2 at 0.371: docs/model.md), which int8 reads right.
+INT8_DIFFERENCES = {659: (2, 7, 2)}
 ACCURACY_FLOOR = 0.9970
 MAX_ACCURACY_LOSS = 0.0002  # int8 at most 0.02 points below float
 
