@@ -57,7 +57,7 @@ class FrontDoor:
 
 class DirectToTorchServe:
     """The front door's own TorchServe asked directly (token auth off, as in the pod): what the door's cost
-    is measured against, the same server in the same rounds. Stopped with the door."""
+    is measured against, the same server in the same rounds. Stopped with the door (FrontDoor.stop)."""
 
     def __init__(self, door: FrontDoor):
         self.door = door
@@ -71,6 +71,3 @@ class DirectToTorchServe:
 
     def wait_until_ready(self, timeout: float = 120) -> None:
         self.door.torchserve.wait_until_ready(timeout, min_workers=SERVING.workers)
-
-    def stop(self) -> list:
-        return []

@@ -198,13 +198,16 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
     peers = {**rounds_record(args), "answers": {}}
     eager = eager_answer(body)
     setups = []  # (name, label, server): TorchServe, TorchServe behind its front door and the peers, driven alike
+    started = []  # the servers this function starts and stops (the project and the peers; not the door)
     try:
         project, _ = started_torchserve(workdir / "peers-project", model_store)
+        started.append(project)
         setups.append(("project", PROJECT_LABEL, project))
         setups.append(("pod-direct", POD_DIRECT_LABEL, door.direct()))
         setups.append(("front-door", FRONT_DOOR_LABEL, door))
         for spec in PEERS.values():
-            setups.append((spec.name, spec.label, spec.start(workdir / f"peer-{spec.name}")))
+            started.append(spec.start(workdir / f"peer-{spec.name}"))
+            setups.append((spec.name, spec.label, started[-1]))
         for name, _, server in setups:
             server.wait_until_ready()
             answer = requests.post(
@@ -236,9 +239,8 @@ def measure_peers(args, model_store: Path, workdir: Path, bodies: dict, expected
                         flush=True,
                     )
     finally:
-        for name, _, server in setups:
-            if name != "front-door":
-                peers.setdefault("left_running", []).extend(server.stop())
+        for server in started:
+            peers.setdefault("left_running", []).extend(server.stop())
     peers["idle_after"] = machine_load()
     peers["rows"] = round_medians(peers["raw"])
     return peers
