@@ -125,7 +125,7 @@ def main() -> None:
     args.val_size, args.split_seed = base_split(args.base)
     generator = make_deterministic(args.split_seed)  # the split and order, as the base's run drew them
     augmentation = train_transform(THICK_PEN, BLUR, MAX_BLUR_SIGMA)  # as the base weights were trained
-    train_set, val_set = split_training_set(args.data_root, args.val_size, generator, augmentation)
+    train_set, val_set = split_training_set(args.data_root, args.val_size, generator, augmentation, args.train_size)
     indices = train_set.indices if isinstance(train_set, Subset) else list(range(len(train_set)))
 
     started = time.perf_counter()

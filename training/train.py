@@ -47,6 +47,9 @@ def schedule_parser(description: str, epochs: int, max_lr: float, out_dir: Path)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out-dir", type=Path, default=out_dir)
+    parser.add_argument(
+        "--train-size", type=int, help="train on only this many of the images the split leaves (a quick run)"
+    )
     return parser
 
 
@@ -74,14 +77,18 @@ def make_deterministic(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def split_training_set(data_root: str, val_size: int, generator: torch.Generator, transform=TRAIN_TRANSFORM):
-    """(augmented training subset, un-augmented validation subset or None) from the 60,000 training images."""
+def split_training_set(
+    data_root: str, val_size: int, generator: torch.Generator, transform=TRAIN_TRANSFORM, train_size: int | None = None
+):
+    """(augmented training subset, un-augmented validation subset or None) from the 60,000 training images:
+    the first val_size of a random order held out, the rest (or its first train_size) trained on."""
     augmented = mnist(data_root, train=True, transform=transform)
-    if not val_size:
+    if not val_size and train_size is None:
         return augmented, None
     order = torch.randperm(len(augmented), generator=generator).tolist()
     plain = mnist(data_root, train=True, transform=EVAL_TRANSFORM)
-    return Subset(augmented, order[val_size:]), Subset(plain, order[:val_size])
+    validation = Subset(plain, order[:val_size]) if val_size else None
+    return Subset(augmented, order[val_size:][:train_size]), validation
 
 
 def held_out_indices(val_size: int, seed: int = 0, count: int = 60_000) -> list:
@@ -161,7 +168,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     generator = make_deterministic(args.seed)
     transform = train_transform(args.thick_pen, args.blur, args.max_blur_sigma)
-    train_set, val_set = split_training_set(args.data_root, args.val_size, generator, transform)
+    train_set, val_set = split_training_set(args.data_root, args.val_size, generator, transform, args.train_size)
     loader = DataLoader(
         train_set,
         batch_size=args.batch_size,
