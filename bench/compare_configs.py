@@ -3,13 +3,15 @@
 Each variant is the project's config/config.properties plus config lines of its own (written into a copy
 of the config: TorchServe takes no TS_* overrides here), or with TorchServe's built-in logging instead of
 config/log4j2.xml, or the project's config serving the float ONNX graph instead of the int8 one
-(build_mar.sh with PRECISION=float).
+(build_mar.sh with PRECISION=float), or the .mar built from another checkout (a model change: a git worktree
+of an earlier commit serves that commit's weights).
 Rounds alternate project, variant, project, variant... so a machine that gets busier during the run
 does not favour one side. Used for the tuning steps in bench/README.md; load stays on 127.0.0.1.
 
     python -m bench.compare_configs "netty-1:number_of_netty_threads=1;netty_client_threads=1"
     python -m bench.compare_configs --builtin-logging --rounds 3 --seconds 8
     python -m bench.compare_configs --float-graph --concurrency 1 32 --body instances_64
+    git worktree add /tmp/before HEAD~1 && python -m bench.compare_configs --checkout before:/tmp/before
     python -m bench.compare_configs 'delay-0:models={"mnist": {"1.0": {..., "maxBatchDelay": 0, ...}}}' \
         "workers-3:default_workers_per_model=3" --concurrency 1 32    # variants before --concurrency
 
@@ -34,6 +36,14 @@ def parse_variant(text: str) -> tuple:
     return name, overrides, LOG_CONFIG
 
 
+def parse_checkout(text: str) -> tuple:
+    """ "name:path" -> (name, Path) of a checkout whose .mar a variant serves."""
+    name, _, path = text.partition(":")
+    if not path or not Path(path).is_dir():
+        raise argparse.ArgumentTypeError(f"expected NAME:PATH with PATH a checkout's folder, got {text!r}")
+    return name, Path(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variants", nargs="*", type=parse_variant, help='"name:property=value;..."')
@@ -42,6 +52,14 @@ def main() -> None:
     )
     parser.add_argument(
         "--float-graph", action="store_true", help="add a variant serving the float ONNX graph, not int8"
+    )
+    parser.add_argument(
+        "--checkout",
+        type=parse_checkout,
+        action="append",
+        default=[],
+        metavar="NAME:PATH",
+        help="add a variant serving the .mar built from the checkout at PATH (its model, weights and handler)",
     )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8)
@@ -59,6 +77,8 @@ def main() -> None:
             setups.append(
                 ("float-graph", {}, LOG_CONFIG, built_model_store(workdir / "float_store", precision="float"))
             )
+        for name, checkout in args.checkout:
+            setups.append((name, {}, LOG_CONFIG, built_model_store(workdir / f"{name}_store", checkout)))
         figures = {(name, c): [] for name, *_ in setups for c in args.concurrency}  # LoadResults per round
         body = write_bodies(workdir)[args.body]
         for round_ in range(args.rounds):
