@@ -1,7 +1,9 @@
 """Drive load with hey (a real HTTP load generator) and read its summary into numbers."""
 
+import math
 import re
 import shutil
+import statistics
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +14,7 @@ class LoadResult:
     requests_per_second: float
     p50_ms: float
     p90_ms: float
-    p99_ms: float
+    p99_ms: float  # NaN when hey had fewer than 100 answers: it reports no 99th percentile then
     ok: int  # 2xx answers
     errors: int  # non-2xx answers and transport errors
 
@@ -37,6 +39,17 @@ def hey_command(url: str, seconds: float, concurrency: int, headers: dict, body:
 def run_hey(url: str, seconds: float, concurrency: int, headers: dict, body: Path = None, method="POST") -> LoadResult:
     command = hey_command(url, seconds, concurrency, headers, body, method)
     return parse_summary(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def latency_cell(ms: float) -> str:
+    """A latency for a table, or "–" where the run gave none (NaN)."""
+    return "–" if math.isnan(ms) else f"{ms:.1f}"
+
+
+def median_of_measured(values) -> float:
+    """The median of the values that were measured (not NaN); NaN when none was."""
+    measured = [value for value in values if not math.isnan(value)]
+    return statistics.median(measured) if measured else math.nan
 
 
 def parse_summary(summary: str) -> LoadResult:

@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import platform
 import re
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ import torch  # noqa: E402
 
 from bench import RESULTS, SERVING  # noqa: E402
 from bench.front_door import FrontDoor  # noqa: E402
-from bench.load import LoadResult, run_hey  # noqa: E402
+from bench.load import LoadResult, latency_cell, median_of_measured, run_hey  # noqa: E402
 from bench.payloads import (  # noqa: E402
     BATCHED_COUNTS,
     PHONE_PHOTOS,
@@ -299,7 +298,7 @@ def round_medians(raw: list) -> list:
         row = {"name": name, "setup": label, "concurrency": concurrency, "rounds": len(runs)}
         for field in ("requests_per_second", "p50_ms", "p90_ms", "p99_ms", "worker_cpu_ms_per_photo"):
             if field in runs[0]:
-                row[field] = statistics.median(run[field] for run in runs)
+                row[field] = median_of_measured(run[field] for run in runs)
         row["per_round_rps"] = [run["requests_per_second"] for run in runs]
         row["ok"] = sum(run["ok"] for run in runs)
         row["errors"] = sum(run["errors"] for run in runs)
@@ -328,9 +327,9 @@ def markdown(results: dict) -> str:
                 row["images_per_request"],
                 f"{row['requests_per_second']:,.0f}",
                 f"{row['images_per_second']:,.0f}",
-                f"{row['p50_ms']:.1f}",
-                f"{row['p90_ms']:.1f}",
-                f"{row['p99_ms']:.1f}",
+                latency_cell(row["p50_ms"]),
+                latency_cell(row["p90_ms"]),
+                latency_cell(row["p99_ms"]),
                 row["errors"],
             ]
             lines.append("| " + " | ".join(map(str, cells)) + " |")
@@ -398,9 +397,9 @@ def peers_markdown(peers: dict) -> list:
             row["setup"],
             row["concurrency"],
             f"{row['requests_per_second']:,.0f}",
-            f"{row['p50_ms']:.1f}",
-            f"{row['p90_ms']:.1f}",
-            f"{row['p99_ms']:.1f}",
+            latency_cell(row["p50_ms"]),
+            latency_cell(row["p90_ms"]),
+            latency_cell(row["p99_ms"]),
             row["errors"],
             ratios,
             rounds,
@@ -419,7 +418,8 @@ def photos_markdown(photos: dict) -> list:
         "",
         f"JPEGs of the digit on a page as base64 JSON, {photos['rounds']} alternating rounds of {photos['seconds']} s "
         f"(medians); straight at a TorchServe configured as in the pod, and through its front door. Load before: "
-        f"{photos['idle_before']['loadavg'][0]:.2f}, after: {photos['idle_after']['loadavg'][0]:.2f}.",
+        f"{photos['idle_before']['loadavg'][0]:.2f}, after: {photos['idle_after']['loadavg'][0]:.2f}. A p99 needs 100 "
+        'answers in a round (hey gives none from fewer): "–" where no round had them.',
         "",
         "| photo | c | setup | photos/s | p50 ms | p99 ms | worker CPU ms/photo | vs direct | errors |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
@@ -433,8 +433,8 @@ def photos_markdown(photos: dict) -> list:
             row["concurrency"],
             setup,
             f"{row['requests_per_second']:.1f}",
-            f"{row['p50_ms']:.1f}",
-            f"{row['p99_ms']:.1f}",
+            latency_cell(row["p50_ms"]),
+            latency_cell(row["p99_ms"]),
             f"{row['worker_cpu_ms_per_photo']:.1f}",
             f"{row['requests_per_second'] / base['requests_per_second']:.0%}, "
             f"p50 {row['p50_ms'] - base['p50_ms']:+.1f} ms",
