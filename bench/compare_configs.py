@@ -27,6 +27,7 @@ from bench import SERVING
 from bench.load import run_hey
 from bench.payloads import write_bodies
 from torchserve_runner import LOG_CONFIG, TorchServe, built_model_store
+from torchserve_runner.process_tree import stop_servers_on_sigterm
 
 
 def parse_variant(text: str) -> tuple:
@@ -45,6 +46,7 @@ def parse_checkout(text: str) -> tuple:
 
 
 def main() -> None:
+    stop_servers_on_sigterm()  # a `kill` ends the run through its finally blocks, servers stopped
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variants", nargs="*", type=parse_variant, help='"name:property=value;..."')
     parser.add_argument(

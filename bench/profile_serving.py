@@ -25,7 +25,7 @@ from bench import RESULTS, SERVING
 from bench.load import hey_command, parse_summary
 from bench.payloads import write_bodies
 from torchserve_runner import REPO, TorchServe, built_model_store
-from torchserve_runner.process_tree import cpu_seconds
+from torchserve_runner.process_tree import cpu_seconds, stop_servers_on_sigterm
 
 PY_SPY = REPO / ".venv" / "bin" / "py-spy"
 
@@ -142,6 +142,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
+    stop_servers_on_sigterm()  # a `kill` ends the run through its finally blocks, servers stopped
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--body", default="mnist_28", help="mnist_28, photo_280 or instances_8/32/64")

@@ -52,7 +52,7 @@ from mnist_handler import forward, onnx_session  # noqa: E402
 from request_pipeline import prepare_request  # noqa: E402
 from torchserve_runner import CONFIG, REPO, TorchServe, built_model_store, served_graph  # noqa: E402
 from torchserve_runner.auth_proxy import SITE_TEMPLATE  # noqa: E402
-from torchserve_runner.process_tree import cpu_seconds  # noqa: E402
+from torchserve_runner.process_tree import cpu_seconds, stop_servers_on_sigterm  # noqa: E402
 
 DEFAULTS_CONFIG = REPO / "bench" / "torchserve_defaults.properties"
 # Requests in flight for the multi-image rows: enough to fill a batch in each worker. With fewer (c=8),
@@ -563,6 +563,7 @@ def peer_chart(throughput_axes, latency_axes, peers: dict) -> None:
 
 
 def main() -> None:
+    stop_servers_on_sigterm()  # a `kill` ends the run through its finally blocks, servers stopped
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="1 s per step, fewer steps: proves the benchmark runs")
     parser.add_argument(

@@ -26,6 +26,7 @@ from PIL import Image
 from bench import SERVING
 from client.images import encode
 from torchserve_runner import REPO, TorchServe, built_model_store
+from torchserve_runner.process_tree import stop_servers_on_sigterm
 
 IMAGES = REPO / "tests" / "images"  # the test suite's sample pictures (data files, not code)
 RATE_PER_SECOND = 40  # moderate: a tenth or less of what the machine serves
@@ -131,6 +132,7 @@ def soak(server: TorchServe, seconds: float) -> dict:
 
 
 def main() -> int:
+    stop_servers_on_sigterm()  # a `kill` ends the run through its finally blocks, servers stopped
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=300)
     args = parser.parse_args()

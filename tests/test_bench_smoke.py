@@ -2,8 +2,10 @@
 per step, nothing timed or asserted on speed."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from tests.conftest import on_path, require_tool
 from torchserve_runner import REPO
 from torchserve_runner.auth_proxy import nginx_binary
+from torchserve_runner.process_tree import is_alive, kill
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -101,3 +104,42 @@ def test_smoke_profile_accounts_for_the_cpu_and_the_workers_time(tmp_path):
     # py-spy saw both workers serve: their stacks name the handler's forward pass.
     for worker in ("profile_worker0.txt", "profile_worker1.txt"):
         assert "MnistHandler.inference" in (tmp_path / worker).read_text()
+
+
+def test_a_bench_run_ended_by_sigterm_stops_the_servers_it_started(tmp_path):
+    """The servers run in sessions of their own, so a `kill` of the bench (not Ctrl-C) must end it through
+    its finally blocks: here while a TorchServe of compare_configs has started its workers."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bench.compare_configs", "--rounds", "1", "--seconds", "60", "--concurrency", "1"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    family = []
+    try:
+        family = started_workers(psutil.Process(run.pid), within_seconds=300)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=120) == 128 + signal.SIGTERM  # exited through SystemExit, not killed on the spot
+        psutil.wait_procs(family, timeout=30)
+        assert not [command_line(member) for member in family if is_alive(member)]
+    finally:
+        run.kill()
+        kill([member for member in family if is_alive(member)])  # what a failing run left, not the next test's
+
+
+def started_workers(bench: psutil.Process, within_seconds: float) -> list:
+    """The bench's descendants once a TorchServe worker is among them (polled, bounded)."""
+    deadline = time.monotonic() + within_seconds
+    while time.monotonic() < deadline:
+        family = bench.children(recursive=True)
+        if any("model_service_worker" in command_line(member) for member in family):
+            return family
+        time.sleep(0.5)
+    raise AssertionError(f"no TorchServe worker started within {within_seconds} s")
+
+
+def command_line(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:  # ended since it was listed
+        return ""

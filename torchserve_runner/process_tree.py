@@ -46,6 +46,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
 
 
+def stop_servers_on_sigterm() -> None:
+    """Make SIGTERM end this process as Ctrl-C does, through its `finally` blocks, which stop the servers it
+    started: those run in sessions of their own (stop_session), so SIGTERM's default, an exit on the spot,
+    would leave them running. The exit status stays a SIGTERM's (128 + 15)."""
+    signal.signal(signal.SIGTERM, _exit_through_finally)
+
+
+def _exit_through_finally(signum: int, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def stop_session(process: subprocess.Popen, grace_seconds: float) -> list:
     """SIGTERM to the process's session (as Kubernetes or Ctrl-C would send it), then SIGKILL to whatever
     of the family outlived it by `grace_seconds`; returns once the process is reaped, with the PIDs of any
