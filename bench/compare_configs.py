@@ -19,12 +19,11 @@ With several concurrencies, each round measures every setup at each of them (one
 """
 
 import argparse
-import statistics
 import tempfile
 from pathlib import Path
 
 from bench import SERVING
-from bench.load import run_hey
+from bench.load import latency_cell, median_of_measured, run_hey
 from bench.payloads import write_bodies
 from torchserve_runner import LOG_CONFIG, TorchServe, built_model_store
 from torchserve_runner.process_tree import stop_servers_on_sigterm
@@ -110,11 +109,12 @@ def main() -> None:
         for name, *_ in setups:
             results = figures[name, concurrency]
             median = {
-                field: statistics.median(getattr(r, field) for r in results)
+                field: median_of_measured(getattr(r, field) for r in results)
                 for field in ("requests_per_second", "p50_ms", "p99_ms")
             }
             print(
-                f"  {name:<24} {median['requests_per_second']:8,.0f} {median['p50_ms']:7.1f} {median['p99_ms']:7.1f}   "
+                f"  {name:<24} {median['requests_per_second']:8,.0f} "
+                f"{latency_cell(median['p50_ms']):>7} {latency_cell(median['p99_ms']):>7}   "
                 f"({', '.join(f'{r.requests_per_second:,.0f}' for r in results)})"
             )
 

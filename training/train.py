@@ -86,8 +86,9 @@ def split_training_set(
     if not val_size and train_size is None:
         return augmented, None
     order = torch.randperm(len(augmented), generator=generator).tolist()
-    plain = mnist(data_root, train=True, transform=EVAL_TRANSFORM)
-    validation = Subset(plain, order[:val_size]) if val_size else None
+    validation = None
+    if val_size:  # held out un-augmented, as it is read
+        validation = Subset(mnist(data_root, train=True, transform=EVAL_TRANSFORM), order[:val_size])
     return Subset(augmented, order[val_size:][:train_size]), validation
 
 
