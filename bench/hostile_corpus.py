@@ -51,6 +51,10 @@ from image_structure import MAX_JPEG_COEFFICIENT_VISITS  # noqa: E402
 
 CAP_SIDE = MAX_SIDE  # the per-request pixel cap: 4096x4096
 MAX_BODY = 8 * 2**20  # config.properties' max_request_size
+# The 50 % salt noise is costliest when the preprocessing takes it for a digit and reads all of it, as it does
+# this seed's at 320 px; which noise it takes is incidental (seed 1's is refused as no digit since issue #23's
+# step for long straight strokes), so tests/test_hostile_input.py checks the noise is still read.
+READ_SALT_SEED = 2
 
 
 def largest_side(bits_per_pixel: int = 0, memory_per_pixel: float = 0) -> int:
@@ -369,7 +373,7 @@ def _generators(quick: bool) -> Iterator[tuple]:
         yield (
             "patterns",
             f"salt-50%-{side}-bilevel",
-            lambda s=side: encode(Image.fromarray(salt(s, 0.5)).convert("1")),
+            lambda s=side: encode(Image.fromarray(salt(s, 0.5, READ_SALT_SEED)).convert("1")),
             1,
         )
         yield "patterns", f"salt-2%-{side}-grey", lambda s=side: encode(Image.fromarray(salt(s, 0.02))), 1
@@ -692,7 +696,7 @@ def _generators(quick: bool) -> Iterator[tuple]:
     yield (
         "batches",
         "64-instances-salt-50%-320-bilevel",
-        lambda: instances([encode(Image.fromarray(salt(320, 0.5)).convert("1"))] * 64),
+        lambda: instances([encode(Image.fromarray(salt(320, 0.5, READ_SALT_SEED)).convert("1"))] * 64),
         64,
     )
 

@@ -419,6 +419,12 @@ def test_third_review_payloads_are_refused(name):
     )
 
 
+def test_the_costly_noise_is_read_as_a_digit():
+    """The budget's tests below need a costly picture the preprocessing reads in full (READ_SALT_SEED)."""
+    prepared = prepare_request({"body": corpus_payload("salt-50%-320-bilevel", quick=True).body})
+    assert prepared.error is None, prepared.error
+
+
 def test_a_request_is_refused_before_its_next_picture_once_it_has_cost_its_cpu_budget():
     """Sixty-four pictures of ~0.1 CPU-s each, every one accepted, once cost 6 CPU-s in one request."""
     prepared = prepare_request({"body": corpus_payload("64-instances-salt-50%-320-bilevel", quick=True).body})
