@@ -76,7 +76,8 @@ LETTER_ALIGNMENT = 0.25  # ... bottoms or tops this close ...
 LETTER_SPACING, LETTER_OVERLAP = 0.8, 0.2  # ... at most this far apart, overlapping at most this much
 TEXT_NEIGHBOURS = 48  # candidates nearest the digit compared pairwise (bounded cost)
 OWN_LINE_MARGIN = 0.1  # straight strokes within this share of the digit's size around its box are its own ...
-OWN_STROKE_REACH = 0.5  # ... or sticking out along their direction up to this share of it (a 7's bar)
+OWN_STROKE_REACH = 0.5  # ... or sticking out along their direction up to this share of it (a 7's bar) ...
+OWN_STROKE_FAR = 2.0  # ... or this many times it on one side only (a 0's sides below an arc, a 1's stem)
 FAINT_WIDTH = 3  # a faint stroke is a ridge narrower than a square of 2x this + 1 analysis px; a shadow is wider
 RAIL_CHECKS = 256  # pieces checked for running rail to rail at a time (bounded memory, whatever the picture)
 MIN_MARK_AREA = 0.0002  # marks smaller than this share of the picture's area are specks
@@ -294,8 +295,11 @@ def _faint_stretches(mask: np.ndarray, strength: np.ndarray, visible: np.ndarray
 def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     """The `pieces` of printed line (label_marks of lines along rows; _transposed for columns) that are the
     digit's own straight strokes (a 0's straight sides, a 4's cross, a 7's bar): touching its marks; within
-    its box, or sticking out of it along their direction by up to OWN_STROKE_REACH of its size with a free
-    end there (a stroke's piece) or a rail (a 6's stem hanging from a rule, told below); not continued by
+    its box, or sticking out of it along their direction by up to OWN_STROKE_REACH of its size, or by up to
+    OWN_STROKE_FAR of it on one side only to an end inside the picture (the digit's other marks may be small:
+    a 0's arc above its sides, a 1's hook below its stem), that end free (a stroke's) or on a rail, a
+    `crossing` line running on past the box (a 6's stem hanging from a rule, told below; a crossing piece
+    that ends within the box's extent is no line to end on: a 0's bottom lying on a rule); not continued by
     another printed line beyond the box in their rows (a box's side or a comb's baseline the digit crosses
     runs on past it; the pieces between the digit's strokes are that line's), where a stroke's piece or a
     speck shorter than the box's margin is no such line (a bent stem is found as two pieces); not meeting a
@@ -303,36 +307,40 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     from it into the digit (_from_one_rail: a 7's bar from its cell's wall, a 6's stem from the rule above);
     not on a line that runs through the digit from one such line to another (_rail_to_rail: a wall the digit
     is written over); and not meeting one clear of the digit outside its extent (the side of a box the digit
-    fills, ending on its corners)."""
+    fills, ending on its corners), where a piece of a rule cut off by the digit's strokes is no corner."""
     top, bottom, left, right = digit = _box(mask)
     size = max(bottom - top, right - left)
     grow, reach = round(OWN_LINE_MARGIN * size) + 1, round(OWN_STROKE_REACH * size)
+    far = round(OWN_STROKE_FAR * size)
     top, bottom, left, right = top - grow, bottom + grow, left - grow, right + grow
     labels, stats = pieces
     if len(stats) == 0:
         return np.zeros_like(mask)
     crossing_labels, crossing_stats = crossing
     across = (stats[:, 0] >= top) & (stats[:, 1] <= bottom)
+    runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
+    rails = np.isin(crossing_labels, np.flatnonzero(runs_on) + 1)
     # A piece may stick out of the box along its direction if its end out there is free, as a pen stroke's
-    # is: a printed line ends on another (a box's corner, a grid's crossing).
+    # is: a printed line ends on another that runs on (a box's corner, a grid's crossing).
     outside = np.ones_like(mask)
     outside[max(0, top) : bottom, max(0, left) : right] = False
     near = max_filter(labels, 1)  # the piece within a pixel of each pixel (one of them, where two are)
-    free = ~_meeting(near, len(stats), (crossing_labels > 0) & outside)
+    free = ~_meeting(near, len(stats), rails & outside)
     within = (stats[:, 2] >= left) & (stats[:, 3] <= right)
     reachable = (stats[:, 2] >= left - reach) & (stats[:, 3] <= right + reach)
     stroke = reachable & free
+    # A line's piece running off the picture ends at its edge, a stroke inside it.
+    one_side = ((stats[:, 2] >= left) | (stats[:, 3] <= right)) & (stats[:, 2] > 0) & (stats[:, 3] < mask.shape[1])
+    reachable_far = one_side & (stats[:, 2] >= left - far) & (stats[:, 3] <= right + far)
     beyond = np.concatenate([[False], (stats[:, 3] - stats[:, 2] >= grow) & ~stroke])[labels]
     beyond[:, max(0, left) : right] = False
     per_row = np.concatenate([[0], np.cumsum(beyond.sum(axis=1))])
     own_beyond = np.bincount(labels[beyond], minlength=len(stats) + 1)[1:]
     continued = per_row[stats[:, 1]] - per_row[stats[:, 0]] > own_beyond
     touching = _meeting(near, len(stats), mask)
-    runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
-    rails = np.isin(crossing_labels, np.flatnonzero(runs_on) + 1)
     on_rail = _meeting(near, len(stats), rails)
     rails_in = box_counter(rails)
-    own = across & (within | stroke | (reachable & on_rail)) & touching & ~continued
+    own = across & (within | reachable | reachable_far) & touching & ~continued  # an end out there: free or a rail
     candidates = np.flatnonzero(own & on_rail)
     from_wall = np.zeros(len(stats), dtype=bool)
     from_wall[candidates[_from_one_rail(stats, candidates, rails_in, mask.shape[1], (left, right))]] = True
@@ -349,6 +357,10 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
         # from a wall meets the wall as a box's side meets its corner, and is told from it above.
         clear = np.bincount(crossing_labels[dilated(mask)], minlength=len(crossing_stats) + 1) == 0
         clear[0] = False
+        # A piece of a rule that the digit's strokes cut off (the rule runs on both sides of it) is no corner.
+        start, end, band = crossing_stats[:, 0], crossing_stats[:, 1], crossing_stats[:, 2:4] + [-1, 1]
+        cut_off = (rails_in(start - 2 * grow, start, *band.T) > 0) & (rails_in(end, end + 2 * grow, *band.T) > 0)
+        clear[1:] &= runs_on | ~cut_off
         beside_the_digit = np.ones_like(mask)
         beside_the_digit[digit[0] : digit[1], digit[2] : digit[3]] = False
         own &= from_wall | ~_meeting(near, len(stats), dilated(clear[crossing_labels] & beside_the_digit))
