@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import shutil
 
 import numpy as np
 import pytest
@@ -13,10 +14,11 @@ import mnist_preprocessing
 from input_errors import NoDigitFound
 from mnist_preprocessing import to_mnist_tensor
 from model.loading import load_model
-from photo_evaluation import document_conditions, evaluate_photos
+from photo_evaluation import compare_preprocessing, document_conditions, evaluate_photos
 from photo_evaluation.document_conditions import blank_form
 from photo_evaluation.drawing import phone
 from photo_evaluation.make_photos import CLEAN, CONDITIONS, DEFAULT_N, DRAWN, PHOTO, STREAMS, picture, pictures
+from torchserve_runner import REPO
 from training.data import EVAL_TRANSFORM
 
 
@@ -90,6 +92,26 @@ def test_a_small_run_writes_the_table_and_the_contact_sheet(tmp_path):
     assert "/ 6 |" in table  # overall: 3 conditions x 2
     sheet = Image.open(tmp_path / "failures.png")
     assert sheet.width > 0 and sheet.height > 0
+
+
+def test_a_change_to_the_preprocessing_is_shown_picture_by_picture(tmp_path, capsys):
+    """compare_preprocessing against a copy of the handler with the long-stroke step undone (OWN_STROKE_FAR
+    at OWN_STROKE_REACH): of two held-out clean forms, the 1 that step gives back is prepared differently and
+    read wrong before, right after; the next picture is prepared alike and not listed."""
+    before = tmp_path / "before"
+    for folder in ("handler", "torchserve_runner", "client", "model"):
+        shutil.copytree(REPO / folder, before / folder, ignore=shutil.ignore_patterns("*.pt", "*.png", "__pycache__"))
+    finding = before / "handler" / "digit_finding.py"
+    text = finding.read_text()
+    assert "OWN_STROKE_FAR = 2.0" in text
+    finding.write_text(text.replace("OWN_STROKE_FAR = 2.0", "OWN_STROKE_FAR = 0.5"))
+    arguments = ["--before", str(before), "--held-out", "6000", "--conditions", "clean_form", "--first", "8218"]
+    assert compare_preprocessing.main([*arguments, "--n", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "clean_form 8218, label 1: read 0 -> 1",
+        "2 pictures, 1 prepared differently; of those, read right before 0, after 1",
+    ]
 
 
 def test_a_drawing_counts_in_its_own_row_and_overall_but_not_as_a_photo_or_a_clean_form():
