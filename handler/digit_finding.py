@@ -320,13 +320,12 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     across = (stats[:, 0] >= top) & (stats[:, 1] <= bottom)
     runs_on = (crossing_stats[:, 0] < top) | (crossing_stats[:, 1] > bottom)
     rails = np.isin(crossing_labels, np.flatnonzero(runs_on) + 1)
-    # A piece may stick out of the box along its direction if its end out there is free, as a pen stroke's
-    # is: a printed line ends on another that runs on (a box's corner, a grid's crossing).
+    # A piece sticking out of the box with its end out there free is a pen stroke's, and no line running on past
+    # the digit (below): a printed line ends on another that runs on (a box's corner, a grid's crossing).
     outside = np.ones_like(mask)
     outside[max(0, top) : bottom, max(0, left) : right] = False
     near = max_filter(labels, 1)  # the piece within a pixel of each pixel (one of them, where two are)
     free = ~_meeting(near, len(stats), rails & outside)
-    within = (stats[:, 2] >= left) & (stats[:, 3] <= right)
     reachable = (stats[:, 2] >= left - reach) & (stats[:, 3] <= right + reach)
     stroke = reachable & free
     # A line's piece running off the picture ends at its edge, a stroke inside it.
@@ -340,7 +339,8 @@ def _own_lines(mask: np.ndarray, pieces: tuple, crossing: tuple) -> np.ndarray:
     touching = _meeting(near, len(stats), mask)
     on_rail = _meeting(near, len(stats), rails)
     rails_in = box_counter(rails)
-    own = across & (within | reachable | reachable_far) & touching & ~continued  # an end out there: free or a rail
+    # Within reach, a piece's end out of the box is free or on a rail (then told below).
+    own = across & (reachable | reachable_far) & touching & ~continued
     candidates = np.flatnonzero(own & on_rail)
     from_wall = np.zeros(len(stats), dtype=bool)
     from_wall[candidates[_from_one_rail(stats, candidates, rails_in, mask.shape[1], (left, right))]] = True
