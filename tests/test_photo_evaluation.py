@@ -94,23 +94,36 @@ def test_a_small_run_writes_the_table_and_the_contact_sheet(tmp_path):
     assert sheet.width > 0 and sheet.height > 0
 
 
-def test_a_change_to_the_preprocessing_is_shown_picture_by_picture(tmp_path, capsys):
-    """compare_preprocessing against a copy of the handler with the long-stroke step undone (OWN_STROKE_FAR
-    at OWN_STROKE_REACH): of two held-out clean forms, the 1 that step gives back is prepared differently and
-    read wrong before, right after; the next picture is prepared alike and not listed."""
+@pytest.mark.parametrize(
+    "module, constant, undone, listed",
+    [
+        # the long-stroke step undone (OWN_STROKE_FAR at OWN_STROKE_REACH): the 1 it gives back
+        ("digit_finding", "OWN_STROKE_FAR = 2.0", "OWN_STROKE_FAR = 0.5", ["clean_form 8218, label 1: read 0 -> 1"]),
+        # a contrast no picture has: both refused before
+        (
+            "mnist_form",
+            "MIN_CONTRAST = 32",
+            "MIN_CONTRAST = 250",
+            ["clean_form 8218, label 1: read 422 -> 1", "clean_form 8219, label 2: read 422 -> 2"],
+        ),
+    ],
+)
+def test_a_change_to_the_preprocessing_is_shown_picture_by_picture(tmp_path, capsys, module, constant, undone, listed):
+    """compare_preprocessing against a copy of the handler with one constant changed, on two held-out clean
+    forms: the pictures prepared differently are listed with their readings before and after, and counted."""
     before = tmp_path / "before"
     for folder in ("handler", "torchserve_runner", "client", "model"):
         shutil.copytree(REPO / folder, before / folder, ignore=shutil.ignore_patterns("*.pt", "*.png", "__pycache__"))
-    finding = before / "handler" / "digit_finding.py"
-    text = finding.read_text()
-    assert "OWN_STROKE_FAR = 2.0" in text
-    finding.write_text(text.replace("OWN_STROKE_FAR = 2.0", "OWN_STROKE_FAR = 0.5"))
+    source = before / "handler" / f"{module}.py"
+    text = source.read_text()
+    assert constant in text
+    source.write_text(text.replace(constant, undone))
     arguments = ["--before", str(before), "--held-out", "6000", "--conditions", "clean_form", "--first", "8218"]
     assert compare_preprocessing.main([*arguments, "--n", "2"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines == [
-        "clean_form 8218, label 1: read 0 -> 1",
-        "2 pictures, 1 prepared differently; of those, read right before 0, after 1",
+    right = len(listed)
+    assert capsys.readouterr().out.splitlines() == [
+        *listed,
+        f"2 pictures, {right} prepared differently; of those, read right before 0, after {right}",
     ]
 
 
