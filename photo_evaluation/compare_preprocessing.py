@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     import torch
 
     from model.loading import WEIGHTS, load_model
-    from photo_evaluation.evaluate_photos import REFUSED, held_out_digits
+    from photo_evaluation.evaluate_photos import REFUSED, held_out_digits, read_digit, shown
     from photo_evaluation.make_photos import CONDITIONS, mnist_test_digits, pictures
 
     unknown = sorted(set(args.conditions or ()) - set(CONDITIONS))
@@ -83,13 +83,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
 
     def read(prepared) -> int:
-        if isinstance(prepared, str):
-            return REFUSED
-        with torch.inference_mode():
-            return int(model(torch.from_numpy(prepared)).argmax(1)[0])
-
-    def shown(digit: int) -> str:
-        return "422" if digit == REFUSED else str(digit)
+        return REFUSED if isinstance(prepared, str) else read_digit(model, torch.from_numpy(prepared))
 
     differ = right_before = right_after = 0
     for photo, one, other in zip(photos, before, after):

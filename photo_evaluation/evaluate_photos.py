@@ -59,6 +59,17 @@ class Outcome:
         return self.predicted == self.photo.label
 
 
+def read_digit(model, tensors) -> int:
+    """The digit the model reads in one prepared picture (`prepare_request`'s tensors)."""
+    with torch.inference_mode():
+        return int(model(tensors).argmax(1)[0])
+
+
+def shown(predicted: int) -> str:
+    """A prediction as the reports show it: the digit, or 422 for a refused picture."""
+    return "422" if predicted == REFUSED else str(predicted)
+
+
 def run(photos, model=None) -> List[Outcome]:
     model = model if model is not None else load_model()
     outcomes = []
@@ -69,9 +80,7 @@ def run(photos, model=None) -> List[Outcome]:
         if prepared.error is not None:
             outcomes.append(Outcome(photo, REFUSED, cpu, type(prepared.error).__name__))
             continue
-        with torch.inference_mode():
-            predicted = int(model(prepared.tensors).argmax(1)[0])
-        outcomes.append(Outcome(photo, predicted, cpu))
+        outcomes.append(Outcome(photo, read_digit(model, prepared.tensors), cpu))
     return outcomes
 
 
@@ -137,8 +146,8 @@ def contact_sheet(
         picture.thumbnail((cell - 4, cell - 4))
         x, y = (k % columns) * cell, (k // columns) * (cell + 14)
         sheet.paste(picture, (x + 2, y + 2))
-        said = "422" if outcome.predicted == REFUSED else str(outcome.predicted)
-        draw.text((x + 2, y + cell), f"{outcome.photo.condition[:11]} {outcome.photo.label}->{said}", fill=(200, 0, 0))
+        said = f"{outcome.photo.condition[:11]} {outcome.photo.label}->{shown(outcome.predicted)}"
+        draw.text((x + 2, y + cell), said, fill=(200, 0, 0))
     if not failures:
         draw.text((4, 4), "no failures", fill=(0, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)

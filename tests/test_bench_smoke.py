@@ -14,6 +14,7 @@ from tests.conftest import on_path, require_tool
 from torchserve_runner import REPO
 from torchserve_runner.auth_proxy import nginx_binary
 from torchserve_runner.process_tree import is_alive, kill
+from torchserve_runner.server import workers_of
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -121,7 +122,7 @@ def test_a_bench_run_ended_by_sigterm_stops_the_servers_it_started(tmp_path):
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=120) == 128 + signal.SIGTERM  # exited through SystemExit, not killed on the spot
         psutil.wait_procs(family, timeout=30)
-        assert not [command_line(member) for member in family if is_alive(member)]
+        assert not [member for member in family if is_alive(member)]
     finally:
         run.kill()
         kill([member for member in family if is_alive(member)])  # what a failing run left, not the next test's
@@ -132,14 +133,7 @@ def started_workers(bench: psutil.Process, within_seconds: float) -> list:
     deadline = time.monotonic() + within_seconds
     while time.monotonic() < deadline:
         family = bench.children(recursive=True)
-        if any("model_service_worker" in command_line(member) for member in family):
+        if workers_of(family):
             return family
         time.sleep(0.5)
     raise AssertionError(f"no TorchServe worker started within {within_seconds} s")
-
-
-def command_line(process: psutil.Process) -> str:
-    try:
-        return " ".join(process.cmdline())
-    except psutil.Error:  # ended since it was listed
-        return ""
